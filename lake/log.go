@@ -1,0 +1,311 @@
+package lake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+const logDir = "_delta_log"
+
+// ErrNotTable means the location holds no Delta log.
+var ErrNotTable = errors.New("not a Delta table")
+
+// Snapshot is the state of a table at one version: the result of replaying
+// its log (checkpoint first, then the JSON commits after it).
+type Snapshot struct {
+	Version  int64
+	Protocol Protocol
+	Metadata Metadata
+	Schema   Schema
+	files    map[string]*AddFile // by decoded path
+	txns     map[string]int64
+}
+
+// Files returns the active data files, sorted by path.
+func (s *Snapshot) Files() []AddFile {
+	out := make([]AddFile, 0, len(s.files))
+	for _, f := range s.files {
+		out = append(out, *f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// NumRecords adds up numRecords of the active files' stats; ok is false when
+// a file has no stats, in which case only reading the data can tell.
+func (s *Snapshot) NumRecords() (n int64, ok bool) {
+	for _, f := range s.files {
+		st, has, err := f.ParseStats()
+		if err != nil || !has {
+			return 0, false
+		}
+		n += st.NumRecords
+	}
+	return n, true
+}
+
+// TxnVersion returns the last version an application recorded with a txn action.
+func (s *Snapshot) TxnVersion(appID string) (int64, bool) {
+	v, ok := s.txns[appID]
+	return v, ok
+}
+
+// logListing is what the _delta_log folder holds.
+type logListing struct {
+	commits     map[int64]bool
+	checkpoints map[int64][]string // version → file names of a complete checkpoint
+}
+
+func (l logListing) latest() int64 {
+	v := int64(-1)
+	for c := range l.commits {
+		v = max(v, c)
+	}
+	for c := range l.checkpoints {
+		v = max(v, c)
+	}
+	return v
+}
+
+func commitName(v int64) string { return fmt.Sprintf("%s/%020d.json", logDir, v) }
+
+func listLog(ctx context.Context, st Storage) (logListing, error) {
+	names, err := st.List(ctx, logDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return logListing{}, fmt.Errorf("%w: no %s folder", ErrNotTable, logDir)
+	}
+	if err != nil {
+		return logListing{}, fmt.Errorf("list %s: %w", logDir, err)
+	}
+	l := logListing{commits: map[int64]bool{}, checkpoints: map[int64][]string{}}
+	parts := map[int64]map[int][]string{} // version → part count → names
+	for _, n := range names {
+		if len(n) < 21 || n[20] != '.' {
+			continue
+		}
+		v, err := strconv.ParseInt(n[:20], 10, 64)
+		if err != nil {
+			continue
+		}
+		rest := n[21:]
+		switch {
+		case rest == "json":
+			l.commits[v] = true
+		case rest == "checkpoint.parquet":
+			l.checkpoints[v] = []string{n}
+		case strings.HasPrefix(rest, "checkpoint.") && strings.HasSuffix(rest, ".parquet"):
+			f := strings.Split(strings.TrimSuffix(strings.TrimPrefix(rest, "checkpoint."), ".parquet"), ".")
+			if len(f) != 2 {
+				continue // a V2 checkpoint: needs the v2Checkpoint reader feature
+			}
+			total, err := strconv.Atoi(f[1])
+			if err != nil {
+				continue
+			}
+			if parts[v] == nil {
+				parts[v] = map[int][]string{}
+			}
+			parts[v][total] = append(parts[v][total], n)
+		}
+	}
+	for v, byTotal := range parts {
+		for total, ns := range byTotal {
+			if len(ns) == total { // only a complete multi-part checkpoint counts
+				sort.Strings(ns)
+				l.checkpoints[v] = ns
+			}
+		}
+	}
+	return l, nil
+}
+
+// loadSnapshot replays the log up to version (or the latest when version < 0).
+func loadSnapshot(ctx context.Context, st Storage, version int64) (*Snapshot, error) {
+	l, err := listLog(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	latest := l.latest()
+	if latest < 0 {
+		return nil, fmt.Errorf("%w: %s is empty", ErrNotTable, logDir)
+	}
+	target := latest
+	if version >= 0 {
+		if version > latest {
+			return nil, fmt.Errorf("version %d does not exist: the latest is %d", version, latest)
+		}
+		target = version
+	}
+	cp := int64(-1)
+	for v := range l.checkpoints {
+		if v <= target && v > cp {
+			cp = v
+		}
+	}
+	// Every version after the checkpoint up to the target must be present: a
+	// gap means a lost or half-copied log, never something to skip over.
+	for v := cp + 1; v <= target; v++ {
+		if !l.commits[v] {
+			return nil, fmt.Errorf("delta log is not contiguous: version %d is missing", v)
+		}
+	}
+	s := &Snapshot{Version: target, files: map[string]*AddFile{}, txns: map[string]int64{}}
+	if cp >= 0 {
+		for _, name := range l.checkpoints[cp] {
+			actions, err := readCheckpoint(ctx, st, logDir+"/"+name)
+			if err != nil {
+				return nil, fmt.Errorf("read checkpoint %s: %w", name, err)
+			}
+			if err := s.apply(actions); err != nil {
+				return nil, fmt.Errorf("checkpoint %s: %w", name, err)
+			}
+		}
+	}
+	for v := cp + 1; v <= target; v++ {
+		actions, err := readCommit(ctx, st, v)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.apply(actions); err != nil {
+			return nil, fmt.Errorf("version %d: %w", v, err)
+		}
+	}
+	if s.Metadata.ID == "" && s.Metadata.SchemaString == "" && s.Metadata.Format.Provider == "" {
+		return nil, fmt.Errorf("%w: no metaData action up to version %d", ErrNotTable, target)
+	}
+	if err := checkReadable(s.Protocol, s.Metadata); err != nil {
+		return nil, err
+	}
+	if s.Metadata.SchemaString != "" {
+		if s.Schema, err = ParseSchema(s.Metadata.SchemaString); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func readCommit(ctx context.Context, st Storage, v int64) ([]Action, error) {
+	data, err := st.ReadFile(ctx, commitName(v))
+	if err != nil {
+		return nil, fmt.Errorf("read version %d: %w", v, err)
+	}
+	actions, err := decodeCommit(data)
+	if err != nil {
+		return nil, fmt.Errorf("read version %d: %w", v, err)
+	}
+	return actions, nil
+}
+
+func (s *Snapshot) apply(actions []Action) error {
+	for _, a := range actions {
+		switch {
+		case a.Protocol != nil:
+			s.Protocol = *a.Protocol
+		case a.MetaData != nil:
+			s.Metadata = *a.MetaData
+		case a.Add != nil:
+			p, err := url.PathUnescape(a.Add.Path)
+			if err != nil {
+				return fmt.Errorf("add path %q: %w", a.Add.Path, err)
+			}
+			add := *a.Add
+			s.files[p] = &add
+		case a.Remove != nil:
+			p, err := url.PathUnescape(a.Remove.Path)
+			if err != nil {
+				return fmt.Errorf("remove path %q: %w", a.Remove.Path, err)
+			}
+			delete(s.files, p)
+		case a.Txn != nil:
+			s.txns[a.Txn.AppID] = a.Txn.Version
+		}
+	}
+	return nil
+}
+
+// checkReadable refuses tables that need reader features this package lacks,
+// rather than returning wrong rows.
+func checkReadable(p Protocol, m Metadata) error {
+	switch {
+	case p.MinReaderVersion > 3:
+		return fmt.Errorf("unsupported Delta protocol: minReaderVersion %d (this reader supports up to 3)", p.MinReaderVersion)
+	case p.MinReaderVersion == 3 && len(p.ReaderFeatures) > 0:
+		return fmt.Errorf("unsupported Delta reader features %v", p.ReaderFeatures)
+	case p.MinReaderVersion == 2:
+		if mode := m.Configuration["delta.columnMapping.mode"]; mode != "" && mode != "none" {
+			return fmt.Errorf("unsupported Delta column mapping mode %q", mode)
+		}
+	}
+	return nil
+}
+
+// Commit is one entry of a table's history.
+type Commit struct {
+	Version    int64
+	Info       CommitInfo
+	Adds       []AddFile
+	Removes    []RemoveFile
+	HasTxn     bool
+	Txn        Txn
+	NumActions int
+}
+
+// history reads the JSON commits in [from, to] (to < 0: the latest).
+func history(ctx context.Context, st Storage, from, to int64) ([]Commit, error) {
+	l, err := listLog(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if to < 0 {
+		to = l.latest()
+	}
+	var out []Commit
+	for v := max(from, 0); v <= to; v++ {
+		if !l.commits[v] {
+			continue // folded into a checkpoint and cleaned up
+		}
+		actions, err := readCommit(ctx, st, v)
+		if err != nil {
+			return nil, err
+		}
+		c := Commit{Version: v, NumActions: len(actions)}
+		for _, a := range actions {
+			switch {
+			case a.CommitInfo != nil:
+				c.Info = *a.CommitInfo
+			case a.Add != nil:
+				c.Adds = append(c.Adds, *a.Add)
+			case a.Remove != nil:
+				c.Removes = append(c.Removes, *a.Remove)
+			case a.Txn != nil:
+				c.HasTxn, c.Txn = true, *a.Txn
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// rawJSON is used to turn Arrow rows of a checkpoint into actions.
+func decodeInto(v any, dst any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, dst)
+}
+
+func unescapePath(p string) (string, error) {
+	s, err := url.PathUnescape(p)
+	if err != nil {
+		return "", fmt.Errorf("data file path %q: %w", p, err)
+	}
+	return s, nil
+}
