@@ -384,11 +384,11 @@ func (c *countingWriter) Close() error { return c.w.Close() }
 // as Spark does: a prefix is still a valid minimum; a maximum that had to be
 // cut is left out rather than stated wrongly.
 type statsCollector struct {
-	schema    *arrow.Schema
-	rows      int64
-	nulls     []int64
-	min, max  []any
-	maxCut    []bool
+	schema   *arrow.Schema
+	rows     int64
+	nulls    []int64
+	min, max []any
+	maxCut   []bool
 }
 
 const statsStringPrefix = 32

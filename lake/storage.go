@@ -47,7 +47,9 @@ type File interface {
 // LocalStorage keeps a table in a directory of the local file system.
 type LocalStorage struct{ Root string }
 
-func (l LocalStorage) path(name string) string { return filepath.Join(l.Root, filepath.FromSlash(name)) }
+func (l LocalStorage) path(name string) string {
+	return filepath.Join(l.Root, filepath.FromSlash(name))
+}
 
 func (l LocalStorage) ReadFile(_ context.Context, name string) ([]byte, error) {
 	return os.ReadFile(l.path(name))

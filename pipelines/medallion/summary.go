@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/tweetsentiment/medallion/lake"
+)
+
+// TableRun is what one run committed to one table.
+type TableRun struct {
+	Name          string
+	Before, After int64 // versions; -1: no table
+	Rows          int64 // rows added by this run's commits
+}
+
+// Summary is what a run did, from the pipeline's counters (files, records,
+// tweets without mentions) and from the tables' new versions (rows, reasons).
+type Summary struct {
+	Files, HiddenSkipped, RawRecords     int64
+	TweetsWithMentions, NoMentions       int64
+	Tables                               []TableRun
+	QuarantineByReason                   map[string]int64 // "stage/category" → rows
+	BronzeQuarantined, SilverQuarantined int64
+	Elapsed                              time.Duration
+}
+
+func (s *Summary) table(name string) TableRun {
+	for _, t := range s.Tables {
+		if t.Name == name {
+			return t
+		}
+	}
+	return TableRun{Name: name, Before: -1, After: -1}
+}
+
+func summarize(ctx context.Context, c Config, before map[string]int64, res beam.PipelineResult) (*Summary, error) {
+	s := &Summary{QuarantineByReason: map[string]int64{}}
+	if res != nil {
+		for _, cr := range res.Metrics().AllMetrics().Counters() {
+			v := cr.Result()
+			switch cr.Namespace() + "/" + cr.Name() {
+			case "bronze/files":
+				s.Files += v
+			case "bronze/hidden_files_skipped":
+				s.HiddenSkipped += v
+			case "bronze/raw_records":
+				s.RawRecords += v
+			case "silver/tweets_with_mentions":
+				s.TweetsWithMentions += v
+			case "silver/tweets_without_mentions":
+				s.NoMentions += v
+			}
+		}
+	}
+	for _, name := range []string{BronzeTable, SilverTable, QuarantineTable} {
+		tr := TableRun{Name: name, Before: before[name], After: -1}
+		t := lake.Open(c.table(name))
+		after, err := latestVersion(ctx, t.Location)
+		if err != nil {
+			return nil, err
+		}
+		tr.After = after
+		if after > tr.Before {
+			commits, err := t.History(ctx, tr.Before+1)
+			if err != nil {
+				return nil, err
+			}
+			snap, err := t.Snapshot(ctx, after)
+			if err != nil {
+				return nil, err
+			}
+			schema, err := snap.Schema.ArrowSchema()
+			if err != nil {
+				return nil, err
+			}
+			for _, cm := range commits {
+				for _, a := range cm.Adds {
+					st, ok, err := a.ParseStats()
+					if err != nil || !ok {
+						return nil, fmt.Errorf("table %s: file %s has no stats", name, a.Path)
+					}
+					tr.Rows += st.NumRecords
+					if name == QuarantineTable {
+						if err := s.countReasons(ctx, t, a, schema); err != nil {
+							return nil, err
+						}
+					}
+				}
+			}
+		}
+		s.Tables = append(s.Tables, tr)
+	}
+	return s, nil
+}
+
+// countReasons groups a quarantine file's rows by stage and reason category.
+func (s *Summary) countReasons(ctx context.Context, t *lake.Table, a lake.AddFile, schema *arrow.Schema) error {
+	rec, err := t.ReadFile(ctx, a, schema)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	idx := func(n string) *array.String {
+		i := rec.Schema().FieldIndices(n)
+		return rec.Column(i[0]).(*array.String)
+	}
+	stage, reason := idx("stage"), idx("reason")
+	for i := 0; i < int(rec.NumRows()); i++ {
+		cat, _, _ := strings.Cut(reason.Value(i), ":")
+		s.QuarantineByReason[stage.Value(i)+"/"+cat]++
+		switch stage.Value(i) {
+		case "bronze":
+			s.BronzeQuarantined++
+		case "silver":
+			s.SilverQuarantined++
+		}
+	}
+	return nil
+}
+
+// Check verifies the accounting a run promises: every raw record is a bronze
+// row or quarantined, and every bronze row reached silver, was quarantined
+// there, or had no mention.
+func (s *Summary) Check() error {
+	bronze := s.table(BronzeTable).Rows
+	if s.RawRecords != bronze+s.BronzeQuarantined {
+		return fmt.Errorf("accounting error: %d raw records but %d bronze rows + %d quarantined", s.RawRecords, bronze, s.BronzeQuarantined)
+	}
+	if bronze != s.TweetsWithMentions+s.NoMentions+s.SilverQuarantined {
+		return fmt.Errorf("accounting error: %d bronze rows but %d with mentions + %d without + %d quarantined in silver",
+			bronze, s.TweetsWithMentions, s.NoMentions, s.SilverQuarantined)
+	}
+	return nil
+}
+
+// Print writes the run summary.
+func (s *Summary) Print(w io.Writer) {
+	n := func(v int64) string { return group(v) }
+	fmt.Fprintf(w, "\nrun summary\n")
+	fmt.Fprintf(w, "  files read            %12s", n(s.Files))
+	if s.HiddenSkipped > 0 {
+		fmt.Fprintf(w, "   (%s hidden files skipped)", n(s.HiddenSkipped))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  raw records           %12s\n", n(s.RawRecords))
+	fmt.Fprintf(w, "  bronze rows           %12s\n", n(s.table(BronzeTable).Rows))
+	fmt.Fprintf(w, "  quarantined (bronze)  %12s\n", n(s.BronzeQuarantined))
+	fmt.Fprintf(w, "  tweets with mentions  %12s   (%s without: no silver row, as in the original)\n", n(s.TweetsWithMentions), n(s.NoMentions))
+	fmt.Fprintf(w, "  quarantined (silver)  %12s\n", n(s.SilverQuarantined))
+	fmt.Fprintf(w, "  silver rows           %12s   (one per tweet and distinct mention)\n", n(s.table(SilverTable).Rows))
+	if len(s.QuarantineByReason) > 0 {
+		fmt.Fprintf(w, "  quarantine by reason:\n")
+		keys := make([]string, 0, len(s.QuarantineByReason))
+		for k := range s.QuarantineByReason {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			a, b := s.QuarantineByReason[keys[i]], s.QuarantineByReason[keys[j]]
+			return a > b || a == b && keys[i] < keys[j]
+		})
+		for _, k := range keys {
+			fmt.Fprintf(w, "    %-28s %10s\n", k, n(s.QuarantineByReason[k]))
+		}
+	}
+	fmt.Fprintf(w, "  tables:")
+	for _, t := range s.Tables {
+		if t.After > t.Before {
+			fmt.Fprintf(w, "  %s v%d", t.Name, t.After)
+		} else {
+			fmt.Fprintf(w, "  %s unchanged (v%d)", t.Name, t.After)
+		}
+	}
+	fmt.Fprintln(w)
+	if s.Elapsed > 0 {
+		fmt.Fprintf(w, "  elapsed               %12s\n", s.Elapsed.Round(time.Millisecond))
+	}
+}
+
+// group formats 12345 as 12,345.
+func group(v int64) string {
+	s := fmt.Sprint(v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

@@ -1,0 +1,114 @@
+package transforms
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/tweetsentiment/medallion/lake"
+)
+
+// The table schemas, following the course's data dictionary. Timestamps are
+// microseconds since the epoch, UTC, in rows and in the tables.
+var (
+	BronzeSchema = lake.NewSchema(
+		"date", lake.TypeString, "user", lake.TypeString, "text", lake.TypeString, "sentiment", lake.TypeString,
+		"source_file", lake.TypeString, "processing_time", lake.TypeTimestamp)
+	SilverSchema = lake.NewSchema(
+		"timestamp", lake.TypeTimestamp, "mention", lake.TypeString, "cleaned_text", lake.TypeString,
+		"sentiment", lake.TypeString)
+	QuarantineSchema = lake.NewSchema(
+		"stage", lake.TypeString, "source_file", lake.TypeString, "record", lake.TypeString,
+		"reason", lake.TypeString, "processing_time", lake.TypeTimestamp)
+)
+
+// BronzeRow is one raw tweet as ingested: the source's strings (nil where
+// absent or null), where it came from, when it was read, and any unknown
+// top-level fields by column name.
+type BronzeRow struct {
+	Date, User, Text, Sentiment *string
+	SourceFile                  string
+	ProcessingTime              int64 // µs since the epoch, UTC
+	Extra                       map[string]string
+}
+
+// SilverRow is one (tweet, mention) pair.
+type SilverRow struct {
+	Timestamp   int64 // µs since the epoch, UTC
+	Mention     string
+	CleanedText string
+	Sentiment   *string
+}
+
+// QuarantineRow is a record that could not go on, and why.
+type QuarantineRow struct {
+	Stage          string // "bronze" or "silver"
+	SourceFile     string
+	Record         string // the raw record, truncated
+	Reason         string // "<category>: <detail>"
+	ProcessingTime int64
+}
+
+func appendOpt(b array.Builder, s *string) {
+	if s == nil {
+		b.AppendNull()
+		return
+	}
+	b.(*array.StringBuilder).Append(*s)
+}
+
+func appendTS(b array.Builder, us int64) {
+	b.(*array.TimestampBuilder).Append(arrow.Timestamp(us))
+}
+
+func (r BronzeRow) ShardKey() string { return r.SourceFile }
+
+func (r BronzeRow) ExtraColumns() []string {
+	if len(r.Extra) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(r.Extra))
+	for k := range r.Extra {
+		out = append(out, k)
+	}
+	return out
+}
+
+func (r BronzeRow) AppendTo(b *array.RecordBuilder) {
+	appendOpt(b.Field(0), r.Date)
+	appendOpt(b.Field(1), r.User)
+	appendOpt(b.Field(2), r.Text)
+	appendOpt(b.Field(3), r.Sentiment)
+	b.Field(4).(*array.StringBuilder).Append(r.SourceFile)
+	appendTS(b.Field(5), r.ProcessingTime)
+	fields := b.Schema().Fields()
+	for i := len(BronzeSchema.Fields); i < len(fields); i++ {
+		if v, ok := r.Extra[fields[i].Name]; ok {
+			b.Field(i).(*array.StringBuilder).Append(v)
+		} else {
+			b.Field(i).AppendNull()
+		}
+	}
+}
+
+// ShardKey puts a mention's rows in one file, which is what readers of
+// silver (per-mention aggregation) want.
+func (r SilverRow) ShardKey() string       { return r.Mention }
+func (r SilverRow) ExtraColumns() []string { return nil }
+
+func (r SilverRow) AppendTo(b *array.RecordBuilder) {
+	appendTS(b.Field(0), r.Timestamp)
+	b.Field(1).(*array.StringBuilder).Append(r.Mention)
+	b.Field(2).(*array.StringBuilder).Append(r.CleanedText)
+	appendOpt(b.Field(3), r.Sentiment)
+}
+
+func (r QuarantineRow) ShardKey() string       { return r.SourceFile }
+func (r QuarantineRow) ExtraColumns() []string { return nil }
+
+func (r QuarantineRow) AppendTo(b *array.RecordBuilder) {
+	b.Field(0).(*array.StringBuilder).Append(r.Stage)
+	b.Field(1).(*array.StringBuilder).Append(r.SourceFile)
+	b.Field(2).(*array.StringBuilder).Append(r.Record)
+	b.Field(3).(*array.StringBuilder).Append(r.Reason)
+	appendTS(b.Field(4), r.ProcessingTime)
+}

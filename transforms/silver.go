@@ -1,0 +1,80 @@
+package transforms
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+)
+
+func init() {
+	register.DoFn4x0[context.Context, BronzeRow, func(SilverRow), func(QuarantineRow)](&silverFn{})
+	register.Emitter1[SilverRow]()
+}
+
+var (
+	silverTweets      = beam.NewCounter("silver", "tweets_with_mentions")
+	silverNoMention   = beam.NewCounter("silver", "tweets_without_mentions")
+	silverRows        = beam.NewCounter("silver", "rows")
+	silverQuarantined = beam.NewCounter("silver", "quarantined")
+)
+
+// Silver turns bronze rows into one row per (tweet, distinct mention), with
+// the date parsed and the text cleaned. A tweet without mentions yields no
+// row and is counted; a tweet whose date or text is unusable is quarantined,
+// so bronze rows = tweets with mentions + tweets without + silver quarantine.
+func Silver(s beam.Scope, bronze beam.PCollection) (rows, quarantine beam.PCollection) {
+	s = s.Scope("Silver")
+	return beam.ParDo2(s, &silverFn{}, bronze)
+}
+
+type silverFn struct{}
+
+// SilverRows is the pure core of the silver step.
+func SilverRows(b BronzeRow) ([]SilverRow, error) {
+	if b.Date == nil {
+		return nil, recordErr(ReasonMissingDate, "date is null or absent")
+	}
+	ts, err := ParseTweetDate(*b.Date)
+	if err != nil {
+		return nil, err
+	}
+	if b.Text == nil {
+		return nil, recordErr(ReasonMissingText, "text is null or absent")
+	}
+	mentions, cleaned := MentionsAndCleanText(*b.Text)
+	out := make([]SilverRow, len(mentions))
+	for i, m := range mentions {
+		out[i] = SilverRow{Timestamp: ts.UnixMicro(), Mention: m, CleanedText: cleaned, Sentiment: b.Sentiment}
+	}
+	return out, nil
+}
+
+func (f *silverFn) ProcessElement(ctx context.Context, b BronzeRow, emit func(SilverRow), quarantine func(QuarantineRow)) {
+	rows, err := SilverRows(b)
+	if err != nil {
+		silverQuarantined.Inc(ctx, 1)
+		quarantine(QuarantineRow{
+			Stage: "silver", SourceFile: b.SourceFile, Reason: err.Error(), ProcessingTime: b.ProcessingTime,
+			Record: Truncate(bronzeJSON(b), DefaultLimits.MaxQuarantined),
+		})
+		return
+	}
+	if len(rows) == 0 {
+		silverNoMention.Inc(ctx, 1)
+		return
+	}
+	silverTweets.Inc(ctx, 1)
+	silverRows.Inc(ctx, int64(len(rows)))
+	for _, r := range rows {
+		emit(r)
+	}
+}
+
+// bronzeJSON renders the source fields of a bronze row for a quarantine row.
+func bronzeJSON(b BronzeRow) string {
+	m := map[string]*string{"date": b.Date, "user": b.User, "text": b.Text, "sentiment": b.Sentiment}
+	js, _ := json.Marshal(m)
+	return string(js)
+}
