@@ -21,11 +21,11 @@ import (
 )
 
 var (
-	input  = flag.String("input", "", "folder (or glob) of raw tweet JSON files (required)")
-	lakeF  = flag.String("lake", "", "folder of the Delta tables: bronze, silver, quarantine (required)")
-	shards = flag.Int("shards", 4, "parallel writers per table (files per table per run)")
-	codec  = flag.String("codec", "zstd", "parquet compression: zstd or snappy")
-	quiet  = flag.Bool("quiet", false, "print only the summary")
+	input   = flag.String("input", "", "folder (or glob) of raw tweet JSON files (required)")
+	lakeF   = flag.String("lake", "", "folder of the Delta tables: bronze, silver, quarantine (required)")
+	shards  = flag.Int("shards", 4, "parallel writers per table (files per table per run)")
+	codec   = flag.String("codec", "zstd", "parquet compression: zstd or snappy")
+	verbose = flag.Bool("verbose", false, "log the runner's progress (prism logs every job step at info level)")
 )
 
 func main() {
@@ -35,9 +35,9 @@ func main() {
 	}
 	flag.Parse()
 	beam.Init()
-	level := slog.LevelInfo
-	if *quiet {
-		level = slog.LevelWarn
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 

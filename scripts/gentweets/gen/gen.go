@@ -339,7 +339,11 @@ func (g *generator) malformed(format string) (kind string, data []byte) {
 	case "wrong_type_date":
 		obj["date"] = map[string]any{"$date": 1239081585000}
 	case "not_an_object":
-		return kind, []byte(g.pick([]string{`[1,2,3]`, `"just a string"`, `42`, `true`}))
+		alts := []string{`"just a string"`, `42`, `true`, `null`}
+		if format != "object" { // a file holding only [1,2,3] is an array of three records
+			alts = append(alts, `[1,2,3]`)
+		}
+		return kind, []byte(g.pick(alts))
 	case "unknown_zone":
 		obj["date"] = strings.Replace(good.Date, "PDT", "XYZ", 1)
 		obj["date"] = strings.Replace(obj["date"].(string), "PST", "XYZ", 1)

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
+	"github.com/tweetsentiment/medallion/transforms"
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	beam.Init()
+	// Keep prism's per-step info logs out of test output.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	os.Exit(m.Run())
+}
+
+// expected is what the pipeline must commit, computed without Beam by
+// applying the transforms' pure functions to the files one by one.
+type expected struct {
+	raw, bronze, bronzeQ, silverQ, withMentions, noMentions int64
+	silver                                                  []string // "mention|cleaned_text|sentiment|timestamp"
+	extraColumns                                            map[string]bool
+}
+
+func oracle(t *testing.T, dir string) expected {
+	t.Helper()
+	e := expected{extraColumns: map[string]bool{}}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range entries {
+		if transforms.IsHidden(de.Name()) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, de.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range transforms.SplitRecords(data) {
+			e.raw++
+			if rec.Err != nil {
+				e.bronzeQ++
+				continue
+			}
+			tw, err := transforms.DecodeTweet(rec.Data, transforms.DefaultLimits)
+			if err != nil {
+				e.bronzeQ++
+				continue
+			}
+			e.bronze++
+			for k := range tw.Extra {
+				e.extraColumns[k] = true
+			}
+			rows, err := transforms.SilverRows(transforms.BronzeRow{Date: tw.Date, Text: tw.Text, Sentiment: tw.Sentiment})
+			switch {
+			case err != nil:
+				e.silverQ++
+			case len(rows) == 0:
+				e.noMentions++
+			default:
+				e.withMentions++
+				for _, r := range rows {
+					e.silver = append(e.silver, silverKey(r.Mention, r.CleanedText, r.Sentiment, r.Timestamp))
+				}
+			}
+		}
+	}
+	sort.Strings(e.silver)
+	return e
+}
+
+func silverKey(mention, cleaned string, sentiment *string, us int64) string {
+	s := "<nil>"
+	if sentiment != nil {
+		s = *sentiment
+	}
+	return fmt.Sprintf("%s|%s|%s|%d", mention, cleaned, s, us)
+}
+
+func TestBatchPipeline(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		opts    gen.Options
+		runner  func(context.Context, *beam.Pipeline) (beam.PipelineResult, error)
+		wantBad bool
+	}{
+		{"prism, one tweet per file, 5% malformed", gen.Options{Tweets: 3000, PerFile: 1, Format: "object", Seed: 7, Bad: 0.05}, prism.Execute, true},
+		{"direct, ndjson", gen.Options{Tweets: 2000, PerFile: 100, Format: "ndjson", Seed: 8, Bad: 0.03}, direct.Execute, true},
+		{"prism, arrays, clean", gen.Options{Tweets: 1500, PerFile: 250, Format: "array", Seed: 9}, prism.Execute, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in, lakeDir := t.TempDir(), t.TempDir()
+			c.opts.Out = in
+			written, err := gen.Generate(c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := oracle(t, in)
+			if want.raw != int64(written.Records) {
+				t.Fatalf("oracle counts %d records, generator wrote %d", want.raw, written.Records)
+			}
+			if c.wantBad && (want.bronzeQ == 0 || want.silverQ == 0) {
+				t.Fatalf("generated data should exercise both quarantine stages: %+v", want)
+			}
+			cfg := Config{Input: in, Lake: lakeDir, Shards: 3, Codec: "zstd"}
+			sum, err := Run(ctx, cfg, func(p *beam.Pipeline) (beam.PipelineResult, error) { return c.runner(ctx, p) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sum.Check(); err != nil {
+				t.Error(err)
+			}
+			got := map[string]int64{
+				"raw": sum.RawRecords, "bronze": sum.table(BronzeTable).Rows, "bronze quarantine": sum.BronzeQuarantined,
+				"silver quarantine": sum.SilverQuarantined, "with mentions": sum.TweetsWithMentions, "without": sum.NoMentions,
+				"silver rows": sum.table(SilverTable).Rows, "files": sum.Files,
+			}
+			wantM := map[string]int64{
+				"raw": want.raw, "bronze": want.bronze, "bronze quarantine": want.bronzeQ, "silver quarantine": want.silverQ,
+				"with mentions": want.withMentions, "without": want.noMentions, "silver rows": int64(len(want.silver)),
+				"files": int64(written.Files),
+			}
+			for k, w := range wantM {
+				if got[k] != w {
+					t.Errorf("%s = %d, want %d", k, got[k], w)
+				}
+			}
+			// Contents: silver as a multiset, read back through the lake.
+			silver := readTable(t, cfg.table(SilverTable))
+			var keys []string
+			for _, r := range silver {
+				var sent *string
+				if s, ok := r["sentiment"].(string); ok {
+					sent = &s
+				}
+				keys = append(keys, silverKey(r["mention"].(string), r["cleaned_text"].(string), sent, r["timestamp"].(time.Time).UnixMicro()))
+			}
+			sort.Strings(keys)
+			if strings.Join(keys, "\n") != strings.Join(want.silver, "\n") {
+				t.Errorf("silver rows differ from the oracle (%d vs %d rows)", len(keys), len(want.silver))
+			}
+			// Bronze: schema grew by the extra fields; every row names its file.
+			bronze := readTable(t, cfg.table(BronzeTable))
+			snap, _ := lake.Open(cfg.table(BronzeTable)).Snapshot(ctx, -1)
+			if got, wantCols := len(snap.Schema.Fields), len(transforms.BronzeSchema.Fields)+len(want.extraColumns); got != wantCols {
+				t.Errorf("bronze has %d columns, want %d (extras %v)", got, wantCols, want.extraColumns)
+			}
+			for _, r := range bronze {
+				if sf, _ := r["source_file"].(string); !strings.HasPrefix(sf, in) {
+					t.Fatalf("source_file %q is not under %s", sf, in)
+				}
+			}
+			// Quarantine: every row has a reason with a known category.
+			for _, r := range readTable(t, cfg.table(QuarantineTable)) {
+				reason, _ := r["reason"].(string)
+				cat, detail, ok := strings.Cut(reason, ": ")
+				if !ok || detail == "" || !knownCategory(cat) {
+					t.Errorf("quarantine row without a proper reason: %v", r)
+				}
+			}
+			compareWithDuckDB(t, cfg)
+		})
+	}
+}
+
+func knownCategory(c string) bool {
+	switch c {
+	case transforms.ReasonInvalidJSON, transforms.ReasonNotObject, transforms.ReasonWrongType, transforms.ReasonTooLarge,
+		transforms.ReasonEmptyFile, transforms.ReasonTooManyExtra, transforms.ReasonMissingDate, transforms.ReasonBadDate,
+		transforms.ReasonUnknownZone, transforms.ReasonMissingText, transforms.ReasonReadFailed:
+		return true
+	}
+	return false
+}
+
+func readTable(t *testing.T, dir string) []map[string]any {
+	t.Helper()
+	tbl := lake.Open(dir)
+	snap, err := tbl.Snapshot(context.Background(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := tbl.Read(context.Background(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer at.Release()
+	tr := array.NewTableReader(at, 1<<16)
+	defer tr.Release()
+	var out []map[string]any
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			m := map[string]any{}
+			for c, f := range rec.Schema().Fields() {
+				m[f.Name] = lake.ValueAt(rec.Column(c), i)
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// needTool skips loudly where a tool is missing, but fails under CI, whose
+// set-up installs it.
+func needTool(t *testing.T, what, path string) {
+	t.Helper()
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	msg := fmt.Sprintf("%s not found at %s: run scripts/setup.sh", what, path)
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip("SKIPPED: " + msg)
+}
+
+var duckTypes = map[string]string{
+	lake.TypeString: "VARCHAR", lake.TypeTimestamp: "TIMESTAMP WITH TIME ZONE", lake.TypeLong: "BIGINT",
+	lake.TypeInteger: "INTEGER", lake.TypeDouble: "DOUBLE", lake.TypeBoolean: "BOOLEAN",
+}
+
+// compareWithDuckDB reads each table with DuckDB (its own log replay in
+// JavaScript, DuckDB's parquet reader) and compares rows, columns, types and
+// non-null counts with ours.
+func compareWithDuckDB(t *testing.T, cfg Config) {
+	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "duckdb", "check.mjs"))
+	needTool(t, "DuckDB (npm @duckdb/node-api)", filepath.Join(filepath.Dir(script), "node_modules", "@duckdb", "node-api"))
+	for _, name := range []string{BronzeTable, SilverTable, QuarantineTable} {
+		out, err := exec.Command("node", script, cfg.table(name)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("duckdb %s: %v\n%s", name, err, out)
+		}
+		var duck struct {
+			Version int64
+			Rows    int64
+			Columns []struct{ Name, Type string }
+			NonNull map[string]int64
+		}
+		if err := json.Unmarshal(out, &duck); err != nil {
+			t.Fatalf("duckdb %s: %v\n%s", name, err, out)
+		}
+		snap, err := lake.Open(cfg.table(name)).Snapshot(context.Background(), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := readTable(t, cfg.table(name))
+		if duck.Version != snap.Version || duck.Rows != int64(len(rows)) {
+			t.Errorf("%s: duckdb v%d %d rows, ours v%d %d rows", name, duck.Version, duck.Rows, snap.Version, len(rows))
+		}
+		if len(snap.Files()) == 0 {
+			continue // no parquet file for DuckDB to take columns from
+		}
+		ours := map[string]string{}
+		for _, f := range snap.Schema.Fields {
+			ours[f.Name] = duckTypes[f.Type]
+		}
+		if len(duck.Columns) != len(ours) {
+			t.Errorf("%s: duckdb sees %d columns, ours %d", name, len(duck.Columns), len(ours))
+		}
+		for _, c := range duck.Columns {
+			if ours[c.Name] != c.Type {
+				t.Errorf("%s.%s: duckdb type %s, ours %s", name, c.Name, c.Type, ours[c.Name])
+			}
+			var nonNull int64
+			for _, r := range rows {
+				if r[c.Name] != nil {
+					nonNull++
+				}
+			}
+			if duck.NonNull[c.Name] != nonNull {
+				t.Errorf("%s.%s: duckdb %d non-null, ours %d", name, c.Name, duck.NonNull[c.Name], nonNull)
+			}
+		}
+	}
+}

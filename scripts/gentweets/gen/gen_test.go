@@ -1,0 +1,115 @@
+package gen
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tweetsentiment/medallion/transforms"
+)
+
+func readAll(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
+}
+
+func TestDeterministicForASeed(t *testing.T) {
+	a, b, c := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, d := range []struct {
+		dir  string
+		seed uint64
+	}{{a, 5}, {b, 5}, {c, 6}} {
+		if _, err := Generate(Options{Out: d.dir, Tweets: 300, PerFile: 30, Format: "ndjson", Seed: d.seed, Bad: 0.1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fa, fb, fc := readAll(t, a), readAll(t, b), readAll(t, c)
+	if len(fa) != 10 {
+		t.Fatalf("files = %d, want 10", len(fa))
+	}
+	same := true
+	for name, data := range fa {
+		if !bytes.Equal(data, fb[name]) {
+			t.Errorf("%s differs between two runs with seed 5", name)
+		}
+		same = same && bytes.Equal(data, fc[name])
+	}
+	if same {
+		t.Error("seeds 5 and 6 gave the same files")
+	}
+}
+
+// The shape the course data has: ~47% of tweets with a mention, Pacific-time
+// dates from Apr 6 to Jun 25 2009, given sentiment positive or negative.
+func TestSentiment140Shape(t *testing.T) {
+	dir := t.TempDir()
+	res, err := Generate(Options{Out: dir, Tweets: 4000, PerFile: 1, Format: "object", Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Records != 4000 || res.Files != 4000 || res.Malformed != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	withMention, pst := 0, 0
+	users := map[string]int{}
+	lo, hi := time.Date(2009, 4, 6, 7, 0, 0, 0, time.UTC), time.Date(2009, 6, 26, 7, 0, 0, 0, time.UTC)
+	for name, data := range readAll(t, dir) {
+		if strings.HasPrefix(name, ".") {
+			t.Fatalf("temporary file %s left behind", name)
+		}
+		tw, err := transforms.DecodeTweet(data, transforms.DefaultLimits)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ts, err := transforms.ParseTweetDate(*tw.Date)
+		if err != nil || ts.Before(lo) || !ts.Before(hi) {
+			t.Errorf("%s: date %q → %v, %v", name, *tw.Date, ts, err)
+		}
+		if strings.Contains(*tw.Date, "PST") {
+			pst++
+		}
+		if s := *tw.Sentiment; s != "positive" && s != "negative" {
+			t.Errorf("%s: sentiment %q", name, s)
+		}
+		if m, _ := transforms.MentionsAndCleanText(*tw.Text); len(m) > 0 {
+			withMention++
+		}
+		users[*tw.User]++
+	}
+	if frac := float64(withMention) / 4000; frac < 0.43 || frac > 0.51 {
+		t.Errorf("tweets with a mention = %.3f, want about 0.47", frac)
+	}
+	if pst == 0 || pst > 400 {
+		t.Errorf("PST dates = %d, want a few", pst)
+	}
+	if users["tweetpet"] < 20 { // the Zipf head, as in the real data
+		t.Errorf("tweetpet wrote %d tweets, want the most active user", users["tweetpet"])
+	}
+}
+
+func TestRejectsBadOptions(t *testing.T) {
+	for _, o := range []Options{
+		{Out: t.TempDir(), Tweets: 10, PerFile: 2, Format: "object"},
+		{Out: t.TempDir(), Tweets: 10, PerFile: 1, Format: "xml"},
+		{Out: t.TempDir(), Tweets: 10, PerFile: 1, Format: "array", Bad: 2},
+	} {
+		if _, err := Generate(o); err == nil {
+			t.Errorf("Generate(%+v) succeeded", o)
+		}
+	}
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh machine. Idempotent: a second run
+# only checks. Everything lands in ignored folders of the repository:
+#   .cache/onnxruntime/libonnxruntime.so.1   ONNX Runtime (from npm onnxruntime-node)
+#   scripts/duckdb/node_modules              DuckDB, the independent table reader for tests
+# Set ORT_LIB=/path/to/libonnxruntime.so to use an ONNX Runtime you installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ORT_VERSION=1.30.0
+CACHE=.cache
+say() { printf 'setup: %s\n' "$*"; }
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+		say "installing $2 with apt-get"
+		apt-get update -qq >/dev/null && apt-get install -y -qq "$2" >/dev/null
+	else
+		say "missing $1: install $2 and run again" >&2
+		exit 1
+	fi
+}
+
+need go golang-go
+need node nodejs
+need npm npm
+
+say "Go modules"
+go mod download
+
+# ONNX Runtime: the shared library ships inside the onnxruntime-node npm package.
+ort_dir="$CACHE/onnxruntime"
+if [ -n "${ORT_LIB:-}" ]; then
+	say "ONNX Runtime from ORT_LIB=$ORT_LIB"
+elif [ -f "$ort_dir/libonnxruntime.so.1" ] && [ "$(cat "$ort_dir/VERSION" 2>/dev/null)" = "$ORT_VERSION" ]; then
+	say "ONNX Runtime $ORT_VERSION already in $ort_dir"
+else
+	case "$(uname -s)/$(uname -m)" in
+	Linux/x86_64) ort_path=linux/x64 ;;
+	Linux/aarch64) ort_path=linux/arm64 ;;
+	*) say "no bundled ONNX Runtime for $(uname -s)/$(uname -m): install one and set ORT_LIB" >&2; exit 1 ;;
+	esac
+	say "fetching ONNX Runtime $ORT_VERSION (npm onnxruntime-node)"
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	(cd "$tmp" && npm pack "onnxruntime-node@$ORT_VERSION" --silent >/dev/null)
+	tar -xzf "$tmp/onnxruntime-node-$ORT_VERSION.tgz" -C "$tmp" "package/bin/napi-v6/$ort_path/libonnxruntime.so.1"
+	mkdir -p "$ort_dir"
+	mv "$tmp/package/bin/napi-v6/$ort_path/libonnxruntime.so.1" "$ort_dir/"
+	echo "$ORT_VERSION" >"$ort_dir/VERSION"
+fi
+
+# DuckDB (independent Delta/parquet reader used by the tests).
+if [ ! -d scripts/duckdb/node_modules/@duckdb/node-api ]; then
+	say "installing DuckDB for the table checks (npm @duckdb/node-api)"
+	(cd scripts/duckdb && npm ci --silent --no-audit --no-fund)
+else
+	say "DuckDB already installed"
+fi
+say "done"
