@@ -1,0 +1,321 @@
+// Package tracking reads and writes MLflow's file-store formats: the model
+// registry (models/<name>/version-<n>/meta.yaml, aliases) that the pipeline
+// resolves models:/ URIs against.
+package tracking
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Stages of a model version (MLflow's, deprecated upstream in favour of
+// aliases but still what models:/NAME/Production means).
+var Stages = []string{"None", "Staging", "Production", "Archived"}
+
+// Registry is an MLflow file-store model registry rooted at an mlruns folder.
+type Registry struct {
+	Root string
+}
+
+// ModelVersion is what version-<n>/meta.yaml holds.
+type ModelVersion struct {
+	CreationTimestamp    int64   `yaml:"creation_timestamp"`
+	CurrentStage         string  `yaml:"current_stage"`
+	Description          string  `yaml:"description"`
+	LastUpdatedTimestamp int64   `yaml:"last_updated_timestamp"`
+	Name                 string  `yaml:"name"`
+	RunID                string  `yaml:"run_id"`
+	RunLink              string  `yaml:"run_link"`
+	Source               string  `yaml:"source"`
+	Status               string  `yaml:"status"`
+	StatusMessage        *string `yaml:"status_message"`
+	StorageLocation      string  `yaml:"storage_location"`
+	UserID               *string `yaml:"user_id"`
+	Version              int     `yaml:"version"`
+}
+
+type registeredModel struct {
+	CreationTimestamp    int64   `yaml:"creation_timestamp"`
+	Description          *string `yaml:"description"`
+	LastUpdatedTimestamp int64   `yaml:"last_updated_timestamp"`
+	Name                 string  `yaml:"name"`
+}
+
+// Names and aliases are restricted to characters that cannot leave the
+// registry folder: a name like "../x" or "a/b" is refused.
+var (
+	validName  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
+	validAlias = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,254}$`)
+)
+
+func checkName(name string) error {
+	if !validName.MatchString(name) || strings.Contains(name, "..") {
+		return fmt.Errorf("invalid model name %q: use letters, digits, '.', '_' and '-'", name)
+	}
+	return nil
+}
+
+func (r Registry) modelDir(name string) string { return filepath.Join(r.Root, "models", name) }
+
+func (r Registry) versionDir(name string, v int) string {
+	return filepath.Join(r.modelDir(name), fmt.Sprintf("version-%d", v))
+}
+
+// Register copies a model folder into the registry as the next version of
+// name, and optionally sets its stage and an alias.
+func (r Registry) Register(name, modelDir, stage, alias string) (ModelVersion, error) {
+	if err := checkName(name); err != nil {
+		return ModelVersion{}, err
+	}
+	if alias != "" && !validAlias.MatchString(alias) {
+		return ModelVersion{}, fmt.Errorf("invalid alias %q", alias)
+	}
+	if stage == "" {
+		stage = "None"
+	}
+	stage, err := canonicalStage(stage)
+	if err != nil {
+		return ModelVersion{}, err
+	}
+	if _, err := os.Stat(filepath.Join(modelDir, "config.json")); err != nil {
+		return ModelVersion{}, fmt.Errorf("%s is not a model folder (no config.json): %w", modelDir, err)
+	}
+	now := time.Now().UnixMilli()
+	md := r.modelDir(name)
+	if err := os.MkdirAll(md, 0o755); err != nil {
+		return ModelVersion{}, err
+	}
+	if _, err := os.Stat(filepath.Join(md, "meta.yaml")); errors.Is(err, fs.ErrNotExist) {
+		if err := writeYAML(filepath.Join(md, "meta.yaml"), registeredModel{CreationTimestamp: now, LastUpdatedTimestamp: now, Name: name}); err != nil {
+			return ModelVersion{}, err
+		}
+	}
+	versions, err := r.Versions(name)
+	if err != nil {
+		return ModelVersion{}, err
+	}
+	next := 1
+	for _, v := range versions {
+		next = max(next, v.Version+1)
+	}
+	vdir := r.versionDir(name, next)
+	// Claim the version folder atomically, so two registrations never share one.
+	if err := os.Mkdir(vdir, 0o755); err != nil {
+		return ModelVersion{}, fmt.Errorf("claim version %d of %s: %w", next, name, err)
+	}
+	dst := filepath.Join(vdir, "artifacts")
+	if err := copyDir(modelDir, dst); err != nil {
+		return ModelVersion{}, fmt.Errorf("copy %s into the registry: %w", modelDir, err)
+	}
+	abs, _ := filepath.Abs(dst)
+	mv := ModelVersion{
+		CreationTimestamp: now, CurrentStage: stage, LastUpdatedTimestamp: now, Name: name,
+		Source: "file://" + filepath.ToSlash(abs), StorageLocation: "file://" + filepath.ToSlash(abs),
+		Status: "READY", Version: next,
+	}
+	if err := writeYAML(filepath.Join(vdir, "meta.yaml"), mv); err != nil {
+		return ModelVersion{}, err
+	}
+	if alias != "" {
+		if err := r.SetAlias(name, alias, next); err != nil {
+			return ModelVersion{}, err
+		}
+	}
+	return mv, nil
+}
+
+// SetAlias points alias at a version.
+func (r Registry) SetAlias(name, alias string, version int) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if !validAlias.MatchString(alias) {
+		return fmt.Errorf("invalid alias %q", alias)
+	}
+	dir := filepath.Join(r.modelDir(name), "aliases")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, alias), []byte(strconv.Itoa(version)), 0o644)
+}
+
+// Versions lists a model's versions, oldest first.
+func (r Registry) Versions(name string) ([]ModelVersion, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(r.modelDir(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []ModelVersion
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "version-") {
+			continue
+		}
+		var mv ModelVersion
+		data, err := os.ReadFile(filepath.Join(r.modelDir(name), e.Name(), "meta.yaml"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // being registered right now
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := yaml.Unmarshal(data, &mv); err != nil {
+			return nil, fmt.Errorf("%s/%s/meta.yaml: %w", name, e.Name(), err)
+		}
+		out = append(out, mv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+func canonicalStage(s string) (string, error) {
+	for _, st := range Stages {
+		if strings.EqualFold(s, st) {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("unknown stage %q (want one of %s)", s, strings.Join(Stages, ", "))
+}
+
+// Resolved is a model found from a URI.
+type Resolved struct {
+	URI     string
+	Dir     string // the model folder
+	Name    string // empty for a plain folder
+	Version int
+	Stage   string
+}
+
+// Resolve turns models:/NAME/Production, models:/NAME/Staging,
+// models:/NAME/3, models:/NAME/latest, models:/NAME@alias or a plain folder
+// into the model's folder. A URI that finds nothing says how to register one.
+func (r Registry) Resolve(uri string) (Resolved, error) {
+	if !strings.HasPrefix(uri, "models:/") {
+		if _, err := os.Stat(filepath.Join(uri, "config.json")); err != nil {
+			return Resolved{}, fmt.Errorf("model %s: not a models:/ URI and not a model folder (no config.json)", uri)
+		}
+		return Resolved{URI: uri, Dir: uri}, nil
+	}
+	rest := strings.TrimPrefix(uri, "models:/")
+	var name, selector string
+	byAlias := false
+	if n, a, ok := strings.Cut(rest, "@"); ok && !strings.Contains(a, "/") {
+		name, selector, byAlias = n, a, true
+	} else if n, s, ok := strings.Cut(rest, "/"); ok {
+		name, selector = n, s
+	} else {
+		return Resolved{}, fmt.Errorf("model URI %q: want models:/NAME/STAGE, models:/NAME/VERSION or models:/NAME@ALIAS", uri)
+	}
+	if err := checkName(name); err != nil {
+		return Resolved{}, fmt.Errorf("model URI %q: %w", uri, err)
+	}
+	hint := fmt.Sprintf("register one with: go run ./scripts/register --registry %s --name %s --model-dir DIR --stage Production", r.Root, name)
+	versions, err := r.Versions(name)
+	if err != nil {
+		return Resolved{}, err
+	}
+	if len(versions) == 0 {
+		return Resolved{}, fmt.Errorf("model %q: no model named %s in registry %s; %s", uri, name, r.Root, hint)
+	}
+	var pick *ModelVersion
+	switch {
+	case byAlias:
+		if !validAlias.MatchString(selector) {
+			return Resolved{}, fmt.Errorf("model URI %q: invalid alias %q", uri, selector)
+		}
+		data, err := os.ReadFile(filepath.Join(r.modelDir(name), "aliases", selector))
+		if err != nil {
+			return Resolved{}, fmt.Errorf("model %q: alias %s is not set in registry %s", uri, selector, r.Root)
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil {
+			return Resolved{}, fmt.Errorf("model %q: alias file holds %q", uri, data)
+		}
+		pick = findVersion(versions, v)
+	case strings.EqualFold(selector, "latest"):
+		pick = &versions[len(versions)-1]
+	default:
+		if v, err := strconv.Atoi(selector); err == nil {
+			pick = findVersion(versions, v)
+			break
+		}
+		stage, err := canonicalStage(selector)
+		if err != nil {
+			return Resolved{}, fmt.Errorf("model URI %q: %w", uri, err)
+		}
+		for i := range versions { // the latest version in the stage wins
+			if versions[i].CurrentStage == stage {
+				pick = &versions[i]
+			}
+		}
+	}
+	if pick == nil {
+		return Resolved{}, fmt.Errorf("model %q: no such version in registry %s; %s", uri, r.Root, hint)
+	}
+	// The copy inside the registry wins over the recorded source, so a
+	// registry folder can be moved or mounted elsewhere.
+	dir := filepath.Join(r.versionDir(name, pick.Version), "artifacts")
+	if _, err := os.Stat(dir); err != nil {
+		dir = strings.TrimPrefix(pick.Source, "file://")
+	}
+	return Resolved{URI: uri, Dir: dir, Name: name, Version: pick.Version, Stage: pick.CurrentStage}, nil
+}
+
+func findVersion(vs []ModelVersion, v int) *ModelVersion {
+	for i := range vs {
+		if vs[i].Version == v {
+			return &vs[i]
+		}
+	}
+	return nil
+}
+
+func writeYAML(path string, v any) error {
+	data, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// copyDir copies regular files and folders; links and other special files
+// are refused rather than followed out of the model folder.
+func copyDir(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case d.Type().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(target, data, 0o644)
+		}
+		return fmt.Errorf("%s: not a regular file", p)
+	})
+}
