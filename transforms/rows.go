@@ -112,3 +112,59 @@ func (r QuarantineRow) AppendTo(b *array.RecordBuilder) {
 	b.Field(3).(*array.StringBuilder).Append(r.Reason)
 	appendTS(b.Field(4), r.ProcessingTime)
 }
+
+// Gold and application schemas (the course's data dictionary).
+var (
+	GoldSchema = lake.NewSchema(
+		"timestamp", lake.TypeTimestamp, "mention", lake.TypeString, "cleaned_text", lake.TypeString,
+		"sentiment", lake.TypeString, "predicted_score", lake.TypeDouble, "predicted_sentiment", lake.TypeString,
+		"sentiment_id", lake.TypeInteger, "predicted_sentiment_id", lake.TypeInteger)
+	ApplicationSchema = lake.NewSchema(
+		"mention", lake.TypeString, "min_timestamp", lake.TypeTimestamp, "max_timestamp", lake.TypeTimestamp,
+		"negative", lake.TypeLong, "neutral", lake.TypeLong, "positive", lake.TypeLong, "total", lake.TypeLong)
+)
+
+// GoldRow is a silver row with the model's prediction.
+type GoldRow struct {
+	Timestamp            int64
+	Mention, CleanedText string
+	Sentiment            *string
+	PredictedScore       float64 // 0–100
+	PredictedSentiment   string  // negative, neutral or positive
+	SentimentID          int32   // given: 1 positive, 0 negative, -1 otherwise
+	PredictedSentimentID int32   // 1 positive, 0 negative, -1 neutral
+}
+
+// ApplicationRow aggregates gold per mention.
+type ApplicationRow struct {
+	Mention                     string
+	MinTimestamp, MaxTimestamp  int64
+	Negative, Neutral, Positive int64
+	Total                       int64
+}
+
+func (r GoldRow) ShardKey() string       { return r.Mention }
+func (r GoldRow) ExtraColumns() []string { return nil }
+
+func (r GoldRow) AppendTo(b *array.RecordBuilder) {
+	appendTS(b.Field(0), r.Timestamp)
+	b.Field(1).(*array.StringBuilder).Append(r.Mention)
+	b.Field(2).(*array.StringBuilder).Append(r.CleanedText)
+	appendOpt(b.Field(3), r.Sentiment)
+	b.Field(4).(*array.Float64Builder).Append(r.PredictedScore)
+	b.Field(5).(*array.StringBuilder).Append(r.PredictedSentiment)
+	b.Field(6).(*array.Int32Builder).Append(r.SentimentID)
+	b.Field(7).(*array.Int32Builder).Append(r.PredictedSentimentID)
+}
+
+func (r ApplicationRow) ShardKey() string       { return r.Mention }
+func (r ApplicationRow) ExtraColumns() []string { return nil }
+
+func (r ApplicationRow) AppendTo(b *array.RecordBuilder) {
+	b.Field(0).(*array.StringBuilder).Append(r.Mention)
+	appendTS(b.Field(1), r.MinTimestamp)
+	appendTS(b.Field(2), r.MaxTimestamp)
+	for i, v := range []int64{r.Negative, r.Neutral, r.Positive, r.Total} {
+		b.Field(3 + i).(*array.Int64Builder).Append(v)
+	}
+}

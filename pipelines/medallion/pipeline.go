@@ -11,8 +11,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // file:// and plain paths
 
+	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/lake/deltaio"
+	"github.com/tweetsentiment/medallion/tracking"
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
@@ -23,6 +25,13 @@ type Config struct {
 	Shards int
 	Codec  string
 	Limits transforms.Limits // zero: transforms.DefaultLimits
+
+	Model     string // models:/NAME/STAGE, models:/NAME/VERSION, models:/NAME@ALIAS or a folder
+	Registry  string // MLflow file store the models:/ URIs resolve in
+	BatchSize int    // texts per ONNX Runtime run
+	Threads   int    // ONNX Runtime intra-op threads (0: all cores)
+
+	model tracking.Resolved // set by Validate
 }
 
 // Validate checks the configuration before anything runs, so mistakes fail
@@ -52,8 +61,29 @@ func (c *Config) Validate() error {
 		return err
 	}
 	c.Lake = abs
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	// Resolve and open the model now: a missing or broken model fails here,
+	// with a hint, before any data is read.
+	res, err := tracking.Registry{Root: c.Registry}.Resolve(c.Model)
+	if err != nil {
+		return err
+	}
+	if res.Dir, err = filepath.Abs(res.Dir); err != nil {
+		return err
+	}
+	m, err := inference.Load(res.Dir, inference.Options{BatchSize: c.BatchSize, IntraOpThreads: 1})
+	if err != nil {
+		return err
+	}
+	m.Close()
+	c.model = res
 	return nil
 }
+
+// DefaultBatchSize is the texts per ONNX Runtime run; see docs/BENCHMARKS.md.
+const DefaultBatchSize = 32
 
 func hasMeta(p string) bool {
 	for _, r := range p {
@@ -76,10 +106,15 @@ func (c Config) glob() string {
 
 // Table names under the lake.
 const (
-	BronzeTable     = "bronze"
-	SilverTable     = "silver"
-	QuarantineTable = "quarantine"
+	BronzeTable      = "bronze"
+	SilverTable      = "silver"
+	QuarantineTable  = "quarantine"
+	GoldTable        = "gold"
+	ApplicationTable = "application"
 )
+
+// Tables lists the lake's tables in pipeline order.
+var Tables = []string{BronzeTable, SilverTable, QuarantineTable, GoldTable, ApplicationTable}
 
 func (c Config) table(name string) string { return filepath.Join(c.Lake, name) }
 
@@ -90,12 +125,17 @@ func Build(s beam.Scope, c Config) {
 	silver, silverQuarantine := transforms.Silver(s, bronze)
 	quarantine := beam.Flatten(s, bronzeQuarantine, silverQuarantine)
 
-	write := func(name string, schema lake.Schema, rows beam.PCollection) {
-		deltaio.Write(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec}, rows)
+	gold := transforms.Gold(s, silver, transforms.InferenceConfig{
+		ModelDir: c.model.Dir, BatchSize: c.BatchSize, Threads: c.Threads, Shards: c.Shards})
+
+	write := func(name string, schema lake.Schema, rows beam.PCollection) beam.PCollection {
+		return deltaio.Write(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec}, rows)
 	}
 	write(BronzeTable, transforms.BronzeSchema, bronze)
 	write(SilverTable, transforms.SilverSchema, silver)
 	write(QuarantineTable, transforms.QuarantineSchema, quarantine)
+	goldCommitted := write(GoldTable, transforms.GoldSchema, gold)
+	transforms.Application(s, gold, goldCommitted, c.table(ApplicationTable))
 }
 
 // Run builds and runs the pipeline with run, then summarises what it
@@ -105,7 +145,7 @@ func Run(ctx context.Context, c Config, run func(*beam.Pipeline) (beam.PipelineR
 		return nil, err
 	}
 	before := map[string]int64{}
-	for _, t := range []string{BronzeTable, SilverTable, QuarantineTable} {
+	for _, t := range Tables {
 		v, err := latestVersion(ctx, c.table(t))
 		if err != nil {
 			return nil, err

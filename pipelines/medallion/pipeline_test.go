@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +21,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
+	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
+	"github.com/tweetsentiment/medallion/tracking"
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
@@ -98,15 +102,25 @@ func silverKey(mention, cleaned string, sentiment *string, us int64) string {
 
 func TestBatchPipeline(t *testing.T) {
 	ctx := context.Background()
+	needRuntime(t)
+	registry := t.TempDir()
+	if _, err := (tracking.Registry{Root: registry}).Register("tweet-sentiment", demoModel, "Production", "champion"); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name    string
 		opts    gen.Options
 		runner  func(context.Context, *beam.Pipeline) (beam.PipelineResult, error)
 		wantBad bool
+		model   string
+		again   *gen.Options // a second run into the same lake
 	}{
-		{"prism, one tweet per file, 5% malformed", gen.Options{Tweets: 3000, PerFile: 1, Format: "object", Seed: 7, Bad: 0.05}, prism.Execute, true},
-		{"direct, ndjson", gen.Options{Tweets: 2000, PerFile: 100, Format: "ndjson", Seed: 8, Bad: 0.03}, direct.Execute, true},
-		{"prism, arrays, clean", gen.Options{Tweets: 1500, PerFile: 250, Format: "array", Seed: 9}, prism.Execute, false},
+		{"prism, one tweet per file, 5% malformed", gen.Options{Tweets: 3000, PerFile: 1, Format: "object", Seed: 7, Bad: 0.05}, prism.Execute, true,
+			"models:/tweet-sentiment/Production", nil},
+		{"direct, ndjson", gen.Options{Tweets: 2000, PerFile: 100, Format: "ndjson", Seed: 8, Bad: 0.03}, direct.Execute, true,
+			demoModel, nil},
+		{"prism, arrays, clean, two runs", gen.Options{Tweets: 1500, PerFile: 250, Format: "array", Seed: 9}, prism.Execute, false,
+			"models:/tweet-sentiment@champion", &gen.Options{Tweets: 700, PerFile: 100, Format: "ndjson", Seed: 10, First: 1000}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -123,7 +137,10 @@ func TestBatchPipeline(t *testing.T) {
 			if c.wantBad && (want.bronzeQ == 0 || want.silverQ == 0) {
 				t.Fatalf("generated data should exercise both quarantine stages: %+v", want)
 			}
-			cfg := Config{Input: in, Lake: lakeDir, Shards: 3, Codec: "zstd"}
+			cfg := Config{Input: in, Lake: lakeDir, Shards: 3, Codec: "zstd", Model: c.model, Registry: registry, BatchSize: 16, Threads: 1}
+			if err := cfg.Validate(); err != nil { // Run validates too; this makes the resolved model visible here
+				t.Fatal(err)
+			}
 			sum, err := Run(ctx, cfg, func(p *beam.Pipeline) (beam.PipelineResult, error) { return c.runner(ctx, p) })
 			if err != nil {
 				t.Fatal(err)
@@ -179,8 +196,166 @@ func TestBatchPipeline(t *testing.T) {
 					t.Errorf("quarantine row without a proper reason: %v", r)
 				}
 			}
+			checkGold(t, cfg, sum)
+			if c.again != nil {
+				in2 := t.TempDir()
+				c.again.Out = in2
+				if _, err := gen.Generate(*c.again); err != nil {
+					t.Fatal(err)
+				}
+				cfg2 := cfg
+				cfg2.Input = in2
+				sum2, err := Run(ctx, cfg2, func(p *beam.Pipeline) (beam.PipelineResult, error) { return c.runner(ctx, p) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := sum2.Check(); err != nil {
+					t.Error(err)
+				}
+				if app := sum2.table(ApplicationTable); app.After != 1 {
+					t.Errorf("second run: application at version %d, want 1", app.After)
+				}
+				checkGold(t, cfg, sum2) // application merges the second run into the first
+			}
 			compareWithDuckDB(t, cfg)
 		})
+	}
+}
+
+// checkGold verifies gold against direct inference calls on the same texts,
+// and application against a recount of gold per mention.
+func checkGold(t *testing.T, cfg Config, sum *Summary) {
+	t.Helper()
+	silver := readTable(t, cfg.table(SilverTable))
+	gold := readTable(t, cfg.table(GoldTable))
+	if len(gold) != len(silver) || sum.table(GoldTable).Rows != sum.table(SilverTable).Rows {
+		t.Fatalf("gold has %d rows, silver %d (this run: %d vs %d)", len(gold), len(silver), sum.table(GoldTable).Rows, sum.table(SilverTable).Rows)
+	}
+	m, err := inference.Load(cfg.model.Dir, inference.Options{BatchSize: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	texts := make([]string, len(gold))
+	for i, g := range gold {
+		texts[i] = g["cleaned_text"].(string)
+	}
+	preds, err := m.Predict(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type agg struct {
+		min, max         time.Time
+		neg, neu, pos, n int64
+	}
+	recount := map[string]*agg{}
+	for i, g := range gold {
+		p := preds[i]
+		if g["predicted_sentiment"] != p.Sentiment || math.Abs(g["predicted_score"].(float64)-p.Score) > 1e-3 ||
+			g["predicted_sentiment_id"] != int64(transforms.SentimentID(p.Sentiment)) {
+			t.Fatalf("gold row %v disagrees with a direct call: %+v", g, p)
+		}
+		if s, _ := g["sentiment"].(string); g["sentiment_id"] != int64(transforms.SentimentID(s)) {
+			t.Fatalf("gold row %v: sentiment_id does not match sentiment", g)
+		}
+		ts := g["timestamp"].(time.Time)
+		a := recount[g["mention"].(string)]
+		if a == nil {
+			a = &agg{min: ts, max: ts}
+			recount[g["mention"].(string)] = a
+		}
+		if ts.Before(a.min) {
+			a.min = ts
+		}
+		if ts.After(a.max) {
+			a.max = ts
+		}
+		a.n++
+		switch p.Sentiment {
+		case inference.Negative:
+			a.neg++
+		case inference.Neutral:
+			a.neu++
+		default:
+			a.pos++
+		}
+	}
+	app := readTable(t, cfg.table(ApplicationTable))
+	if len(app) != len(recount) {
+		t.Fatalf("application has %d mentions, gold %d", len(app), len(recount))
+	}
+	for _, r := range app {
+		a := recount[r["mention"].(string)]
+		if a == nil || !r["min_timestamp"].(time.Time).Equal(a.min) || !r["max_timestamp"].(time.Time).Equal(a.max) ||
+			r["negative"] != a.neg || r["neutral"] != a.neu || r["positive"] != a.pos || r["total"] != a.n {
+			t.Fatalf("application row %v != recount of gold %+v", r, a)
+		}
+	}
+}
+
+func needRuntime(t *testing.T) {
+	t.Helper()
+	if _, err := inference.RuntimeVersion(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skip("SKIPPED: " + err.Error())
+	}
+}
+
+const demoModel = "../../testdata/models/tweet-sentiment-demo"
+
+// The demo model, through the inference package, on tweets from a seed not
+// used in training, against the sentiment the generator intended.
+func TestDemoModelQuality(t *testing.T) {
+	needRuntime(t)
+	dir := t.TempDir()
+	truth := filepath.Join(dir, "truth.csv")
+	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "raw"), Tweets: 3000, PerFile: 500, Format: "ndjson", Seed: 303, Truth: truth}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts, want []string
+	for _, r := range recs[1:] {
+		_, cleaned := transforms.MentionsAndCleanText(r[4])
+		texts, want = append(texts, cleaned), append(want, r[2])
+	}
+	m, err := inference.Load(demoModel, inference.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	preds, err := m.Predict(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f1s []float64
+	for _, class := range []string{inference.Negative, inference.Neutral, inference.Positive} {
+		var tp, fp, fn float64
+		for i, p := range preds {
+			switch {
+			case p.Sentiment == class && want[i] == class:
+				tp++
+			case p.Sentiment == class:
+				fp++
+			case want[i] == class:
+				fn++
+			}
+		}
+		f1s = append(f1s, 2*tp/(2*tp+fp+fn))
+	}
+	macro := (f1s[0] + f1s[1] + f1s[2]) / 3
+	t.Logf("macro F1 %.4f (negative %.4f, neutral %.4f, positive %.4f) on %d tweets", macro, f1s[0], f1s[1], f1s[2], len(texts))
+	if macro < 0.8 {
+		t.Errorf("macro F1 = %.4f, want at least 0.8", macro)
 	}
 }
 
@@ -247,7 +422,7 @@ var duckTypes = map[string]string{
 func compareWithDuckDB(t *testing.T, cfg Config) {
 	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "duckdb", "check.mjs"))
 	needTool(t, "DuckDB (npm @duckdb/node-api)", filepath.Join(filepath.Dir(script), "node_modules", "@duckdb", "node-api"))
-	for _, name := range []string{BronzeTable, SilverTable, QuarantineTable} {
+	for _, name := range Tables {
 		out, err := exec.Command("node", script, cfg.table(name)).CombinedOutput()
 		if err != nil {
 			t.Fatalf("duckdb %s: %v\n%s", name, err, out)

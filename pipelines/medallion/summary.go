@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/transforms"
 )
 
 // TableRun is what one run committed to one table.
@@ -31,6 +32,9 @@ type Summary struct {
 	QuarantineByReason                   map[string]int64 // "stage/category" → rows
 	BronzeQuarantined, SilverQuarantined int64
 	Elapsed                              time.Duration
+	TextsInferred                        int64
+	Model                                string // the URI and what it resolved to
+	TopMentions                          []transforms.ApplicationRow
 }
 
 func (s *Summary) table(name string) TableRun {
@@ -58,10 +62,16 @@ func summarize(ctx context.Context, c Config, before map[string]int64, res beam.
 				s.TweetsWithMentions += v
 			case "silver/tweets_without_mentions":
 				s.NoMentions += v
+			case "gold/texts_inferred":
+				s.TextsInferred += v
 			}
 		}
 	}
-	for _, name := range []string{BronzeTable, SilverTable, QuarantineTable} {
+	s.Model = c.model.URI
+	if c.model.Name != "" {
+		s.Model = fmt.Sprintf("%s (%s version %d, %s)", c.model.URI, c.model.Name, c.model.Version, c.model.Stage)
+	}
+	for _, name := range Tables {
 		tr := TableRun{Name: name, Before: before[name], After: -1}
 		t := lake.Open(c.table(name))
 		after, err := latestVersion(ctx, t.Location)
@@ -99,7 +109,27 @@ func summarize(ctx context.Context, c Config, before map[string]int64, res beam.
 		}
 		s.Tables = append(s.Tables, tr)
 	}
+	top, err := topMentions(ctx, lake.Open(c.table(ApplicationTable)), 10)
+	if err != nil {
+		return nil, err
+	}
+	s.TopMentions = top
 	return s, nil
+}
+
+// topMentions reads the application table's n mentions with most tweets.
+func topMentions(ctx context.Context, t *lake.Table, n int) ([]transforms.ApplicationRow, error) {
+	if ok, err := t.Exists(ctx); err != nil || !ok {
+		return nil, err
+	}
+	rows, err := transforms.ReadApplication(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		return rows[i].Total > rows[j].Total || rows[i].Total == rows[j].Total && rows[i].Mention < rows[j].Mention
+	})
+	return rows[:min(n, len(rows))], nil
 }
 
 // countReasons groups a quarantine file's rows by stage and reason category.
@@ -132,6 +162,9 @@ func (s *Summary) countReasons(ctx context.Context, t *lake.Table, a lake.AddFil
 // there, or had no mention.
 func (s *Summary) Check() error {
 	bronze := s.table(BronzeTable).Rows
+	if gold, silver := s.table(GoldTable).Rows, s.table(SilverTable).Rows; gold != silver {
+		return fmt.Errorf("accounting error: %d silver rows but %d gold rows", silver, gold)
+	}
 	if s.RawRecords != bronze+s.BronzeQuarantined {
 		return fmt.Errorf("accounting error: %d raw records but %d bronze rows + %d quarantined", s.RawRecords, bronze, s.BronzeQuarantined)
 	}
@@ -157,6 +190,10 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "  tweets with mentions  %12s   (%s without: no silver row, as in the original)\n", n(s.TweetsWithMentions), n(s.NoMentions))
 	fmt.Fprintf(w, "  quarantined (silver)  %12s\n", n(s.SilverQuarantined))
 	fmt.Fprintf(w, "  silver rows           %12s   (one per tweet and distinct mention)\n", n(s.table(SilverTable).Rows))
+	fmt.Fprintf(w, "  gold rows             %12s   (%s distinct texts inferred by %s)\n", n(s.table(GoldTable).Rows), n(s.TextsInferred), s.Model)
+	if app := s.table(ApplicationTable); app.After >= 0 {
+		fmt.Fprintf(w, "  application mentions  %12s\n", n(app.Rows))
+	}
 	if len(s.QuarantineByReason) > 0 {
 		fmt.Fprintf(w, "  quarantine by reason:\n")
 		keys := make([]string, 0, len(s.QuarantineByReason))
@@ -169,6 +206,12 @@ func (s *Summary) Print(w io.Writer) {
 		})
 		for _, k := range keys {
 			fmt.Fprintf(w, "    %-28s %10s\n", k, n(s.QuarantineByReason[k]))
+		}
+	}
+	if len(s.TopMentions) > 0 {
+		fmt.Fprintf(w, "  top mentions (all runs):\n    %-22s %8s %8s %8s %8s\n", "mention", "total", "negative", "neutral", "positive")
+		for _, m := range s.TopMentions {
+			fmt.Fprintf(w, "    @%-21s %8s %8s %8s %8s\n", m.Mention, n(m.Total), n(m.Negative), n(m.Neutral), n(m.Positive))
 		}
 	}
 	fmt.Fprintf(w, "  tables:")

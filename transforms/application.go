@@ -1,0 +1,179 @@
+package transforms
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/lake/deltaio"
+)
+
+func init() {
+	register.Function1x2[GoldRow, string, ApplicationRow](mentionCounts)
+	register.Function2x1[ApplicationRow, ApplicationRow, ApplicationRow](MergeCounts)
+	register.Function2x1[string, ApplicationRow, ApplicationRow](withMention)
+	register.DoFn5x1[context.Context, []byte, func(*ApplicationRow) bool, func(*deltaio.Committed) bool, func(deltaio.Committed), error](&applicationCommitFn{})
+	register.Iter1[ApplicationRow]()
+	register.Iter1[deltaio.Committed]()
+	register.Emitter1[deltaio.Committed]()
+	beam.RegisterType(reflect.TypeOf((*ApplicationRow)(nil)).Elem())
+}
+
+// Application aggregates gold per mention (first and last timestamp,
+// negative/neutral/positive counts) and commits the application table as a
+// new version: this run's counts merged into the table's previous ones. It
+// commits only after gold has (goldCommitted is its signal), so application
+// never counts rows gold does not hold.
+func Application(s beam.Scope, gold, goldCommitted beam.PCollection, location string) beam.PCollection {
+	s = s.Scope("Application")
+	perMention := beam.CombinePerKey(s, MergeCounts, beam.ParDo(s, mentionCounts, gold))
+	rows := beam.ParDo(s, withMention, perMention)
+	return beam.ParDo(s, &applicationCommitFn{Location: location}, beam.Impulse(s),
+		beam.SideInput{Input: rows}, beam.SideInput{Input: goldCommitted})
+}
+
+func mentionCounts(g GoldRow) (string, ApplicationRow) {
+	r := ApplicationRow{Mention: g.Mention, MinTimestamp: g.Timestamp, MaxTimestamp: g.Timestamp, Total: 1}
+	switch g.PredictedSentimentID {
+	case 1:
+		r.Positive = 1
+	case 0:
+		r.Negative = 1
+	default:
+		r.Neutral = 1
+	}
+	return g.Mention, r
+}
+
+// MergeCounts adds two aggregates of one mention.
+func MergeCounts(a, b ApplicationRow) ApplicationRow {
+	out := ApplicationRow{
+		Mention:      a.Mention,
+		MinTimestamp: min(a.MinTimestamp, b.MinTimestamp), MaxTimestamp: max(a.MaxTimestamp, b.MaxTimestamp),
+		Negative: a.Negative + b.Negative, Neutral: a.Neutral + b.Neutral, Positive: a.Positive + b.Positive,
+		Total: a.Total + b.Total,
+	}
+	if out.Mention == "" {
+		out.Mention = b.Mention
+	}
+	return out
+}
+
+func withMention(m string, r ApplicationRow) ApplicationRow { r.Mention = m; return r }
+
+type applicationCommitFn struct {
+	Location string
+}
+
+func (f *applicationCommitFn) ProcessElement(ctx context.Context, _ []byte, rows func(*ApplicationRow) bool,
+	goldCommitted func(*deltaio.Committed) bool, emit func(deltaio.Committed)) error {
+	var c deltaio.Committed
+	for goldCommitted(&c) {
+	}
+	merged := map[string]ApplicationRow{}
+	var r ApplicationRow
+	for rows(&r) {
+		merged[r.Mention] = r
+	}
+	tbl := lake.Open(f.Location)
+	exists, err := tbl.Exists(ctx)
+	if err != nil {
+		return err
+	}
+	if exists {
+		if len(merged) == 0 {
+			emit(deltaio.Committed{Table: f.Location, Version: -1})
+			return nil // nothing new: the table stays as it is
+		}
+		old, err := ReadApplication(ctx, tbl)
+		if err != nil {
+			return err
+		}
+		for _, o := range old {
+			if n, ok := merged[o.Mention]; ok {
+				merged[o.Mention] = MergeCounts(o, n)
+			} else {
+				merged[o.Mention] = o
+			}
+		}
+	}
+	all := make([]ApplicationRow, 0, len(merged))
+	for _, r := range merged {
+		all = append(all, r)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		return all[i].Total > all[j].Total || all[i].Total == all[j].Total && all[i].Mention < all[j].Mention
+	})
+	var adds []lake.AddFile
+	if len(all) > 0 {
+		as, err := ApplicationSchema.ArrowSchema()
+		if err != nil {
+			return err
+		}
+		w, err := tbl.NewDataWriter(ctx, as, lake.WriterOptions{})
+		if err != nil {
+			return err
+		}
+		b := array.NewRecordBuilder(memory.DefaultAllocator, as)
+		defer b.Release()
+		for _, r := range all {
+			r.AppendTo(b)
+		}
+		rec := b.NewRecordBatch()
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
+			w.Abort(ctx)
+			return err
+		}
+		add, err := w.Close()
+		if err != nil {
+			return err
+		}
+		adds = append(adds, add)
+	}
+	v, err := tbl.Overwrite(ctx, ApplicationSchema, adds, lake.WriteOptions{Operation: "APPLICATION REFRESH"})
+	if err != nil {
+		return fmt.Errorf("application: %w", err)
+	}
+	emit(deltaio.Committed{Table: f.Location, Version: v, Files: len(adds), Rows: int64(len(all))})
+	return nil
+}
+
+// ReadApplication reads the current application table.
+func ReadApplication(ctx context.Context, tbl *lake.Table) ([]ApplicationRow, error) {
+	snap, err := tbl.Snapshot(ctx, -1)
+	if err != nil {
+		return nil, err
+	}
+	at, err := tbl.Read(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	defer at.Release()
+	tr := array.NewTableReader(at, 1<<16)
+	defer tr.Release()
+	var out []ApplicationRow
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		col := func(name string) arrow.Array { return rec.Column(rec.Schema().FieldIndices(name)[0]) }
+		mention := col("mention").(*array.String)
+		minTS, maxTS := col("min_timestamp").(*array.Timestamp), col("max_timestamp").(*array.Timestamp)
+		neg, neu, pos, tot := col("negative").(*array.Int64), col("neutral").(*array.Int64), col("positive").(*array.Int64), col("total").(*array.Int64)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			out = append(out, ApplicationRow{
+				Mention: mention.Value(i), MinTimestamp: int64(minTS.Value(i)), MaxTimestamp: int64(maxTS.Value(i)),
+				Negative: neg.Value(i), Neutral: neu.Value(i), Positive: pos.Value(i), Total: tot.Value(i),
+			})
+		}
+	}
+	return out, nil
+}

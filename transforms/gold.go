@@ -1,0 +1,168 @@
+package transforms
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"reflect"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/tweetsentiment/medallion/inference"
+)
+
+func init() {
+	register.DoFn1x2[SilverRow, int, SilverRow](&textShardFn{})
+	register.DoFn4x1[context.Context, int, func(*SilverRow) bool, func(GoldRow), error](&inferFn{})
+	register.Emitter1[GoldRow]()
+	register.Iter1[SilverRow]()
+	beam.RegisterType(reflect.TypeOf((*GoldRow)(nil)).Elem())
+}
+
+var (
+	goldRows      = beam.NewCounter("gold", "rows")
+	textsInferred = beam.NewCounter("gold", "texts_inferred")
+	inferMillis   = beam.NewDistribution("gold", "inference_ms_per_batch")
+)
+
+// InferenceConfig says which model gold runs and how.
+type InferenceConfig struct {
+	ModelDir  string // a resolved model folder, readable by every worker
+	BatchSize int    // texts per ONNX Runtime run
+	Threads   int    // ONNX Runtime intra-op threads per worker process (0: all cores)
+	Shards    int    // parallel inference groups
+}
+
+// Gold classifies every silver row with the transformer. Rows are keyed by
+// a hash of cleaned_text, so all rows sharing a text meet in one shard and
+// the text is inferred once. Batching uses a GroupByKey, not state or timers,
+// so gold also runs on the direct runner.
+func Gold(s beam.Scope, silver beam.PCollection, cfg InferenceConfig) beam.PCollection {
+	s = s.Scope("Gold")
+	shards := cfg.Shards
+	if shards <= 0 {
+		shards = 4
+	}
+	keyed := beam.ParDo(s, &textShardFn{Shards: shards}, silver)
+	return beam.ParDo(s, &inferFn{ModelDir: cfg.ModelDir, BatchSize: cfg.BatchSize, Threads: cfg.Threads}, beam.GroupByKey(s, keyed))
+}
+
+type textShardFn struct{ Shards int }
+
+func (f *textShardFn) ProcessElement(r SilverRow) (int, SilverRow) {
+	h := fnv.New32a()
+	h.Write([]byte(r.CleanedText))
+	return int(h.Sum32() % uint32(f.Shards)), r
+}
+
+// SentimentID encodes a sentiment as gold's integer columns do.
+func SentimentID(s string) int32 {
+	switch s {
+	case inference.Positive:
+		return 1
+	case inference.Negative:
+		return 0
+	}
+	return -1
+}
+
+// GoldFrom joins a silver row and its prediction.
+func GoldFrom(r SilverRow, p inference.Prediction) GoldRow {
+	given := int32(-1)
+	if r.Sentiment != nil {
+		given = SentimentID(*r.Sentiment)
+	}
+	return GoldRow{
+		Timestamp: r.Timestamp, Mention: r.Mention, CleanedText: r.CleanedText, Sentiment: r.Sentiment,
+		PredictedScore: p.Score, PredictedSentiment: p.Sentiment,
+		SentimentID: given, PredictedSentimentID: SentimentID(p.Sentiment),
+	}
+}
+
+// inferFn runs the model over one shard. The model is loaded once per
+// worker process (inference.Acquire) and shared by every instance.
+type inferFn struct {
+	ModelDir  string
+	BatchSize int
+	Threads   int
+
+	model *inference.Model
+}
+
+// maxCachedTexts bounds the per-shard memory of predictions already made.
+const maxCachedTexts = 200_000
+
+func (f *inferFn) Setup() error {
+	m, err := inference.Acquire(f.ModelDir, inference.Options{BatchSize: f.BatchSize, IntraOpThreads: f.Threads})
+	if err != nil {
+		return fmt.Errorf("gold: %w", err)
+	}
+	f.model = m
+	return nil
+}
+
+func (f *inferFn) Teardown() {
+	if f.model != nil {
+		inference.Release(f.model)
+		f.model = nil
+	}
+}
+
+func (f *inferFn) ProcessElement(ctx context.Context, _ int, rows func(*SilverRow) bool, emit func(GoldRow)) error {
+	batch := f.BatchSize
+	if batch <= 0 {
+		batch = 32
+	}
+	// Texts are gathered several batches at a time, so Predict can sort them
+	// by length and pad each batch only to its longest member.
+	chunk := batch * 8
+	cache := map[string]inference.Prediction{}
+	pending := map[string][]SilverRow{}
+	var order []string
+	flush := func() error {
+		if len(order) == 0 {
+			return nil
+		}
+		start := time.Now()
+		preds, err := f.model.Predict(order)
+		if err != nil {
+			return fmt.Errorf("gold: %w", err)
+		}
+		batches := (len(order) + batch - 1) / batch
+		inferMillis.Update(ctx, time.Since(start).Milliseconds()/int64(batches))
+		textsInferred.Inc(ctx, int64(len(order)))
+		if len(cache)+len(order) > maxCachedTexts {
+			cache = map[string]inference.Prediction{}
+		}
+		for i, text := range order {
+			cache[text] = preds[i]
+			for _, r := range pending[text] {
+				emit(GoldFrom(r, preds[i]))
+				goldRows.Inc(ctx, 1)
+			}
+			delete(pending, text)
+		}
+		order = order[:0]
+		return nil
+	}
+	var r SilverRow
+	for rows(&r) {
+		if p, ok := cache[r.CleanedText]; ok {
+			emit(GoldFrom(r, p))
+			goldRows.Inc(ctx, 1)
+			continue
+		}
+		if _, ok := pending[r.CleanedText]; !ok {
+			order = append(order, r.CleanedText)
+		}
+		pending[r.CleanedText] = append(pending[r.CleanedText], r)
+		if len(order) >= chunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
