@@ -253,6 +253,16 @@ func (m *Model) Predict(texts []string) ([]Prediction, error) {
 // RunIDs runs the session on token id sequences (padded here to the longest)
 // and returns softmax probabilities per sequence.
 func (m *Model) RunIDs(batch [][]int64) ([][]float32, error) {
+	logits, err := m.Logits(batch)
+	for i, l := range logits {
+		logits[i] = softmax(l)
+	}
+	return logits, err
+}
+
+// Logits runs the session on token id sequences (padded here to the
+// longest) and returns the raw logits per sequence.
+func (m *Model) Logits(batch [][]int64) ([][]float32, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
@@ -312,7 +322,7 @@ func (m *Model) RunIDs(batch [][]int64) ([][]float32, error) {
 	}
 	out := make([][]float32, n)
 	for r := range out {
-		out[r] = softmax(data[r*k : (r+1)*k])
+		out[r] = append([]float32(nil), data[r*k:(r+1)*k]...)
 	}
 	return out, nil
 }

@@ -107,7 +107,7 @@ func (t *Tokenizer) NumSpecial() int { return len(t.prefix) + len(t.suffix) }
 // truncated to maxLen tokens (0: no limit) the way Hugging Face's Python
 // tokenizers truncate: the text is cut, the special tokens are kept.
 func (t *Tokenizer) Encode(text string, maxLen int) (ids []int64, truncated bool) {
-	body := t.encodeBody(text, make([]int64, 0, len(text)/3+4))
+	body := t.encodeBody(validUTF8(text), make([]int64, 0, len(text)/3+4))
 	if maxLen > 0 {
 		if room := maxLen - t.NumSpecial(); len(body) > room {
 			body = body[:max(room, 0)]
@@ -169,6 +169,20 @@ func (t *Tokenizer) encodeSegment(text string, out []int64) []int64 {
 		out = t.model.tokenize(w, out)
 	}
 	return out
+}
+
+// validUTF8 replaces each invalid byte with U+FFFD, as Go's and JSON's
+// decoders do, so byte-level models see the text every other reader sees.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for _, r := range s { // ranging yields RuneError for each invalid byte
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // ---- normalizers

@@ -3,6 +3,7 @@
 # only checks. Everything lands in ignored folders of the repository:
 #   .cache/onnxruntime/libonnxruntime.so.1   ONNX Runtime (from npm onnxruntime-node)
 #   scripts/duckdb/node_modules              DuckDB, the independent table reader for tests
+#   scripts/parity/node_modules              transformers.js, the independent tokenizer/model check
 # Set ORT_LIB=/path/to/libonnxruntime.so to use an ONNX Runtime you installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,5 +57,14 @@ if [ ! -d scripts/duckdb/node_modules/@duckdb/node-api ]; then
 	(cd scripts/duckdb && npm ci --silent --no-audit --no-fund)
 else
 	say "DuckDB already installed"
+fi
+# transformers.js (parity of our tokenizer and logits). Its onnxruntime-node
+# dependency would download CUDA libraries in postinstall; the CPU library
+# it needs ships inside the package, so the download is skipped.
+if [ ! -d scripts/parity/node_modules/@huggingface/transformers ]; then
+	say "installing transformers.js for the parity check (npm @huggingface/transformers)"
+	(cd scripts/parity && ONNXRUNTIME_NODE_INSTALL=skip npm ci --silent --no-audit --no-fund)
+else
+	say "transformers.js already installed"
 fi
 say "done"
