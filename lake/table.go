@@ -134,6 +134,8 @@ type WriteOptions struct {
 	Operation string
 	// Configuration is set on the table when the write creates it.
 	Configuration map[string]string
+	// Parameters are added to commitInfo.operationParameters.
+	Parameters map[string]string
 }
 
 // Append commits data files to the table, creating it with schema when it
@@ -171,6 +173,9 @@ func (t *Table) write(ctx context.Context, schema Schema, files []AddFile, opts 
 			"numFiles": strconv.Itoa(len(files)), "numOutputRows": strconv.FormatInt(rows, 10),
 			"numOutputBytes": strconv.FormatInt(bytes, 10),
 		},
+	}
+	for k, v := range opts.Parameters {
+		info.OperationParameters[k] = v
 	}
 	blind := !overwrite
 	info.IsBlindAppend = &blind

@@ -70,6 +70,9 @@ type Config struct {
 	MaxRowsPerFile int
 	Codec          string // parquet codec: zstd (default) or snappy
 	Operation      string // history operation name (default WRITE)
+	// Parameters are recorded in the commit's operationParameters (for
+	// gold: which model produced the rows).
+	Parameters map[string]string
 }
 
 // Write appends rows (a PCollection of a type implementing Row) to the table
@@ -87,7 +90,7 @@ func Write(s beam.Scope, cfg Config, rows beam.PCollection) beam.PCollection {
 	keyed := beam.ParDo(s, &shardFn{Shards: shards}, rows)
 	grouped := beam.GroupByKey(s, keyed)
 	files := beam.ParDo(s, &writeFilesFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), MaxRows: maxRows, Codec: cfg.Codec}, grouped)
-	return beam.ParDo(s, &commitFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), Operation: cfg.Operation},
+	return beam.ParDo(s, &commitFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), Operation: cfg.Operation, Parameters: cfg.Parameters},
 		beam.Impulse(s), beam.SideInput{Input: files})
 }
 
@@ -203,6 +206,7 @@ type commitFn struct {
 	Location   string
 	BaseSchema string
 	Operation  string
+	Parameters map[string]string
 }
 
 func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*DataFile) bool, emit func(Committed)) error {
@@ -233,7 +237,7 @@ func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*Dat
 		schema.Fields = append(schema.Fields, lake.Field{Name: c, Type: lake.TypeString, Nullable: true})
 	}
 	sort.Slice(adds, func(i, j int) bool { return adds[i].Path < adds[j].Path })
-	v, err := lake.Open(f.Location).Append(ctx, schema, adds, lake.WriteOptions{Operation: f.Operation})
+	v, err := lake.Open(f.Location).Append(ctx, schema, adds, lake.WriteOptions{Operation: f.Operation, Parameters: f.Parameters})
 	if err != nil {
 		return err
 	}

@@ -128,13 +128,14 @@ func Build(s beam.Scope, c Config) {
 	gold := transforms.Gold(s, silver, transforms.InferenceConfig{
 		ModelDir: c.model.Dir, BatchSize: c.BatchSize, Threads: c.Threads, Shards: c.Shards})
 
-	write := func(name string, schema lake.Schema, rows beam.PCollection) beam.PCollection {
-		return deltaio.Write(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec}, rows)
+	write := func(name string, schema lake.Schema, rows beam.PCollection, params map[string]string) beam.PCollection {
+		return deltaio.Write(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec, Parameters: params}, rows)
 	}
-	write(BronzeTable, transforms.BronzeSchema, bronze)
-	write(SilverTable, transforms.SilverSchema, silver)
-	write(QuarantineTable, transforms.QuarantineSchema, quarantine)
-	goldCommitted := write(GoldTable, transforms.GoldSchema, gold)
+	write(BronzeTable, transforms.BronzeSchema, bronze, nil)
+	write(SilverTable, transforms.SilverSchema, silver, nil)
+	write(QuarantineTable, transforms.QuarantineSchema, quarantine, nil)
+	goldCommitted := write(GoldTable, transforms.GoldSchema, gold, map[string]string{
+		"model_uri": c.model.URI, "model_name": c.model.Name, "model_version": fmt.Sprint(c.model.Version), "model_dir": c.model.Dir})
 	transforms.Application(s, gold, goldCommitted, c.table(ApplicationTable))
 }
 

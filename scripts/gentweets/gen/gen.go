@@ -158,8 +158,10 @@ func newGenerator(seed uint64) *generator {
 	g := &generator{r: r}
 	g.userPool = pool(r, []string{"tweetpet", "iHomeTech", "nuttychris", "Hollywood_Trey", "mcraddictal", "webwoke"}, 30000)
 	g.handle = pool(r, []string{"mileycyrus", "ddlovato", "tommcfly", "JonathanRKnight", "nick_carter", "DonnieWahlberg", "jordanknight", "taylorswift13"}, 20000)
-	g.users = rand.NewZipf(r, 1.2, 2, uint64(len(g.userPool)-1))
-	g.mentions = rand.NewZipf(r, 1.1, 3, uint64(len(g.handle)-1))
+	// Heads like the course data's: the most active user writes well under 1%
+	// of tweets, the most mentioned handle gets a few % of mentions.
+	g.users = rand.NewZipf(r, 1.1, 30, uint64(len(g.userPool)-1))
+	g.mentions = rand.NewZipf(r, 1.1, 10, uint64(len(g.handle)-1))
 	return g
 }
 
