@@ -46,6 +46,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "eda: %v\n", err)
 		os.Exit(1)
 	}
+	if abs, err := filepath.Abs(rep); err == nil {
+		rep = abs
+	}
 	fmt.Printf("\nreport: %s\n", rep)
 }
 

@@ -4,6 +4,8 @@
 #   .cache/onnxruntime/libonnxruntime.so.1   ONNX Runtime (from npm onnxruntime-node)
 #   scripts/duckdb/node_modules              DuckDB, the independent table reader for tests
 #   scripts/parity/node_modules              transformers.js, the independent tokenizer/model check
+# and, from Debian's packages: chromium (renders the EDA report in a check)
+# and python3-sklearn (the independent check of the logged metrics).
 # Set ORT_LIB=/path/to/libonnxruntime.so to use an ONNX Runtime you installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,16 @@ need() {
 need go golang-go
 need node nodejs
 need npm npm
+need chromium chromium
+if ! /usr/bin/python3 -c "import sklearn" >/dev/null 2>&1; then
+	if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+		say "installing python3-sklearn with apt-get"
+		apt-get update -qq >/dev/null && apt-get install -y -qq python3-sklearn >/dev/null
+	else
+		say "missing scikit-learn for /usr/bin/python3: install python3-sklearn" >&2
+		exit 1
+	fi
+fi
 
 say "Go modules"
 go mod download
