@@ -413,3 +413,33 @@ func TestConcurrentAppends(t *testing.T) {
 		t.Fatalf("version %d with %d files; want %d and %d", snap.Version, len(snap.Files()), writers*commits-1, writers*commits)
 	}
 }
+
+func TestOptimize(t *testing.T) {
+	ctx := context.Background()
+	tbl := Open(t.TempDir())
+	for i := 0; i < 4; i++ {
+		if _, err := tbl.Append(ctx, testSchema, []AddFile{writeFile(t, tbl, testSchema, i*10, i*10+10)}, WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := tbl.Snapshot(ctx, -1)
+	wantRows := column(rows(t, tbl, before), "id")
+	v, nb, na, err := tbl.Optimize(ctx, WriterOptions{})
+	if err != nil || v != 4 || nb != 4 || na != 1 {
+		t.Fatalf("optimize: v=%d %d→%d files, %v", v, nb, na, err)
+	}
+	after, _ := tbl.Snapshot(ctx, -1)
+	if len(after.Files()) != 1 || after.Files()[0].DataChange {
+		t.Fatalf("after optimize: %+v", after.Files())
+	}
+	if got := column(rows(t, tbl, after), "id"); strings.Join(got, ",") != strings.Join(wantRows, ",") {
+		t.Errorf("rows changed by optimize")
+	}
+	h, _ := tbl.History(ctx, 4)
+	if len(h) != 1 || h[0].Info.Operation != "OPTIMIZE" || len(h[0].Removes) != 4 || h[0].Removes[0].DataChange {
+		t.Errorf("optimize commit: %+v", h)
+	}
+	if v, _, _, err := tbl.Optimize(ctx, WriterOptions{}); v != -1 || err != nil {
+		t.Errorf("optimizing one file committed version %d (%v)", v, err)
+	}
+}

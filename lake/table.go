@@ -273,3 +273,65 @@ func (t *Table) ReadFile(ctx context.Context, f AddFile, schema *arrow.Schema) (
 	}
 	return rec, nil
 }
+
+// Optimize compacts the table's data files into one (dataChange=false), so
+// readers see the same rows from fewer files. Nothing is committed when the
+// table has fewer than two files. It returns the new version (-1 when none)
+// and the file counts before and after.
+func (t *Table) Optimize(ctx context.Context, opts WriterOptions) (version int64, before, after int, err error) {
+	snap, err := t.Snapshot(ctx, -1)
+	if err != nil {
+		return -1, 0, 0, err
+	}
+	files := snap.Files()
+	if len(files) < 2 {
+		return -1, len(files), len(files), nil
+	}
+	schema, err := snap.Schema.ArrowSchema()
+	if err != nil {
+		return -1, 0, 0, err
+	}
+	w, err := t.NewDataWriter(ctx, schema, opts)
+	if err != nil {
+		return -1, 0, 0, err
+	}
+	for _, f := range files {
+		rec, err := t.ReadFile(ctx, f, schema)
+		if err != nil {
+			w.Abort(ctx)
+			return -1, 0, 0, err
+		}
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
+			w.Abort(ctx)
+			return -1, 0, 0, err
+		}
+	}
+	add, err := w.Close()
+	if err != nil {
+		return -1, 0, 0, err
+	}
+	add.DataChange = false
+	info := CommitInfo{Operation: "OPTIMIZE", OperationParameters: map[string]any{"predicate": "[]"},
+		OperationMetrics: map[string]string{"numRemovedFiles": strconv.Itoa(len(files)), "numAddedFiles": "1"}}
+	v, err := t.Commit(ctx, info, func(cur *Snapshot) ([]Action, error) {
+		now := time.Now().UnixMilli()
+		var actions []Action
+		for _, f := range files {
+			p, _ := unescapePath(f.Path)
+			if _, ok := cur.files[p]; !ok {
+				return nil, fmt.Errorf("optimize: %s was removed by a concurrent commit; run optimize again", f.Path)
+			}
+			size := f.Size
+			actions = append(actions, Action{Remove: &RemoveFile{Path: f.Path, DeletionTimestamp: &now, DataChange: false,
+				ExtendedFileMeta: true, PartitionValues: f.PartitionValues, Size: &size}})
+		}
+		return append(actions, Action{Add: &add}), nil
+	})
+	if err != nil {
+		t.Storage.Remove(ctx, add.Path)
+		return -1, 0, 0, err
+	}
+	return v, len(files), 1, nil
+}

@@ -32,11 +32,12 @@ func init() {
 // new version: this run's counts merged into the table's previous ones. It
 // commits only after gold has (goldCommitted is its signal), so application
 // never counts rows gold does not hold.
-func Application(s beam.Scope, gold, goldCommitted beam.PCollection, location string) beam.PCollection {
+// With appID set, the commit is idempotent for (appID, version).
+func Application(s beam.Scope, gold, goldCommitted beam.PCollection, location, appID string, version int64) beam.PCollection {
 	s = s.Scope("Application")
 	perMention := beam.CombinePerKey(s, MergeCounts, beam.ParDo(s, mentionCounts, gold))
 	rows := beam.ParDo(s, withMention, perMention)
-	return beam.ParDo(s, &applicationCommitFn{Location: location}, beam.Impulse(s),
+	return beam.ParDo(s, &applicationCommitFn{Location: location, AppID: appID, Version: version}, beam.Impulse(s),
 		beam.SideInput{Input: rows}, beam.SideInput{Input: goldCommitted})
 }
 
@@ -71,6 +72,8 @@ func withMention(m string, r ApplicationRow) ApplicationRow { r.Mention = m; ret
 
 type applicationCommitFn struct {
 	Location string
+	AppID    string
+	Version  int64
 }
 
 func (f *applicationCommitFn) ProcessElement(ctx context.Context, _ []byte, rows func(*ApplicationRow) bool,
@@ -89,7 +92,15 @@ func (f *applicationCommitFn) ProcessElement(ctx context.Context, _ []byte, rows
 		return err
 	}
 	if exists {
-		if len(merged) == 0 {
+		snap, err := tbl.Snapshot(ctx, -1)
+		if err != nil {
+			return err
+		}
+		if v, ok := snap.TxnVersion(f.AppID); f.AppID != "" && ok && v >= f.Version {
+			emit(deltaio.Committed{Table: f.Location, Version: -1})
+			return nil // this batch was merged before a restart
+		}
+		if len(merged) == 0 && f.AppID == "" {
 			emit(deltaio.Committed{Table: f.Location, Version: -1})
 			return nil // nothing new: the table stays as it is
 		}
@@ -140,7 +151,7 @@ func (f *applicationCommitFn) ProcessElement(ctx context.Context, _ []byte, rows
 		}
 		adds = append(adds, add)
 	}
-	v, err := tbl.Overwrite(ctx, ApplicationSchema, adds, lake.WriteOptions{Operation: "APPLICATION REFRESH"})
+	v, err := tbl.Overwrite(ctx, ApplicationSchema, adds, lake.WriteOptions{Operation: "APPLICATION REFRESH", AppID: f.AppID, Version: f.Version})
 	if err != nil {
 		return fmt.Errorf("application: %w", err)
 	}

@@ -31,6 +31,9 @@ var (
 	rawRecords      = beam.NewCounter("bronze", "raw_records")
 	bronzeRows      = beam.NewCounter("bronze", "rows")
 	bronzeQuaranted = beam.NewCounter("bronze", "quarantined")
+	// Processing time per stream, in microseconds, for stream monitoring
+	// (the runner's own execution-time metrics are not reliable on prism).
+	bronzeMicros = beam.NewCounter("bronze", "processing_us")
 )
 
 // Bronze reads raw tweet files into bronze rows. Every raw record becomes a
@@ -61,7 +64,9 @@ func (f *bronzeFn) ProcessElement(ctx context.Context, rf fileio.ReadableFile, e
 		return nil
 	}
 	filesRead.Inc(ctx, 1)
-	now := time.Now().UnixMicro()
+	start := time.Now()
+	defer func() { bronzeMicros.Inc(ctx, time.Since(start).Microseconds()) }()
+	now := start.UnixMicro()
 	q := func(data []byte, err error) {
 		rawRecords.Inc(ctx, 1)
 		bronzeQuaranted.Inc(ctx, 1)

@@ -25,6 +25,7 @@ var (
 	goldRows      = beam.NewCounter("gold", "rows")
 	textsInferred = beam.NewCounter("gold", "texts_inferred")
 	inferMillis   = beam.NewDistribution("gold", "inference_ms_per_batch")
+	goldMicros    = beam.NewCounter("gold", "processing_us")
 )
 
 // InferenceConfig says which model gold runs and how.
@@ -111,6 +112,8 @@ func (f *inferFn) Teardown() {
 }
 
 func (f *inferFn) ProcessElement(ctx context.Context, _ int, rows func(*SilverRow) bool, emit func(GoldRow)) error {
+	start := time.Now()
+	defer func() { goldMicros.Inc(ctx, time.Since(start).Microseconds()) }()
 	batch := f.BatchSize
 	if batch <= 0 {
 		batch = 32

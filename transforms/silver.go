@@ -3,6 +3,7 @@ package transforms
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -18,6 +19,7 @@ var (
 	silverNoMention   = beam.NewCounter("silver", "tweets_without_mentions")
 	silverRows        = beam.NewCounter("silver", "rows")
 	silverQuarantined = beam.NewCounter("silver", "quarantined")
+	silverMicros      = beam.NewCounter("silver", "processing_us")
 )
 
 // Silver turns bronze rows into one row per (tweet, distinct mention), with
@@ -52,6 +54,8 @@ func SilverRows(b BronzeRow) ([]SilverRow, error) {
 }
 
 func (f *silverFn) ProcessElement(ctx context.Context, b BronzeRow, emit func(SilverRow), quarantine func(QuarantineRow)) {
+	start := time.Now()
+	defer func() { silverMicros.Inc(ctx, time.Since(start).Microseconds()) }()
 	rows, err := SilverRows(b)
 	if err != nil {
 		silverQuarantined.Inc(ctx, 1)

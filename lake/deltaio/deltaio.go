@@ -73,6 +73,11 @@ type Config struct {
 	// Parameters are recorded in the commit's operationParameters (for
 	// gold: which model produced the rows).
 	Parameters map[string]string
+	// AppID and Version make the commit idempotent (a Delta txn action): a
+	// table that already records Version for AppID is left as it is, and a
+	// table with nothing new still records the version.
+	AppID   string
+	Version int64
 }
 
 // Write appends rows (a PCollection of a type implementing Row) to the table
@@ -90,7 +95,7 @@ func Write(s beam.Scope, cfg Config, rows beam.PCollection) beam.PCollection {
 	keyed := beam.ParDo(s, &shardFn{Shards: shards}, rows)
 	grouped := beam.GroupByKey(s, keyed)
 	files := beam.ParDo(s, &writeFilesFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), MaxRows: maxRows, Codec: cfg.Codec}, grouped)
-	return beam.ParDo(s, &commitFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), Operation: cfg.Operation, Parameters: cfg.Parameters},
+	return beam.ParDo(s, &commitFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), Operation: cfg.Operation, Parameters: cfg.Parameters, AppID: cfg.AppID, Version: cfg.Version},
 		beam.Impulse(s), beam.SideInput{Input: files})
 }
 
@@ -207,6 +212,8 @@ type commitFn struct {
 	BaseSchema string
 	Operation  string
 	Parameters map[string]string
+	AppID      string
+	Version    int64
 }
 
 func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*DataFile) bool, emit func(Committed)) error {
@@ -237,7 +244,7 @@ func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*Dat
 		schema.Fields = append(schema.Fields, lake.Field{Name: c, Type: lake.TypeString, Nullable: true})
 	}
 	sort.Slice(adds, func(i, j int) bool { return adds[i].Path < adds[j].Path })
-	v, err := lake.Open(f.Location).Append(ctx, schema, adds, lake.WriteOptions{Operation: f.Operation, Parameters: f.Parameters})
+	v, err := lake.Open(f.Location).Append(ctx, schema, adds, lake.WriteOptions{Operation: f.Operation, Parameters: f.Parameters, AppID: f.AppID, Version: f.Version})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -33,10 +35,20 @@ var (
 	registry  = flag.String("registry", "mlruns", "MLflow file store that models:/ URIs resolve in")
 	batchSize = flag.Int("batch-size", DefaultBatchSize, "texts per ONNX Runtime run")
 	threads   = flag.Int("inference-threads", 0, "ONNX Runtime intra-op threads per worker (0: all cores)")
+
+	mode        = flag.String("mode", "batch", "batch (ingest what is there, once) or stream (watch --input)")
+	trigger     = flag.Duration("trigger", 10*time.Second, "stream: how often new files are committed")
+	idleTimeout = flag.Duration("idle-timeout", 60*time.Second, "stream: stop after this long without a new file (0: run until stopped)")
+	monitorF    = flag.Duration("monitor", 10*time.Second, "how often stream metrics are printed")
+	stop        = flag.Bool("stop", false, "ask the stream running on --lake to stop after its current batch, and exit")
+	status      = flag.Bool("status", false, "print whether a stream runs on --lake, with its last progress, and exit")
+	reset       = flag.Bool("reset", false, "remove the tables, checkpoints and monitoring under --lake, and exit")
+	optimize    = flag.Bool("optimize", false, "compact each table's files into one (readers see the same rows), and exit")
 )
 
 // ownFlags are the flags this command defines (Beam adds many of its own).
-var ownFlags = []string{"input", "lake", "model", "registry", "batch-size", "inference-threads", "shards", "codec", "verbose"}
+var ownFlags = []string{"input", "lake", "mode", "model", "registry", "batch-size", "inference-threads", "shards", "codec",
+	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize", "verbose"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: medallion --input DIR --lake DIR [flags]\n\n")
@@ -61,6 +73,13 @@ func main() {
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 
+	if *lakeF != "" && (*stop || *status || *reset || *optimize) {
+		if err := utility(*lakeF); err != nil {
+			fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *input == "" || *lakeF == "" {
 		fmt.Fprintf(os.Stderr, "medallion: --input and --lake are required\n\n")
 		usage()
@@ -72,19 +91,57 @@ func main() {
 		fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
 		os.Exit(2)
 	}
-	ctx := context.Background()
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
 	start := time.Now()
-	sum, err := Run(ctx, cfg, func(p *beam.Pipeline) (beam.PipelineResult, error) {
-		return beamx.RunWithMetrics(ctx, p)
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
-		os.Exit(1)
+	run := func(p *beam.Pipeline) (beam.PipelineResult, error) { return beamx.RunWithMetrics(ctx, p) }
+	switch *mode {
+	case "batch":
+		sum, err := Run(ctx, cfg, run)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
+			os.Exit(1)
+		}
+		sum.Elapsed = time.Since(start)
+		sum.Print(os.Stdout)
+		if sum.Batch >= 0 {
+			if mon, err := newMonitor(cfg.Lake, os.Stdout); err == nil && mon.record(sum) == nil {
+				mon.print()
+				mon.charts()
+			}
+		}
+		if err := sum.Check(); err != nil {
+			fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
+			os.Exit(1)
+		}
+	case "stream":
+		totals, reason, err := Stream(ctx, cfg, run, StreamOptions{Trigger: *trigger, IdleTimeout: *idleTimeout, Monitor: *monitorF}, os.Stdout)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Printf("stream stopped (%s): bronze %s, silver %s, gold %s rows; elapsed %s\n", reason,
+			group(totals["bronze_stream"]), group(totals["silver_stream"]), group(totals["gold_stream"]), time.Since(start).Round(time.Millisecond))
+	default:
+		fmt.Fprintf(os.Stderr, "medallion: --mode %q: want batch or stream\n", *mode)
+		os.Exit(2)
 	}
-	sum.Elapsed = time.Since(start)
-	sum.Print(os.Stdout)
-	if err := sum.Check(); err != nil {
-		fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
-		os.Exit(1)
+}
+
+// utility runs --stop, --status, --reset or --optimize.
+func utility(lakeDir string) error {
+	switch {
+	case *stop:
+		if err := RequestStop(lakeDir); err != nil {
+			return err
+		}
+		fmt.Printf("asked the stream on %s to stop; it commits its current batch first (--status shows when it has)\n", lakeDir)
+		return nil
+	case *status:
+		return PrintStatus(lakeDir, os.Stdout)
+	case *reset:
+		return Reset(lakeDir, os.Stdout)
+	default:
+		return Optimize(context.Background(), lakeDir, *codec, os.Stdout)
 	}
 }

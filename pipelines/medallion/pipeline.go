@@ -10,6 +10,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // file:// and plain paths
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/lake"
@@ -94,16 +95,6 @@ func hasMeta(p string) bool {
 	return false
 }
 
-// glob is the file pattern of the input: a folder means every file in it.
-func (c Config) glob() string {
-	if st, err := os.Stat(c.Input); err == nil && st.IsDir() {
-		abs, _ := filepath.Abs(c.Input)
-		return filepath.Join(abs, "*")
-	}
-	abs, _ := filepath.Abs(c.Input)
-	return abs
-}
-
 // Table names under the lake.
 const (
 	BronzeTable      = "bronze"
@@ -118,33 +109,69 @@ var Tables = []string{BronzeTable, SilverTable, QuarantineTable, GoldTable, Appl
 
 func (c Config) table(name string) string { return filepath.Join(c.Lake, name) }
 
-// Build adds the batch pipeline to s: it reads like the medallion diagram.
-func Build(s beam.Scope, c Config) {
-	files := fileio.ReadMatches(s, fileio.MatchFiles(s, c.glob(), fileio.MatchEmptyAllow()), fileio.ReadDirectorySkip())
+func init() {
+	register.Function1x2[string, fileio.ReadableFile, error](readableFile)
+}
+
+// readableFile opens a planned path for the bronze step.
+func readableFile(path string) (fileio.ReadableFile, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileio.ReadableFile{}, fmt.Errorf("planned file %s: %w (files are immutable once seen)", path, err)
+	}
+	return fileio.ReadableFile{Metadata: fileio.FileMetadata{Path: path, Size: st.Size(), LastModified: st.ModTime()}}, nil
+}
+
+// Build adds one batch of the pipeline to s: it reads like the medallion
+// diagram. Every table commit carries the batch's txn (AppID, plan.Batch),
+// so a batch that is run again after a crash adds nothing twice.
+func Build(s beam.Scope, c Config, plan *Plan) {
+	files := beam.ParDo(s, readableFile, beam.CreateList(s, plan.Files))
 	bronze, bronzeQuarantine := transforms.Bronze(s, files, c.Limits)
 	silver, silverQuarantine := transforms.Silver(s, bronze)
 	quarantine := beam.Flatten(s, bronzeQuarantine, silverQuarantine)
-
 	gold := transforms.Gold(s, silver, transforms.InferenceConfig{
 		ModelDir: c.model.Dir, BatchSize: c.BatchSize, Threads: c.Threads, Shards: c.Shards})
 
 	write := func(name string, schema lake.Schema, rows beam.PCollection, params map[string]string) beam.PCollection {
-		return deltaio.Write(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec, Parameters: params}, rows)
+		return deltaio.Write(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec,
+			Parameters: params, AppID: AppID, Version: plan.Batch}, rows)
 	}
 	write(BronzeTable, transforms.BronzeSchema, bronze, nil)
 	write(SilverTable, transforms.SilverSchema, silver, nil)
 	write(QuarantineTable, transforms.QuarantineSchema, quarantine, nil)
 	goldCommitted := write(GoldTable, transforms.GoldSchema, gold, map[string]string{
 		"model_uri": c.model.URI, "model_name": c.model.Name, "model_version": fmt.Sprint(c.model.Version), "model_dir": c.model.Dir})
-	transforms.Application(s, gold, goldCommitted, c.table(ApplicationTable))
+	transforms.Application(s, gold, goldCommitted, c.table(ApplicationTable), AppID, plan.Batch)
 }
 
-// Run builds and runs the pipeline with run, then summarises what it
-// committed by reading the tables.
-func Run(ctx context.Context, c Config, run func(*beam.Pipeline) (beam.PipelineResult, error)) (*Summary, error) {
+// Runner runs a built pipeline (prism, direct, a job server).
+type Runner func(*beam.Pipeline) (beam.PipelineResult, error)
+
+// Run ingests, as one batch, every input file no earlier run ingested; or
+// first finishes a batch a killed run left unfinished. With nothing to do it
+// returns a summary with no batch.
+func Run(ctx context.Context, c Config, run Runner) (*Summary, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	cp, err := openCheckpoint(ctx, c.Lake)
+	if err != nil {
+		return nil, err
+	}
+	files, err := listInput(c.Input)
+	if err != nil {
+		return nil, err
+	}
+	plan, redo, err := cp.next(ctx, files)
+	if err != nil || plan == nil {
+		return &Summary{Batch: -1}, err
+	}
+	return runPlan(ctx, c, plan, redo, run)
+}
+
+// runPlan runs one batch and summarises what it committed.
+func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (*Summary, error) {
 	before := map[string]int64{}
 	for _, t := range Tables {
 		v, err := latestVersion(ctx, c.table(t))
@@ -154,12 +181,17 @@ func Run(ctx context.Context, c Config, run func(*beam.Pipeline) (beam.PipelineR
 		before[t] = v
 	}
 	p, s := beam.NewPipelineWithRoot()
-	Build(s, c)
+	Build(s, c, plan)
 	res, err := run(p)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline failed (no partial data is visible: only committed table versions count): %w", err)
+		return nil, fmt.Errorf("batch %d failed (rerun to finish it; no partial data is visible: only committed table versions count): %w", plan.Batch, err)
 	}
-	return summarize(ctx, c, before, res)
+	sum, err := summarize(ctx, c, before, res)
+	if err != nil {
+		return nil, err
+	}
+	sum.Batch, sum.Redo, sum.PlannedFiles = plan.Batch, redo, len(plan.Files)
+	return sum, nil
 }
 
 func latestVersion(ctx context.Context, dir string) (int64, error) {

@@ -31,6 +31,9 @@ import (
 func TestMain(m *testing.M) {
 	flag.Parse()
 	beam.Init()
+	if os.Getenv(childEnv) != "" {
+		runChild()
+	}
 	// Keep prism's per-step info logs out of test output.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	os.Exit(m.Run())

@@ -35,6 +35,10 @@ type Summary struct {
 	TextsInferred                        int64
 	Model                                string // the URI and what it resolved to
 	TopMentions                          []transforms.ApplicationRow
+	Batch                                int64 // -1: nothing new to ingest
+	Redo                                 bool  // the batch finished one a killed run left
+	PlannedFiles                         int
+	ProcessingMicros                     map[string]int64 // per stage: bronze, silver, gold
 }
 
 func (s *Summary) table(name string) TableRun {
@@ -64,6 +68,11 @@ func summarize(ctx context.Context, c Config, before map[string]int64, res beam.
 				s.NoMentions += v
 			case "gold/texts_inferred":
 				s.TextsInferred += v
+			case "bronze/processing_us", "silver/processing_us", "gold/processing_us":
+				if s.ProcessingMicros == nil {
+					s.ProcessingMicros = map[string]int64{}
+				}
+				s.ProcessingMicros[cr.Namespace()] += v
 			}
 		}
 	}
@@ -161,6 +170,9 @@ func (s *Summary) countReasons(ctx context.Context, t *lake.Table, a lake.AddFil
 // row or quarantined, and every bronze row reached silver, was quarantined
 // there, or had no mention.
 func (s *Summary) Check() error {
+	if s.Batch < 0 || s.Redo {
+		return nil // a finished batch's counts span two runs
+	}
 	bronze := s.table(BronzeTable).Rows
 	if gold, silver := s.table(GoldTable).Rows, s.table(SilverTable).Rows; gold != silver {
 		return fmt.Errorf("accounting error: %d silver rows but %d gold rows", silver, gold)
@@ -178,7 +190,18 @@ func (s *Summary) Check() error {
 // Print writes the run summary.
 func (s *Summary) Print(w io.Writer) {
 	n := func(v int64) string { return group(v) }
-	fmt.Fprintf(w, "\nrun summary\n")
+	if s.Batch < 0 {
+		fmt.Fprintf(w, "\nno new input files: every file under --input was ingested before (files are immutable once seen)\n")
+		if s.Elapsed > 0 {
+			fmt.Fprintf(w, "  elapsed               %12s\n", s.Elapsed.Round(time.Millisecond))
+		}
+		return
+	}
+	fmt.Fprintf(w, "\nrun summary (batch %d", s.Batch)
+	if s.Redo {
+		fmt.Fprintf(w, ", finishing the batch an interrupted run left")
+	}
+	fmt.Fprintf(w, ")\n")
 	fmt.Fprintf(w, "  files read            %12s", n(s.Files))
 	if s.HiddenSkipped > 0 {
 		fmt.Fprintf(w, "   (%s hidden files skipped)", n(s.HiddenSkipped))

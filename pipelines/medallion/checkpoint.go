@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/transforms"
+)
+
+// AppID names this pipeline's writes in the tables' txn actions.
+const AppID = "medallion"
+
+// Plan is one batch: the files it ingests, fixed before any is read, so a
+// run that dies half-way is redone with exactly the same files. Plans are
+// written once (put-if-absent) under LAKE/_checkpoints/plans, like Spark's
+// offset log; a plan is complete when every table records its number in a
+// txn action, atomically with the batch's data.
+type Plan struct {
+	Batch   int64     `json:"batch"`
+	Files   []string  `json:"files"`
+	Created time.Time `json:"created"`
+}
+
+type checkpoint struct {
+	store   lake.Storage
+	lake    string
+	claimed map[string]bool // files in any plan
+	last    *Plan
+}
+
+const plansDir = "_checkpoints/plans"
+
+func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
+	cp := &checkpoint{store: lake.LocalStorage{Root: lakeDir}, lake: lakeDir, claimed: map[string]bool{}}
+	names, err := cp.store.List(ctx, plansDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("checkpoint %s: %w", lakeDir, err)
+	}
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".json") {
+			continue
+		}
+		data, err := cp.store.ReadFile(ctx, plansDir+"/"+n)
+		if err != nil {
+			return nil, err
+		}
+		var p Plan
+		if err := json.Unmarshal(data, &p); err != nil {
+			return nil, fmt.Errorf("checkpoint plan %s: %w", n, err)
+		}
+		for _, f := range p.Files {
+			cp.claimed[f] = true
+		}
+		if cp.last == nil || p.Batch > cp.last.Batch {
+			pp := p
+			cp.last = &pp
+		}
+	}
+	return cp, nil
+}
+
+// complete reports whether every table recorded the plan's batch.
+func (cp *checkpoint) complete(ctx context.Context, p *Plan) (bool, error) {
+	for _, name := range Tables {
+		t := lake.Open(filepath.Join(cp.lake, name))
+		ok, err := t.Exists(ctx)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			return false, nil
+		}
+		snap, err := t.Snapshot(ctx, -1)
+		if err != nil {
+			return false, err
+		}
+		if v, ok := snap.TxnVersion(AppID); !ok || v < p.Batch {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// next returns the batch to run: an unfinished plan first (a run died), else
+// a new plan of the files not claimed before, else nil.
+func (cp *checkpoint) next(ctx context.Context, available []string) (plan *Plan, redo bool, err error) {
+	if cp.last != nil {
+		done, err := cp.complete(ctx, cp.last)
+		if err != nil {
+			return nil, false, err
+		}
+		if !done {
+			return cp.last, true, nil
+		}
+	}
+	var fresh []string
+	for _, f := range available {
+		if !cp.claimed[f] {
+			fresh = append(fresh, f)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil, false, nil
+	}
+	sort.Strings(fresh)
+	p := &Plan{Batch: 0, Files: fresh, Created: time.Now().UTC()}
+	if cp.last != nil {
+		p.Batch = cp.last.Batch + 1
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := cp.store.PutIfAbsent(ctx, fmt.Sprintf("%s/%020d.json", plansDir, p.Batch), data); err != nil {
+		if errors.Is(err, lake.ErrExist) {
+			return nil, false, fmt.Errorf("checkpoint %s: batch %d was planned by another run of this pipeline on the same lake: stop it first (--status)", cp.lake, p.Batch)
+		}
+		return nil, false, err
+	}
+	for _, f := range fresh {
+		cp.claimed[f] = true
+	}
+	cp.last = p
+	return p, false, nil
+}
+
+// listInput lists the input's files (a folder, or a glob), hidden ones left
+// out, as absolute paths.
+func listInput(input string) ([]string, error) {
+	pattern := input
+	if st, err := os.Stat(input); err == nil && st.IsDir() {
+		pattern = filepath.Join(input, "*")
+	}
+	matches, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("--input %s: %w", input, err)
+	}
+	out := make([]string, 0, len(matches))
+	for _, m := range matches {
+		if transforms.IsHidden(m) {
+			continue
+		}
+		if st, err := os.Stat(m); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		abs, err := filepath.Abs(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, abs)
+	}
+	return out, nil
+}

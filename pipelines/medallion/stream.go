@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// StreamOptions configure --mode stream.
+type StreamOptions struct {
+	Trigger     time.Duration // how often new files are committed
+	IdleTimeout time.Duration // stop after this long without a new file (0: never)
+	Monitor     time.Duration // how often the metrics are printed
+}
+
+// Control files under LAKE/_control: a stop request any process (or
+// machine) sharing the lake can make, and the running stream's heartbeat.
+const (
+	controlDir    = "_control"
+	stopFile      = "stop"
+	heartbeatFile = "stream.json"
+)
+
+// Heartbeat is what --status reads.
+type Heartbeat struct {
+	State     string           `json:"state"` // running or stopped
+	PID       int              `json:"pid"`
+	Host      string           `json:"host"`
+	Input     string           `json:"input"`
+	Started   time.Time        `json:"started"`
+	Updated   time.Time        `json:"updated"`
+	Trigger   string           `json:"trigger"`
+	Batches   int              `json:"batches"`
+	LastBatch int64            `json:"last_batch"`
+	Totals    map[string]int64 `json:"totals"`
+	Reason    string           `json:"reason,omitempty"` // why it stopped
+}
+
+func writeHeartbeat(lakeDir string, hb Heartbeat) error {
+	dir := filepath.Join(lakeDir, controlDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	hb.Updated = time.Now().UTC()
+	data, _ := json.MarshalIndent(hb, "", "  ")
+	tmp := filepath.Join(dir, ".tmp-"+heartbeatFile)
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, heartbeatFile))
+}
+
+// RequestStop asks the stream running on the lake to stop after its
+// current batch.
+func RequestStop(lakeDir string) error {
+	dir := filepath.Join(lakeDir, controlDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, stopFile), []byte(time.Now().UTC().Format(time.RFC3339)), 0o644)
+}
+
+func stopRequested(lakeDir string) bool {
+	_, err := os.Stat(filepath.Join(lakeDir, controlDir, stopFile))
+	return err == nil
+}
+
+// Stream watches the input and commits what arrived every trigger, until the
+// idle timeout, ctx (SIGINT/SIGTERM) or a stop request; the batch in flight
+// is always finished first.
+func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.Writer) (totals map[string]int64, reason string, err error) {
+	if err := c.Validate(); err != nil {
+		return nil, "", err
+	}
+	if o.Trigger <= 0 {
+		o.Trigger = 10 * time.Second
+	}
+	if o.Monitor <= 0 {
+		o.Monitor = 10 * time.Second
+	}
+	if stopRequested(c.Lake) { // meant for an earlier run
+		os.Remove(filepath.Join(c.Lake, controlDir, stopFile))
+	}
+	cp, err := openCheckpoint(ctx, c.Lake)
+	if err != nil {
+		return nil, "", err
+	}
+	mon, err := newMonitor(c.Lake, out)
+	if err != nil {
+		return nil, "", err
+	}
+	host, _ := os.Hostname()
+	hb := Heartbeat{State: "running", PID: os.Getpid(), Host: host, Input: c.Input, Started: time.Now().UTC(), Trigger: o.Trigger.String(), LastBatch: -1}
+	if err := writeHeartbeat(c.Lake, hb); err != nil {
+		return nil, "", err
+	}
+	printer := time.NewTicker(o.Monitor)
+	defer printer.Stop()
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-printer.C:
+				mon.print()
+			case <-done:
+				return
+			}
+		}
+	}()
+	defer close(done)
+
+	fmt.Fprintf(out, "streaming %s into %s: trigger %s, idle timeout %s (stop with Ctrl-C, or: medallion --stop --lake %s)\n",
+		c.Input, c.Lake, o.Trigger, o.IdleTimeout, c.Lake)
+	lastNew := time.Now()
+	for {
+		switch {
+		case ctx.Err() != nil:
+			reason = "signal"
+		case stopRequested(c.Lake):
+			reason = "stop requested"
+		}
+		if reason != "" {
+			break
+		}
+		tick := time.Now()
+		files, err := listInput(c.Input)
+		if err != nil {
+			return mon.total, "error", err
+		}
+		plan, redo, err := cp.next(ctx, files)
+		if err != nil {
+			return mon.total, "error", err
+		}
+		if plan != nil {
+			// Not cancellable: a batch that was planned is committed whole.
+			sum, err := runPlan(context.WithoutCancel(ctx), c, plan, redo, run)
+			if err != nil {
+				return mon.total, "error", err
+			}
+			if err := mon.record(sum); err != nil {
+				return mon.total, "error", err
+			}
+			fmt.Fprintf(out, "batch %d: %d files → bronze +%d, quarantine +%d, silver +%d, gold +%d (%s)\n", plan.Batch, len(plan.Files),
+				sum.table(BronzeTable).Rows, sum.table(QuarantineTable).Rows, sum.table(SilverTable).Rows, sum.table(GoldTable).Rows,
+				time.Since(tick).Round(time.Millisecond))
+			lastNew = time.Now()
+			hb.Batches++
+			hb.LastBatch = plan.Batch
+		} else if o.IdleTimeout > 0 && time.Since(lastNew) >= o.IdleTimeout {
+			reason = fmt.Sprintf("no new file for %s", o.IdleTimeout)
+			break
+		}
+		hb.Totals = mon.total
+		if err := writeHeartbeat(c.Lake, hb); err != nil {
+			return mon.total, "error", err
+		}
+		// Wait for the next trigger, watching for a stop meanwhile.
+		for wait := time.Until(tick.Add(o.Trigger)); wait > 0; wait = time.Until(tick.Add(o.Trigger)) {
+			if ctx.Err() != nil || stopRequested(c.Lake) {
+				break
+			}
+			time.Sleep(min(wait, 200*time.Millisecond))
+		}
+	}
+	mon.print()
+	os.Remove(filepath.Join(c.Lake, controlDir, stopFile))
+	hb.State, hb.Reason, hb.Totals = "stopped", reason, mon.total
+	if err := writeHeartbeat(c.Lake, hb); err != nil {
+		return mon.total, reason, err
+	}
+	charts, err := mon.charts()
+	if err == nil && len(charts) > 0 {
+		fmt.Fprintf(out, "monitoring charts: %s\n", filepath.Dir(charts[0]))
+	}
+	return mon.total, reason, err
+}
+
+// PrintStatus says whether a stream runs against the lake, with its last progress.
+func PrintStatus(lakeDir string, out io.Writer) error {
+	data, err := os.ReadFile(filepath.Join(lakeDir, controlDir, heartbeatFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(out, "no stream has run against %s\n", lakeDir)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var hb Heartbeat
+	if err := json.Unmarshal(data, &hb); err != nil {
+		return fmt.Errorf("%s: %w", heartbeatFile, err)
+	}
+	trigger, _ := time.ParseDuration(hb.Trigger)
+	state := hb.State
+	if state == "running" && time.Since(hb.Updated) > 3*trigger+30*time.Second {
+		state = "not responding (killed? its last heartbeat is old; a new run finishes its batch)"
+	}
+	fmt.Fprintf(out, "stream on %s: %s\n  pid %d on %s, reading %s, started %s, last progress %s\n  batches %d (last %d)",
+		lakeDir, state, hb.PID, hb.Host, hb.Input, hb.Started.Local().Format(time.DateTime), hb.Updated.Local().Format(time.DateTime),
+		hb.Batches, hb.LastBatch)
+	if hb.Reason != "" {
+		fmt.Fprintf(out, ", stopped: %s", hb.Reason)
+	}
+	fmt.Fprintln(out)
+	for _, st := range Streams {
+		fmt.Fprintf(out, "  %-14s %10s rows\n", st.Name, group(hb.Totals[st.Name]))
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
+)
+
+func prismRunner(ctx context.Context) Runner {
+	return func(p *beam.Pipeline) (beam.PipelineResult, error) { return prism.Execute(ctx, p) }
+}
+
+// tableMultiset renders a table's rows, processing_time left out (it says
+// when a row was read, which a rerun changes), as a sorted list.
+func tableMultiset(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range readTable(t, dir) {
+		delete(r, "processing_time")
+		keys := make([]string, 0, len(r))
+		for k := range r {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var b strings.Builder
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%s=%v;", k, r[k])
+		}
+		out = append(out, b.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Files dropped in three waves into a running stream: every row lands once
+// in every layer, the stream ends by itself after the idle timeout, and a
+// restart with one more file ingests just that file.
+func TestStreamWaves(t *testing.T) {
+	needRuntime(t)
+	ctx := context.Background()
+	in, lk := t.TempDir(), t.TempDir()
+	cfg := Config{Input: in, Lake: lk, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}
+	opts := StreamOptions{Trigger: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, Monitor: time.Hour}
+	type result struct {
+		totals map[string]int64
+		reason string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		totals, reason, err := Stream(ctx, cfg, prismRunner(ctx), opts, io.Discard)
+		done <- result{totals, reason, err}
+	}()
+	waves := []gen.Options{
+		{Tweets: 200, PerFile: 1, Format: "object", Seed: 21, First: 0},
+		{Tweets: 150, PerFile: 1, Format: "object", Seed: 22, First: 200, Bad: 0.05},
+		{Tweets: 120, PerFile: 40, Format: "ndjson", Seed: 23, First: 1000},
+	}
+	for _, w := range waves {
+		time.Sleep(700 * time.Millisecond)
+		w.Out = in
+		if _, err := gen.Generate(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the stream did not stop after its idle timeout")
+	}
+	if res.err != nil || !strings.HasPrefix(res.reason, "no new file") {
+		t.Fatalf("stream ended with %q, %v", res.reason, res.err)
+	}
+	want := oracle(t, in)
+	got := map[string]int64{"bronze": int64(len(readTable(t, cfg.table(BronzeTable)))), "silver": int64(len(readTable(t, cfg.table(SilverTable)))),
+		"gold": int64(len(readTable(t, cfg.table(GoldTable)))), "quarantine": int64(len(readTable(t, cfg.table(QuarantineTable))))}
+	wantCounts := map[string]int64{"bronze": want.bronze, "silver": int64(len(want.silver)), "gold": int64(len(want.silver)),
+		"quarantine": want.bronzeQ + want.silverQ}
+	for k, w := range wantCounts {
+		if got[k] != w {
+			t.Errorf("%s rows = %d, want %d", k, got[k], w)
+		}
+	}
+	if res.totals["bronze_stream"] != want.bronze || res.totals["gold_stream"] != int64(len(want.silver)) {
+		t.Errorf("monitoring totals %v", res.totals)
+	}
+	cp, err := openCheckpoint(ctx, lk)
+	if err != nil || cp.last == nil || cp.last.Batch < 1 {
+		t.Fatalf("the waves should make several batches: %+v %v", cp.last, err)
+	}
+	for _, f := range []string{"rows.png", "rows.svg", "processing_time.png", "series.csv"} {
+		if _, err := os.Stat(filepath.Join(lk, "_monitoring", f)); err != nil {
+			t.Errorf("monitoring output %s: %v", f, err)
+		}
+	}
+	// A restart with one more file ingests just that file.
+	lastBatch := cp.last.Batch
+	if _, err := gen.Generate(gen.Options{Out: in, Tweets: 1, PerFile: 1, Format: "object", Seed: 24, First: 5000}); err != nil {
+		t.Fatal(err)
+	}
+	opts.IdleTimeout = 500 * time.Millisecond
+	totals, _, err := Stream(ctx, cfg, prismRunner(ctx), opts, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if totals["bronze_stream"] != 1 {
+		t.Errorf("restart ingested %d bronze rows, want 1", totals["bronze_stream"])
+	}
+	cp, _ = openCheckpoint(ctx, lk)
+	if cp.last.Batch != lastBatch+1 || len(cp.last.Files) != 1 || !strings.HasSuffix(cp.last.Files[0], "5000.json") {
+		t.Errorf("restart planned %+v", cp.last)
+	}
+	if n := len(readTable(t, cfg.table(BronzeTable))); int64(n) != want.bronze+1 {
+		t.Errorf("bronze has %d rows after the restart, want %d", n, want.bronze+1)
+	}
+}
+
+// childEnv makes the test binary run one batch and exit (see TestMain).
+const childEnv = "MEDALLION_TEST_CHILD"
+
+func runChild() {
+	in, lk := os.Getenv(childEnv+"_INPUT"), os.Getenv(childEnv+"_LAKE")
+	ctx := context.Background()
+	cfg := Config{Input: in, Lake: lk, Shards: 3, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}
+	sum, err := Run(ctx, cfg, prismRunner(ctx))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("batch %d redo %v\n", sum.Batch, sum.Redo)
+	os.Exit(0)
+}
+
+// SIGKILL at random points of a batch run, then a rerun: the tables equal
+// an uninterrupted run's, and every Delta log stays readable.
+func TestCrashAndRerun(t *testing.T) {
+	needRuntime(t)
+	in := t.TempDir()
+	if _, err := gen.Generate(gen.Options{Out: in, Tweets: 600, PerFile: 1, Format: "object", Seed: 31, Bad: 0.03}); err != nil {
+		t.Fatal(err)
+	}
+	child := func(lk string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_INPUT="+in, childEnv+"_LAKE="+lk)
+		return cmd
+	}
+	ref := t.TempDir()
+	start := time.Now()
+	if out, err := child(ref).CombinedOutput(); err != nil {
+		t.Fatalf("reference run: %v\n%s", err, out)
+	}
+	full := time.Since(start)
+	want := map[string][]string{}
+	for _, name := range Tables {
+		want[name] = tableMultiset(t, filepath.Join(ref, name))
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	const trials = 10
+	killed, redone := 0, 0
+	for trial := 0; trial < trials; trial++ {
+		lk := t.TempDir()
+		cmd := child(lk)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		delay := time.Duration(rng.Int64N(int64(full)))
+		time.Sleep(delay)
+		cmd.Process.Kill()
+		cmd.Wait()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			killed++ // it had not finished
+		}
+		// Rerun until there is nothing left to do.
+		for i := 0; i < 3; i++ {
+			out, err := child(lk).CombinedOutput()
+			if err != nil {
+				t.Fatalf("trial %d: rerun: %v\n%s", trial, err, out)
+			}
+			if strings.Contains(string(out), "redo true") {
+				redone++ // the kill left a batch half committed
+			}
+			if strings.Contains(string(out), "batch -1") {
+				break
+			}
+		}
+		for _, name := range Tables {
+			got := tableMultiset(t, filepath.Join(lk, name))
+			if strings.Join(got, "\n") != strings.Join(want[name], "\n") {
+				t.Errorf("trial %d (killed after %s): %s has %d rows, the uninterrupted run %d", trial, delay, name, len(got), len(want[name]))
+			}
+		}
+	}
+	t.Logf("%d trials: %d killed before finishing, %d of them left a batch half committed that the rerun finished (an uninterrupted run took %s)",
+		trials, killed, redone, full)
+	if killed < trials/2 {
+		t.Errorf("only %d of %d trials killed a running pipeline", killed, trials)
+	}
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/tweetsentiment/medallion/lake"
+)
+
+// lakeEntries are the folders a run creates under a lake; reset removes
+// these and nothing else, so a lake folder that holds other things keeps them.
+var lakeEntries = append(append([]string{}, Tables...), "_checkpoints", "_monitoring", "_control")
+
+// Reset removes a previous run's tables, checkpoints and monitoring.
+func Reset(lakeDir string, out io.Writer) error {
+	removed := 0
+	for _, name := range lakeEntries {
+		p := filepath.Join(lakeDir, name)
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+		fmt.Fprintf(out, "removed %s\n", p)
+		removed++
+	}
+	if removed == 0 {
+		fmt.Fprintf(out, "nothing to remove under %s\n", lakeDir)
+	}
+	return nil
+}
+
+// Optimize compacts every table's small files into one per table.
+func Optimize(ctx context.Context, lakeDir, codec string, out io.Writer) error {
+	for _, name := range Tables {
+		t := lake.Open(filepath.Join(lakeDir, name))
+		if ok, err := t.Exists(ctx); err != nil || !ok {
+			continue
+		}
+		v, before, after, err := t.Optimize(ctx, lake.WriterOptions{Codec: codec})
+		if err != nil {
+			return fmt.Errorf("optimize %s: %w", name, err)
+		}
+		if v < 0 {
+			fmt.Fprintf(out, "%-12s %d file(s): nothing to compact\n", name, before)
+		} else {
+			fmt.Fprintf(out, "%-12s %d files → %d (version %d)\n", name, before, after, v)
+		}
+	}
+	return nil
+}
