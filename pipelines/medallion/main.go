@@ -97,6 +97,11 @@ func main() {
 	run := func(p *beam.Pipeline) (beam.PipelineResult, error) { return beamx.RunWithMetrics(ctx, p) }
 	switch *mode {
 	case "batch":
+		if files, err := listInput(cfg.Input); err == nil {
+			if pr, ok := progressRunner(ctx, len(files)); ok {
+				run = pr
+			}
+		}
 		sum, err := Run(ctx, cfg, run)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
