@@ -254,3 +254,51 @@ func TestMissingRuntime(t *testing.T) {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 }
+
+// One model (one ONNX Runtime session, one BPE cache) serves many goroutines,
+// as it serves every DoFn instance of a worker process; run with -race.
+func TestConcurrentPredict(t *testing.T) {
+	needRuntime(t)
+	for _, dir := range []string{robertaBPE, demoModel} {
+		m, err := Acquire(dir, Options{BatchSize: 4, IntraOpThreads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts := []string{"what a great day", "worst day ever", "at the mall", "naïve café 😀", "I'm sooo happy"}
+		want, err := m.Predict(texts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 8)
+		for g := 0; g < 8; g++ {
+			go func() {
+				for i := 0; i < 20; i++ {
+					got, err := m.Predict(texts)
+					if err == nil {
+						for k := range got {
+							if got[k].Sentiment != want[k].Sentiment || math.Abs(got[k].Score-want[k].Score) > 1e-4 {
+								err = fmt.Errorf("%q: %+v, alone %+v", texts[k], got[k], want[k])
+							}
+						}
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for g := 0; g < 8; g++ {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		m2, _ := Acquire(dir, Options{BatchSize: 4, IntraOpThreads: 1})
+		if m2 != m {
+			t.Error("Acquire with the same options should share the model")
+		}
+		Release(m2)
+		Release(m)
+	}
+}

@@ -2,6 +2,7 @@
 # Installs what the project needs on a fresh machine. Idempotent: a second run
 # only checks. Everything lands in ignored folders of the repository:
 #   .cache/onnxruntime/libonnxruntime.so.1   ONNX Runtime (from npm onnxruntime-node)
+#   .cache/bin/staticcheck                   static checks (honnef.co/go/tools)
 #   scripts/duckdb/node_modules              DuckDB, the independent table reader for tests
 #   scripts/parity/node_modules              transformers.js, the independent tokenizer/model check
 # and, from Debian's packages: chromium (renders the EDA report in a check)
@@ -61,6 +62,12 @@ else
 	mkdir -p "$ort_dir"
 	mv "$tmp/package/bin/napi-v6/$ort_path/libonnxruntime.so.1" "$ort_dir/"
 	echo "$ORT_VERSION" >"$ort_dir/VERSION"
+fi
+
+# staticcheck, pinned, into the cache (the test command runs it).
+if [ ! -x "$CACHE/bin/staticcheck" ]; then
+	say "installing staticcheck (honnef.co/go/tools)"
+	GOBIN="$PWD/$CACHE/bin" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
 
 # DuckDB (independent Delta/parquet reader used by the tests).

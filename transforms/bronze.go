@@ -87,6 +87,10 @@ func (f *bronzeFn) ProcessElement(ctx context.Context, rf fileio.ReadableFile, e
 		return nil
 	}
 	for _, rec := range SplitRecords(data) {
+		if f.Limits.MaxRecordsPerFile > 0 && rec.Index >= f.Limits.MaxRecordsPerFile {
+			q(rec.Data, recordErr(ReasonTooMany, "record %d: the file has more than %d records", rec.Index, f.Limits.MaxRecordsPerFile))
+			continue
+		}
 		if rec.Err != nil {
 			q(rec.Data, rec.Err)
 			continue

@@ -23,19 +23,23 @@ var ReservedBronzeColumns = []string{"date", "user", "text", "sentiment", "sourc
 // Limits bound what one raw file or record may cost. A record over a limit is
 // quarantined with the reason; nothing over a limit is ever silently cut.
 type Limits struct {
-	MaxFileBytes    int64 // a larger file is quarantined whole
-	MaxRecordBytes  int   // a larger record is quarantined
-	MaxExtraColumns int   // more unknown top-level fields than this → quarantine
-	MaxQuarantined  int   // bytes of the raw record kept in a quarantine row
+	MaxFileBytes      int64 // a larger file is quarantined whole
+	MaxRecordBytes    int   // a larger record is quarantined
+	MaxRecordsPerFile int   // records past this in one file are quarantined
+	MaxExtraColumns   int   // more unknown top-level fields than this → quarantine
+	MaxMentions       int   // a tweet with more distinct mentions is quarantined by silver
+	MaxQuarantined    int   // bytes of the raw record kept in a quarantine row
 }
 
 // DefaultLimits are generous for tweets (a tweet is < 1 KiB) yet keep a hostile
 // file from exhausting a worker.
 var DefaultLimits = Limits{
-	MaxFileBytes:    256 << 20,
-	MaxRecordBytes:  1 << 20,
-	MaxExtraColumns: 32,
-	MaxQuarantined:  4096,
+	MaxFileBytes:      256 << 20,
+	MaxRecordBytes:    1 << 20,
+	MaxRecordsPerFile: 1_000_000,
+	MaxExtraColumns:   32,
+	MaxMentions:       100, // a 280-character tweet holds at most ~90
+	MaxQuarantined:    4096,
 }
 
 // Tweet is one raw record after schema enforcement. A nil field was absent or
@@ -70,6 +74,8 @@ const (
 	ReasonUnknownZone  = "unknown_zone"
 	ReasonMissingText  = "missing_text"
 	ReasonReadFailed   = "read_failed"
+	ReasonTooMany      = "too_many_records"
+	ReasonManyMentions = "too_many_mentions"
 )
 
 // RecordError is a record-level failure with a reason category.

@@ -26,15 +26,17 @@ var (
 // the date parsed and the text cleaned. A tweet without mentions yields no
 // row and is counted; a tweet whose date or text is unusable is quarantined,
 // so bronze rows = tweets with mentions + tweets without + silver quarantine.
-func Silver(s beam.Scope, bronze beam.PCollection) (rows, quarantine beam.PCollection) {
+func Silver(s beam.Scope, bronze beam.PCollection, lim Limits) (rows, quarantine beam.PCollection) {
 	s = s.Scope("Silver")
-	return beam.ParDo2(s, &silverFn{}, bronze)
+	return beam.ParDo2(s, &silverFn{Limits: lim}, bronze)
 }
 
-type silverFn struct{}
+type silverFn struct {
+	Limits Limits
+}
 
 // SilverRows is the pure core of the silver step.
-func SilverRows(b BronzeRow) ([]SilverRow, error) {
+func SilverRows(b BronzeRow, lim Limits) ([]SilverRow, error) {
 	if b.Date == nil {
 		return nil, recordErr(ReasonMissingDate, "date is null or absent")
 	}
@@ -46,6 +48,9 @@ func SilverRows(b BronzeRow) ([]SilverRow, error) {
 		return nil, recordErr(ReasonMissingText, "text is null or absent")
 	}
 	mentions, cleaned := MentionsAndCleanText(*b.Text)
+	if lim.MaxMentions > 0 && len(mentions) > lim.MaxMentions {
+		return nil, recordErr(ReasonManyMentions, "%d distinct mentions, limit %d", len(mentions), lim.MaxMentions)
+	}
 	out := make([]SilverRow, len(mentions))
 	for i, m := range mentions {
 		out[i] = SilverRow{Timestamp: ts.UnixMicro(), Mention: m, CleanedText: cleaned, Sentiment: b.Sentiment}
@@ -56,12 +61,12 @@ func SilverRows(b BronzeRow) ([]SilverRow, error) {
 func (f *silverFn) ProcessElement(ctx context.Context, b BronzeRow, emit func(SilverRow), quarantine func(QuarantineRow)) {
 	start := time.Now()
 	defer func() { silverMicros.Inc(ctx, time.Since(start).Microseconds()) }()
-	rows, err := SilverRows(b)
+	rows, err := SilverRows(b, f.Limits)
 	if err != nil {
 		silverQuarantined.Inc(ctx, 1)
 		quarantine(QuarantineRow{
 			Stage: "silver", SourceFile: b.SourceFile, Reason: err.Error(), ProcessingTime: b.ProcessingTime,
-			Record: Truncate(bronzeJSON(b), DefaultLimits.MaxQuarantined),
+			Record: Truncate(bronzeJSON(b), f.Limits.MaxQuarantined),
 		})
 		return
 	}

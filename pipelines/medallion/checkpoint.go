@@ -90,9 +90,17 @@ func (cp *checkpoint) complete(ctx context.Context, p *Plan) (bool, error) {
 	return true, nil
 }
 
+// inputFile is a file found under --input.
+type inputFile struct {
+	Path string
+	Size int64
+}
+
 // next returns the batch to run: an unfinished plan first (a run died), else
-// a new plan of the files not claimed before, else nil.
-func (cp *checkpoint) next(ctx context.Context, available []string) (plan *Plan, redo bool, err error) {
+// a new plan of files not claimed before, else nil. A new plan takes files in
+// name order up to maxBytes of input (at least one file), which bounds what
+// one batch holds in memory whatever the input's size.
+func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes int64) (plan *Plan, redo bool, err error) {
 	if cp.last != nil {
 		done, err := cp.complete(ctx, cp.last)
 		if err != nil {
@@ -102,17 +110,26 @@ func (cp *checkpoint) next(ctx context.Context, available []string) (plan *Plan,
 			return cp.last, true, nil
 		}
 	}
-	var fresh []string
+	var fresh []inputFile
 	for _, f := range available {
-		if !cp.claimed[f] {
+		if !cp.claimed[f.Path] {
 			fresh = append(fresh, f)
 		}
 	}
 	if len(fresh) == 0 {
 		return nil, false, nil
 	}
-	sort.Strings(fresh)
-	p := &Plan{Batch: 0, Files: fresh, Created: time.Now().UTC()}
+	sort.Slice(fresh, func(i, j int) bool { return fresh[i].Path < fresh[j].Path })
+	var take []string
+	var bytes int64
+	for _, f := range fresh {
+		if len(take) > 0 && maxBytes > 0 && bytes+f.Size > maxBytes {
+			break
+		}
+		take = append(take, f.Path)
+		bytes += f.Size
+	}
+	p := &Plan{Batch: 0, Files: take, Created: time.Now().UTC()}
 	if cp.last != nil {
 		p.Batch = cp.last.Batch + 1
 	}
@@ -126,7 +143,7 @@ func (cp *checkpoint) next(ctx context.Context, available []string) (plan *Plan,
 		}
 		return nil, false, err
 	}
-	for _, f := range fresh {
+	for _, f := range take {
 		cp.claimed[f] = true
 	}
 	cp.last = p
@@ -135,7 +152,7 @@ func (cp *checkpoint) next(ctx context.Context, available []string) (plan *Plan,
 
 // listInput lists the input's files (a folder, or a glob), hidden ones left
 // out, as absolute paths.
-func listInput(input string) ([]string, error) {
+func listInput(input string) ([]inputFile, error) {
 	pattern := input
 	if st, err := os.Stat(input); err == nil && st.IsDir() {
 		pattern = filepath.Join(input, "*")
@@ -144,19 +161,20 @@ func listInput(input string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--input %s: %w", input, err)
 	}
-	out := make([]string, 0, len(matches))
+	out := make([]inputFile, 0, len(matches))
 	for _, m := range matches {
 		if transforms.IsHidden(m) {
 			continue
 		}
-		if st, err := os.Stat(m); err != nil || !st.Mode().IsRegular() {
+		st, err := os.Stat(m)
+		if err != nil || !st.Mode().IsRegular() {
 			continue
 		}
 		abs, err := filepath.Abs(m)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, abs)
+		out = append(out, inputFile{Path: abs, Size: st.Size()})
 	}
 	return out, nil
 }

@@ -21,6 +21,8 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"github.com/tweetsentiment/medallion/transforms"
 )
 
 var (
@@ -36,6 +38,12 @@ var (
 	batchSize = flag.Int("batch-size", DefaultBatchSize, "texts per ONNX Runtime run")
 	threads   = flag.Int("inference-threads", 0, "ONNX Runtime intra-op threads per worker (0: all cores)")
 
+	maxFileBytes   = flag.Int64("max-file-bytes", transforms.DefaultLimits.MaxFileBytes, "a larger raw file is quarantined")
+	maxRecordBytes = flag.Int("max-record-bytes", transforms.DefaultLimits.MaxRecordBytes, "a larger raw record is quarantined")
+	maxRecords     = flag.Int("max-records-per-file", transforms.DefaultLimits.MaxRecordsPerFile, "records past this in one file are quarantined")
+	maxMentions    = flag.Int("max-mentions", transforms.DefaultLimits.MaxMentions, "a tweet with more distinct mentions is quarantined")
+	maxBatchBytes  = flag.Int64("max-batch-bytes", 8<<20, "raw input per batch (one Beam job); more input runs as more batches, so memory stays bounded")
+
 	mode        = flag.String("mode", "batch", "batch (ingest what is there, once) or stream (watch --input)")
 	trigger     = flag.Duration("trigger", 10*time.Second, "stream: how often new files are committed")
 	idleTimeout = flag.Duration("idle-timeout", 60*time.Second, "stream: stop after this long without a new file (0: run until stopped)")
@@ -48,7 +56,8 @@ var (
 
 // ownFlags are the flags this command defines (Beam adds many of its own).
 var ownFlags = []string{"input", "lake", "mode", "model", "registry", "batch-size", "inference-threads", "shards", "codec",
-	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize", "verbose"}
+	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize",
+	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: medallion --input DIR --lake DIR [flags]\n\n")
@@ -86,7 +95,10 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := Config{Input: *input, Lake: *lakeF, Shards: *shards, Codec: *codec,
-		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads}
+		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, MaxBatchBytes: *maxBatchBytes}
+	cfg.Limits = transforms.DefaultLimits
+	cfg.Limits.MaxFileBytes, cfg.Limits.MaxRecordBytes = *maxFileBytes, *maxRecordBytes
+	cfg.Limits.MaxRecordsPerFile, cfg.Limits.MaxMentions = *maxRecords, *maxMentions
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
 		os.Exit(2)
@@ -98,7 +110,7 @@ func main() {
 	switch *mode {
 	case "batch":
 		if files, err := listInput(cfg.Input); err == nil {
-			if pr, ok := progressRunner(ctx, len(files)); ok {
+			if pr, ok := progressRunner(ctx, min(len(files), batchFiles(files, cfg.MaxBatchBytes))); ok {
 				run = pr
 			}
 		}
@@ -131,6 +143,20 @@ func main() {
 		fmt.Fprintf(os.Stderr, "medallion: --mode %q: want batch or stream\n", *mode)
 		os.Exit(2)
 	}
+}
+
+// batchFiles is how many files the first batch takes (for the progress bar).
+func batchFiles(files []inputFile, maxBytes int64) int {
+	var n int
+	var bytes int64
+	for _, f := range files {
+		if n > 0 && maxBytes > 0 && bytes+f.Size > maxBytes {
+			break
+		}
+		n++
+		bytes += f.Size
+	}
+	return n
 }
 
 // utility runs --stop, --status, --reset or --optimize.

@@ -31,6 +31,9 @@ type Config struct {
 	Registry  string // MLflow file store the models:/ URIs resolve in
 	BatchSize int    // texts per ONNX Runtime run
 	Threads   int    // ONNX Runtime intra-op threads (0: all cores)
+	// MaxBatchBytes caps the raw input one batch (one Beam job) takes; a run
+	// goes on batch after batch until nothing new is left (0: no cap).
+	MaxBatchBytes int64
 
 	model tracking.Resolved // set by Validate
 }
@@ -128,7 +131,7 @@ func readableFile(path string) (fileio.ReadableFile, error) {
 func Build(s beam.Scope, c Config, plan *Plan) {
 	files := beam.ParDo(s, readableFile, beam.CreateList(s, plan.Files))
 	bronze, bronzeQuarantine := transforms.Bronze(s, files, c.Limits)
-	silver, silverQuarantine := transforms.Silver(s, bronze)
+	silver, silverQuarantine := transforms.Silver(s, bronze, c.Limits)
 	quarantine := beam.Flatten(s, bronzeQuarantine, silverQuarantine)
 	gold := transforms.Gold(s, silver, transforms.InferenceConfig{
 		ModelDir: c.model.Dir, BatchSize: c.BatchSize, Threads: c.Threads, Shards: c.Shards})
@@ -148,10 +151,27 @@ func Build(s beam.Scope, c Config, plan *Plan) {
 // Runner runs a built pipeline (prism, direct, a job server).
 type Runner func(*beam.Pipeline) (beam.PipelineResult, error)
 
-// Run ingests, as one batch, every input file no earlier run ingested; or
-// first finishes a batch a killed run left unfinished. With nothing to do it
-// returns a summary with no batch.
+// Run ingests every input file no earlier run ingested, batch after batch
+// (first finishing a batch a killed run left unfinished), and returns what
+// all the batches did. With nothing to do it returns a summary with no batch.
 func Run(ctx context.Context, c Config, run Runner) (*Summary, error) {
+	total := &Summary{Batch: -1}
+	for {
+		sum, err := RunBatch(ctx, c, run)
+		if err != nil {
+			return nil, err
+		}
+		if sum.Batch < 0 {
+			return total, nil
+		}
+		total.add(sum)
+	}
+}
+
+// RunBatch runs one batch: an unfinished one first, else a new plan of at
+// most MaxBatchBytes of new files. With nothing to do it returns a summary
+// with no batch.
+func RunBatch(ctx context.Context, c Config, run Runner) (*Summary, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -163,7 +183,7 @@ func Run(ctx context.Context, c Config, run Runner) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan, redo, err := cp.next(ctx, files)
+	plan, redo, err := cp.next(ctx, files, c.MaxBatchBytes)
 	if err != nil || plan == nil {
 		return &Summary{Batch: -1}, err
 	}
@@ -190,7 +210,7 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 	if err != nil {
 		return nil, err
 	}
-	sum.Batch, sum.Redo, sum.PlannedFiles = plan.Batch, redo, len(plan.Files)
+	sum.Batch, sum.FirstBatch, sum.Redo, sum.PlannedFiles = plan.Batch, plan.Batch, redo, len(plan.Files)
 	return sum, nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	//lint:ignore SA1019 batch must also run on the direct runner (a requirement), deprecated as it is
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
@@ -32,11 +33,11 @@ import (
 func TestMain(m *testing.M) {
 	flag.Parse()
 	beam.Init()
+	// Keep prism's per-step info logs out of test output.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if os.Getenv(childEnv) != "" {
 		runChild()
 	}
-	// Keep prism's per-step info logs out of test output.
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	os.Exit(m.Run())
 }
 
@@ -48,7 +49,9 @@ type expected struct {
 	extraColumns                                            map[string]bool
 }
 
-func oracle(t *testing.T, dir string) expected {
+func oracle(t *testing.T, dir string) expected { return oracleWith(t, dir, transforms.DefaultLimits) }
+
+func oracleWith(t *testing.T, dir string, lim transforms.Limits) expected {
 	t.Helper()
 	e := expected{extraColumns: map[string]bool{}}
 	entries, err := os.ReadDir(dir)
@@ -56,7 +59,7 @@ func oracle(t *testing.T, dir string) expected {
 		t.Fatal(err)
 	}
 	for _, de := range entries {
-		if transforms.IsHidden(de.Name()) {
+		if transforms.IsHidden(de.Name()) || de.IsDir() {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, de.Name()))
@@ -65,11 +68,11 @@ func oracle(t *testing.T, dir string) expected {
 		}
 		for _, rec := range transforms.SplitRecords(data) {
 			e.raw++
-			if rec.Err != nil {
+			if rec.Err != nil || rec.Index >= lim.MaxRecordsPerFile {
 				e.bronzeQ++
 				continue
 			}
-			tw, err := transforms.DecodeTweet(rec.Data, transforms.DefaultLimits)
+			tw, err := transforms.DecodeTweet(rec.Data, lim)
 			if err != nil {
 				e.bronzeQ++
 				continue
@@ -78,7 +81,7 @@ func oracle(t *testing.T, dir string) expected {
 			for k := range tw.Extra {
 				e.extraColumns[k] = true
 			}
-			rows, err := transforms.SilverRows(transforms.BronzeRow{Date: tw.Date, Text: tw.Text, Sentiment: tw.Sentiment})
+			rows, err := transforms.SilverRows(transforms.BronzeRow{Date: tw.Date, Text: tw.Text, Sentiment: tw.Sentiment}, lim)
 			switch {
 			case err != nil:
 				e.silverQ++
@@ -384,7 +387,8 @@ func knownCategory(c string) bool {
 	switch c {
 	case transforms.ReasonInvalidJSON, transforms.ReasonNotObject, transforms.ReasonWrongType, transforms.ReasonTooLarge,
 		transforms.ReasonEmptyFile, transforms.ReasonTooManyExtra, transforms.ReasonMissingDate, transforms.ReasonBadDate,
-		transforms.ReasonUnknownZone, transforms.ReasonMissingText, transforms.ReasonReadFailed:
+		transforms.ReasonUnknownZone, transforms.ReasonMissingText, transforms.ReasonReadFailed, transforms.ReasonTooMany,
+		transforms.ReasonManyMentions:
 		return true
 	}
 	return false

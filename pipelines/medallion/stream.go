@@ -133,7 +133,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 		if err != nil {
 			return mon.total, "error", err
 		}
-		plan, redo, err := cp.next(ctx, files)
+		plan, redo, err := cp.next(ctx, files, c.MaxBatchBytes)
 		if err != nil {
 			return mon.total, "error", err
 		}
@@ -152,6 +152,11 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 			lastNew = time.Now()
 			hb.Batches++
 			hb.LastBatch = plan.Batch
+			hb.Totals = mon.total
+			if err := writeHeartbeat(c.Lake, hb); err != nil {
+				return mon.total, "error", err
+			}
+			continue // more may be waiting beyond the batch cap: no pause
 		} else if o.IdleTimeout > 0 && time.Since(lastNew) >= o.IdleTimeout {
 			reason = fmt.Sprintf("no new file for %s", o.IdleTimeout)
 			break

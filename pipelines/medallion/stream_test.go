@@ -137,7 +137,17 @@ func runChild() {
 	in, lk := os.Getenv(childEnv+"_INPUT"), os.Getenv(childEnv+"_LAKE")
 	ctx := context.Background()
 	cfg := Config{Input: in, Lake: lk, Shards: 3, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}
-	sum, err := Run(ctx, cfg, prismRunner(ctx))
+	if v := os.Getenv(childEnv + "_MAX_BATCH_BYTES"); v != "" {
+		fmt.Sscan(v, &cfg.MaxBatchBytes)
+		sum, err := Run(ctx, cfg, prismRunner(ctx)) // every batch
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("batches %d-%d\n", sum.FirstBatch, sum.Batch)
+		os.Exit(0)
+	}
+	sum, err := RunBatch(ctx, cfg, prismRunner(ctx))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -209,5 +219,33 @@ func TestCrashAndRerun(t *testing.T) {
 		trials, killed, redone, full)
 	if killed < trials/2 {
 		t.Errorf("only %d of %d trials killed a running pipeline", killed, trials)
+	}
+}
+
+// Peak memory stays bounded whatever the input: batches take at most
+// MaxBatchBytes of input each, so ten times the input costs more batches,
+// not more memory.
+func TestMemoryBounded(t *testing.T) {
+	needRuntime(t)
+	peak := func(tweets int) (int64, string) {
+		in := t.TempDir()
+		if _, err := gen.Generate(gen.Options{Out: in, Tweets: tweets, PerFile: 500, Format: "ndjson", Seed: 41}); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_INPUT="+in, childEnv+"_LAKE="+t.TempDir(),
+			childEnv+"_MAX_BATCH_BYTES=1048576")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%d tweets: %v\n%s", tweets, err, out)
+		}
+		return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, strings.TrimSpace(string(out))
+	}
+	small, b1 := peak(10_000)
+	large, b10 := peak(100_000)
+	ratio := float64(large) / float64(small)
+	t.Logf("peak RSS: %d KiB for 10,000 tweets (%s), %d KiB for 100,000 (%s): %.2f×", small, b1, large, b10, ratio)
+	if ratio > 1.5 {
+		t.Errorf("peak RSS grew %.2f× for 10× the input, want at most 1.5×", ratio)
 	}
 }

@@ -35,10 +35,48 @@ type Summary struct {
 	TextsInferred                        int64
 	Model                                string // the URI and what it resolved to
 	TopMentions                          []transforms.ApplicationRow
-	Batch                                int64 // -1: nothing new to ingest
-	Redo                                 bool  // the batch finished one a killed run left
+	Batch                                int64 // the last batch; -1: nothing new to ingest
+	FirstBatch                           int64
+	Redo                                 bool // the batch finished one a killed run left
 	PlannedFiles                         int
 	ProcessingMicros                     map[string]int64 // per stage: bronze, silver, gold
+}
+
+// add folds one batch's summary into a run's.
+func (s *Summary) add(b *Summary) {
+	s.Files += b.Files
+	s.HiddenSkipped += b.HiddenSkipped
+	s.RawRecords += b.RawRecords
+	s.TweetsWithMentions += b.TweetsWithMentions
+	s.NoMentions += b.NoMentions
+	s.TextsInferred += b.TextsInferred
+	s.BronzeQuarantined += b.BronzeQuarantined
+	s.SilverQuarantined += b.SilverQuarantined
+	s.PlannedFiles += b.PlannedFiles
+	s.Redo = s.Redo || b.Redo
+	if s.Batch < 0 {
+		s.FirstBatch = b.Batch
+		s.Tables = append([]TableRun(nil), b.Tables...)
+	} else {
+		for i := range s.Tables {
+			t := b.table(s.Tables[i].Name)
+			s.Tables[i].After = t.After
+			s.Tables[i].Rows += t.Rows
+		}
+	}
+	s.Batch, s.Model, s.TopMentions = b.Batch, b.Model, b.TopMentions
+	if s.QuarantineByReason == nil {
+		s.QuarantineByReason = map[string]int64{}
+	}
+	for k, v := range b.QuarantineByReason {
+		s.QuarantineByReason[k] += v
+	}
+	if s.ProcessingMicros == nil {
+		s.ProcessingMicros = map[string]int64{}
+	}
+	for k, v := range b.ProcessingMicros {
+		s.ProcessingMicros[k] += v
+	}
 }
 
 func (s *Summary) table(name string) TableRun {
@@ -197,7 +235,11 @@ func (s *Summary) Print(w io.Writer) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "\nrun summary (batch %d", s.Batch)
+	if s.FirstBatch < s.Batch {
+		fmt.Fprintf(w, "\nrun summary (batches %d–%d", s.FirstBatch, s.Batch)
+	} else {
+		fmt.Fprintf(w, "\nrun summary (batch %d", s.Batch)
+	}
 	if s.Redo {
 		fmt.Fprintf(w, ", finishing the batch an interrupted run left")
 	}
