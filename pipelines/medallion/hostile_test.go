@@ -128,5 +128,20 @@ func TestHostileInput(t *testing.T) {
 	if !sawReplacement {
 		t.Error("invalid UTF-8 in a text should reach bronze as U+FFFD")
 	}
+	// Files the run wrote are 0644 and folders 0755: readable, not writable by others, never executable.
+	filepath.WalkDir(cfg.Lake, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, _ := d.Info()
+		want := os.FileMode(0o644)
+		if d.IsDir() {
+			want = 0o755
+		}
+		if info.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", p, info.Mode().Perm(), want)
+		}
+		return nil
+	})
 	t.Logf("%d raw records: %d bronze, %d quarantined in bronze, %d in silver; reasons %v", want.raw, want.bronze, want.bronzeQ, want.silverQ, seen)
 }

@@ -137,6 +137,15 @@ func runChild() {
 	in, lk := os.Getenv(childEnv+"_INPUT"), os.Getenv(childEnv+"_LAKE")
 	ctx := context.Background()
 	cfg := Config{Input: in, Lake: lk, Shards: 3, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}
+	if os.Getenv(childEnv+"_STREAM") != "" { // several small batches, then stop when idle
+		cfg.MaxBatchBytes = 16 << 10
+		_, _, err := Stream(ctx, cfg, prismRunner(ctx), StreamOptions{Trigger: 100 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, Monitor: time.Hour}, io.Discard)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if v := os.Getenv(childEnv + "_MAX_BATCH_BYTES"); v != "" {
 		fmt.Sscan(v, &cfg.MaxBatchBytes)
 		sum, err := Run(ctx, cfg, prismRunner(ctx)) // every batch
@@ -156,17 +165,17 @@ func runChild() {
 	os.Exit(0)
 }
 
-// SIGKILL at random points of a batch run, then a rerun: the tables equal
-// an uninterrupted run's, and every Delta log stays readable.
+// SIGKILL at random points of batch and stream runs, then a rerun: the
+// tables equal an uninterrupted run's, and every Delta log stays readable.
 func TestCrashAndRerun(t *testing.T) {
 	needRuntime(t)
 	in := t.TempDir()
 	if _, err := gen.Generate(gen.Options{Out: in, Tweets: 600, PerFile: 1, Format: "object", Seed: 31, Bad: 0.03}); err != nil {
 		t.Fatal(err)
 	}
-	child := func(lk string) *exec.Cmd {
+	child := func(lk string, extra ...string) *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_INPUT="+in, childEnv+"_LAKE="+lk)
+		cmd.Env = append(append(os.Environ(), childEnv+"=1", childEnv+"_INPUT="+in, childEnv+"_LAKE="+lk), extra...)
 		return cmd
 	}
 	ref := t.TempDir()
@@ -179,16 +188,25 @@ func TestCrashAndRerun(t *testing.T) {
 	for _, name := range Tables {
 		want[name] = tableMultiset(t, filepath.Join(ref, name))
 	}
+	// The stream's uninterrupted run takes longer: it cuts the input in small batches.
+	start = time.Now()
+	if out, err := child(t.TempDir(), childEnv+"_STREAM=1").CombinedOutput(); err != nil {
+		t.Fatalf("reference stream: %v\n%s", err, out)
+	}
+	fullStream := time.Since(start)
 	rng := rand.New(rand.NewPCG(7, 7))
-	const trials = 10
+	const trials = 16 // half batch, half stream
 	killed, redone := 0, 0
 	for trial := 0; trial < trials; trial++ {
 		lk := t.TempDir()
-		cmd := child(lk)
+		cmd, span := child(lk), full
+		if trial%2 == 1 {
+			cmd, span = child(lk, childEnv+"_STREAM=1"), fullStream
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		delay := time.Duration(rng.Int64N(int64(full)))
+		delay := time.Duration(rng.Int64N(int64(span)))
 		time.Sleep(delay)
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -215,8 +233,8 @@ func TestCrashAndRerun(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d trials: %d killed before finishing, %d of them left a batch half committed that the rerun finished (an uninterrupted run took %s)",
-		trials, killed, redone, full)
+	t.Logf("%d trials (batch and stream): %d killed before finishing, %d left a batch half committed that the rerun finished (uninterrupted: batch %s, stream %s)",
+		trials, killed, redone, full, fullStream)
 	if killed < trials/2 {
 		t.Errorf("only %d of %d trials killed a running pipeline", killed, trials)
 	}
