@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/transforms"
 )
@@ -81,26 +79,8 @@ func tableRows(ctx context.Context, dir string) ([]map[string]any, int64, error)
 	if err != nil {
 		return nil, -1, err
 	}
-	at, err := t.Read(ctx, snap)
-	if err != nil {
-		return nil, -1, err
-	}
-	defer at.Release()
-	tr := array.NewTableReader(at, 1<<16)
-	defer tr.Release()
-	var out []map[string]any
-	for tr.Next() {
-		rec := tr.RecordBatch()
-		fields := rec.Schema().Fields()
-		for i := 0; i < int(rec.NumRows()); i++ {
-			m := make(map[string]any, len(fields))
-			for c, f := range fields {
-				m[f.Name] = lake.ValueAt(rec.Column(c), i)
-			}
-			out = append(out, m)
-		}
-	}
-	return out, snap.Version, nil
+	rows, err := t.Rows(ctx, snap)
+	return rows, snap.Version, err
 }
 
 func str(v any) (string, bool) {

@@ -2,9 +2,7 @@ package inference
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
@@ -23,13 +21,13 @@ func BenchmarkPredict(b *testing.B) {
 	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "raw"), Tweets: 4096, PerFile: 4096, Format: "ndjson", Seed: 505, Truth: truth}); err != nil {
 		b.Fatal(err)
 	}
-	data, err := os.ReadFile(truth)
+	truths, err := gen.ReadTruth(truth)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var texts []string
-	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n")[1:] {
-		texts = append(texts, strings.Trim(strings.SplitN(l, ",", 5)[4], `"`))
+	for _, r := range truths {
+		texts = append(texts, r.Text)
 	}
 	for _, bs := range []int{1, 8, 16, 32, 64, 128, 256} {
 		b.Run(fmt.Sprintf("batch=%d", bs), func(b *testing.B) {

@@ -38,14 +38,12 @@ func parityStrings(t *testing.T) []string {
 	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "raw"), Tweets: 200, PerFile: 200, Format: "ndjson", Seed: 404, Truth: truth}); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(truth)
+	truths, err := gen.ReadTruth(truth)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")[1:]
-	for _, l := range lines[:160] {
-		cols := strings.SplitN(l, ",", 5)
-		s = append(s, strings.Trim(cols[4], `"`))
+	for _, r := range truths[:160] {
+		s = append(s, r.Text)
 	}
 	return s
 }

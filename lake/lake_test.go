@@ -38,23 +38,9 @@ func goldenDir(t *testing.T, name string) string {
 // rows reads a snapshot into plain Go values, one map per row.
 func rows(t *testing.T, tbl *Table, snap *Snapshot) []map[string]any {
 	t.Helper()
-	at, err := tbl.Read(context.Background(), snap)
+	out, err := tbl.Rows(context.Background(), snap)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer at.Release()
-	var out []map[string]any
-	tr := array.NewTableReader(at, 1<<20)
-	defer tr.Release()
-	for tr.Next() {
-		rec := tr.RecordBatch()
-		for i := 0; i < int(rec.NumRows()); i++ {
-			m := map[string]any{}
-			for c, f := range rec.Schema().Fields() {
-				m[f.Name] = ValueAt(rec.Column(c), i)
-			}
-			out = append(out, m)
-		}
 	}
 	return out
 }

@@ -335,3 +335,28 @@ func (t *Table) Optimize(ctx context.Context, opts WriterOptions) (version int64
 	}
 	return v, len(files), 1, nil
 }
+
+// Rows reads a snapshot as plain Go rows (see ValueAt), one map per row:
+// convenient for tools and tests, not for bulk work.
+func (t *Table) Rows(ctx context.Context, snap *Snapshot) ([]map[string]any, error) {
+	at, err := t.Read(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	defer at.Release()
+	tr := array.NewTableReader(at, 1<<16)
+	defer tr.Release()
+	var out []map[string]any
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		fields := rec.Schema().Fields()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			m := make(map[string]any, len(fields))
+			for c, f := range fields {
+				m[f.Name] = ValueAt(rec.Column(c), i)
+			}
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	//lint:ignore SA1019 batch must also run on the direct runner (a requirement), deprecated as it is
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
@@ -338,19 +336,14 @@ func TestDemoModelQuality(t *testing.T) {
 	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "raw"), Tweets: 3000, PerFile: 500, Format: "ndjson", Seed: 303, Truth: truth}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(truth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
+	truths, err := gen.ReadTruth(truth)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var texts, want []string
-	for _, r := range recs[1:] {
-		_, cleaned := transforms.MentionsAndCleanText(r[4])
-		texts, want = append(texts, cleaned), append(want, r[2])
+	for _, r := range truths {
+		_, cleaned := transforms.MentionsAndCleanText(r.Text)
+		texts, want = append(texts, cleaned), append(want, r.Intended)
 	}
 	m, err := inference.Load(demoModel, inference.Options{})
 	if err != nil {
@@ -401,25 +394,11 @@ func readTable(t *testing.T, dir string) []map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, err := tbl.Read(context.Background(), snap)
+	rows, err := tbl.Rows(context.Background(), snap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer at.Release()
-	tr := array.NewTableReader(at, 1<<16)
-	defer tr.Release()
-	var out []map[string]any
-	for tr.Next() {
-		rec := tr.RecordBatch()
-		for i := 0; i < int(rec.NumRows()); i++ {
-			m := map[string]any{}
-			for c, f := range rec.Schema().Fields() {
-				m[f.Name] = lake.ValueAt(rec.Column(c), i)
-			}
-			out = append(out, m)
-		}
-	}
-	return out
+	return rows
 }
 
 // needTool skips loudly where a tool is missing, but fails under CI, whose

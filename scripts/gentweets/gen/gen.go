@@ -376,3 +376,40 @@ func (g *generator) malformed(format string) (kind string, data []byte) {
 	}
 	return kind, enc()
 }
+
+// Truth is one line of a --truth CSV: what the generator meant a record to say.
+type Truth struct {
+	SourceFile string
+	Record     int
+	Intended   string // negative, neutral or positive
+	Given      string // the record's sentiment field
+	Text       string
+}
+
+// ReadTruth reads a --truth CSV.
+func ReadTruth(path string) ([]Truth, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var out []Truth
+	for i, r := range recs {
+		if i == 0 {
+			continue // header
+		}
+		if len(r) != 5 {
+			return nil, fmt.Errorf("%s line %d: want 5 fields, got %d", path, i+1, len(r))
+		}
+		n, err := strconv.Atoi(r[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: record %q: %w", path, i+1, r[1], err)
+		}
+		out = append(out, Truth{SourceFile: r[0], Record: n, Intended: r[2], Given: r[3], Text: r[4]})
+	}
+	return out, nil
+}
