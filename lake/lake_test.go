@@ -429,3 +429,61 @@ func TestOptimize(t *testing.T) {
 		t.Errorf("optimizing one file committed version %d (%v)", v, err)
 	}
 }
+
+func TestVacuum(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	tbl := Open(dir)
+	old := time.Now().Add(-48 * time.Hour)
+	if _, err := tbl.Append(ctx, testSchema, []AddFile{writeFile(t, tbl, testSchema, 0, 5)}, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A failed writer's file, long ago; a writer's file just now (not committed yet).
+	orphanOld, orphanNew := writeFile(t, tbl, testSchema, 100, 101), writeFile(t, tbl, testSchema, 200, 201)
+	os.Chtimes(filepath.Join(dir, orphanOld.Path), old, old)
+	// A file removed by an overwrite a moment ago (time travel still needs it).
+	first := tbl.mustFiles(t)[0]
+	os.Chtimes(filepath.Join(dir, first), old, old)
+	if _, err := tbl.Overwrite(ctx, testSchema, []AddFile{writeFile(t, tbl, testSchema, 5, 9)}, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := tbl.Snapshot(ctx, -1)
+	want := column(rows(t, tbl, before), "id")
+
+	gone, err := tbl.Vacuum(ctx, 24*time.Hour, false)
+	if err != nil || len(gone) != 1 || gone[0] != orphanOld.Path {
+		t.Fatalf("vacuum removed %v (%v), want just the old orphan %s", gone, err, orphanOld.Path)
+	}
+	for _, p := range []string{orphanNew.Path, first} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("vacuum removed %s, which it must keep", p)
+		}
+	}
+	if v1, err := tbl.Snapshot(ctx, 0); err != nil || len(rows(t, tbl, v1)) != 5 {
+		t.Errorf("time travel to version 0 after vacuum: %v", err)
+	}
+	// With no retention, everything the latest version does not name goes.
+	gone, err = tbl.Vacuum(ctx, 0, false)
+	if err != nil || len(gone) != 2 {
+		t.Fatalf("vacuum 0: removed %v (%v), want the new orphan and the removed file", gone, err)
+	}
+	after, _ := tbl.Snapshot(ctx, -1)
+	if got := column(rows(t, tbl, after), "id"); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("rows changed by vacuum: %v, want %v", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "_delta_log", "00000000000000000000.json")); err != nil {
+		t.Error("vacuum touched the log")
+	}
+}
+
+func (t *Table) mustFiles(tb *testing.T) []string {
+	snap, err := t.Snapshot(context.Background(), -1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, f := range snap.Files() {
+		out = append(out, f.Path)
+	}
+	return out
+}

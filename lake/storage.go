@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -35,6 +36,9 @@ type Storage interface {
 	Open(ctx context.Context, name string) (File, int64, error)
 	// Remove deletes a file; a missing file is not an error.
 	Remove(ctx context.Context, name string) error
+	// Walk calls fn for every file under the root, with its slash-separated
+	// name, size and modification time.
+	Walk(ctx context.Context, fn func(name string, size int64, mod time.Time) error) error
 }
 
 // File is an open file for random access.
@@ -162,6 +166,23 @@ func (l LocalStorage) Open(_ context.Context, name string) (File, int64, error) 
 		return nil, 0, err
 	}
 	return f, st.Size(), nil
+}
+
+func (l LocalStorage) Walk(_ context.Context, fn func(name string, size int64, mod time.Time) error) error {
+	return filepath.WalkDir(l.Root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(l.Root, p)
+		if err != nil {
+			return err
+		}
+		return fn(filepath.ToSlash(rel), info.Size(), info.ModTime())
+	})
 }
 
 func (l LocalStorage) Remove(_ context.Context, name string) error {

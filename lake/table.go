@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -359,4 +360,55 @@ func (t *Table) Rows(ctx context.Context, snap *Snapshot) ([]map[string]any, err
 		}
 	}
 	return out, nil
+}
+
+// DefaultRetention is how long vacuum keeps files the log no longer (or not
+// yet) names: Delta's default, 7 days.
+const DefaultRetention = 7 * 24 * time.Hour
+
+// Vacuum removes files under the table that its log does not reference:
+// data files of failed or killed writes, and files removed by commits. A
+// file is kept while it is younger than retention (a writer may be about to
+// commit it) or was removed by a commit less than retention ago (time travel
+// to those versions still reads it). The log itself is never touched.
+// dryRun lists what would go.
+func (t *Table) Vacuum(ctx context.Context, retention time.Duration, dryRun bool) (removed []string, err error) {
+	snap, err := t.Snapshot(ctx, -1)
+	if err != nil {
+		return nil, err
+	}
+	keep := map[string]bool{}
+	for p := range snap.files {
+		keep[p] = true
+	}
+	cutoff := time.Now().Add(-retention)
+	commits, err := history(ctx, t.Storage, 0, snap.Version)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range commits {
+		for _, r := range c.Removes {
+			if r.DeletionTimestamp == nil || time.UnixMilli(*r.DeletionTimestamp).After(cutoff) {
+				if p, err := unescapePath(r.Path); err == nil {
+					keep[p] = true
+				}
+			}
+		}
+	}
+	err = t.Storage.Walk(ctx, func(name string, _ int64, mod time.Time) error {
+		if strings.HasPrefix(name, logDir+"/") || keep[name] || mod.After(cutoff) {
+			return nil
+		}
+		removed = append(removed, name)
+		return nil
+	})
+	if err != nil || dryRun {
+		return removed, err
+	}
+	for _, name := range removed {
+		if err := t.Storage.Remove(ctx, name); err != nil {
+			return removed, fmt.Errorf("vacuum %s: %w", name, err)
+		}
+	}
+	return removed, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
+	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
@@ -52,11 +53,13 @@ var (
 	status      = flag.Bool("status", false, "print whether a stream runs on --lake, with its last progress, and exit")
 	reset       = flag.Bool("reset", false, "remove the tables, checkpoints and monitoring under --lake, and exit")
 	optimize    = flag.Bool("optimize", false, "compact each table's files into one (readers see the same rows), and exit")
+	vacuum      = flag.Bool("vacuum", false, "remove files no commit names (failed batches, compacted files) older than --retention, and exit")
+	retention   = flag.Duration("retention", lake.DefaultRetention, "vacuum: keep unreferenced files younger than this")
 )
 
 // ownFlags are the flags this command defines (Beam adds many of its own).
 var ownFlags = []string{"input", "lake", "mode", "model", "registry", "batch-size", "inference-threads", "shards", "codec",
-	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize",
+	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize", "vacuum", "retention",
 	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose"}
 
 func usage() {
@@ -82,7 +85,7 @@ func main() {
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 
-	if *lakeF != "" && (*stop || *status || *reset || *optimize) {
+	if *lakeF != "" && (*stop || *status || *reset || *optimize || *vacuum) {
 		if err := utility(*lakeF); err != nil {
 			fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
 			os.Exit(1)
@@ -159,7 +162,7 @@ func batchFiles(files []inputFile, maxBytes int64) int {
 	return n
 }
 
-// utility runs --stop, --status, --reset or --optimize.
+// utility runs --stop, --status, --reset, --vacuum or --optimize.
 func utility(lakeDir string) error {
 	switch {
 	case *stop:
@@ -172,6 +175,8 @@ func utility(lakeDir string) error {
 		return PrintStatus(lakeDir, os.Stdout)
 	case *reset:
 		return Reset(lakeDir, os.Stdout)
+	case *vacuum:
+		return Vacuum(context.Background(), lakeDir, *retention, os.Stdout)
 	default:
 		return Optimize(context.Background(), lakeDir, *codec, os.Stdout)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/tweetsentiment/medallion/lake"
 )
@@ -50,6 +51,23 @@ func Optimize(ctx context.Context, lakeDir, codec string, out io.Writer) error {
 		} else {
 			fmt.Fprintf(out, "%-12s %d files → %d (version %d)\n", name, before, after, v)
 		}
+	}
+	return nil
+}
+
+// Vacuum removes, from every table, files no commit names (left by failed or
+// killed batches) and files removed by commits, once older than retention.
+func Vacuum(ctx context.Context, lakeDir string, retention time.Duration, out io.Writer) error {
+	for _, name := range Tables {
+		t := lake.Open(filepath.Join(lakeDir, name))
+		if ok, err := t.Exists(ctx); err != nil || !ok {
+			continue
+		}
+		gone, err := t.Vacuum(ctx, retention, false)
+		if err != nil {
+			return fmt.Errorf("vacuum %s: %w", name, err)
+		}
+		fmt.Fprintf(out, "%-12s removed %d unreferenced file(s) older than %s\n", name, len(gone), retention)
 	}
 	return nil
 }
