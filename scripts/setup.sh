@@ -3,6 +3,7 @@
 # only checks. Everything lands in ignored folders of the repository:
 #   .cache/onnxruntime/libonnxruntime.so.1   ONNX Runtime (from npm onnxruntime-node)
 #   .cache/bin/staticcheck                   static checks (honnef.co/go/tools)
+#   .cache/bin/prism                         Beam's standalone job server (portable-runner test)
 #   scripts/duckdb/node_modules              DuckDB, the independent table reader for tests
 #   scripts/parity/node_modules              transformers.js, the independent tokenizer/model check
 # and, from Debian's packages: chromium (renders the EDA report in a check)
@@ -68,6 +69,13 @@ fi
 if [ ! -x "$CACHE/bin/staticcheck" ]; then
 	say "installing staticcheck (honnef.co/go/tools)"
 	GOBIN="$PWD/$CACHE/bin" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+
+# The standalone prism job server (the job API Flink's and Spark's job
+# servers speak), for the portable-runner test and docs/RUNNING.md.
+if [ ! -x "$CACHE/bin/prism" ]; then
+	say "building the prism job server (github.com/apache/beam/sdks/v2/go/cmd/prism)"
+	go build -o "$CACHE/bin/prism" github.com/apache/beam/sdks/v2/go/cmd/prism
 fi
 
 # DuckDB (independent Delta/parquet reader used by the tests).

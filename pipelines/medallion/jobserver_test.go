@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
+
+	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
+)
+
+// startJobServer starts the standalone prism job server (built by the
+// set-up into .cache/bin/prism) on a free loopback port: the same job API
+// Flink's and Spark's job servers speak.
+func startJobServer(t *testing.T) string {
+	t.Helper()
+	bin, _ := filepath.Abs("../../.cache/bin/prism")
+	needTool(t, "the prism job server binary", bin)
+	port := func() int {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	jobPort, webPort := port(), port()
+	cmd := exec.Command(bin, fmt.Sprintf("--job_port=%d", jobPort), fmt.Sprintf("--web_port=%d", webPort))
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	endpoint := fmt.Sprintf("localhost:%d", jobPort)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if c, err := net.Dial("tcp", endpoint); err == nil {
+			c.Close()
+			return endpoint
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prism job server did not listen on %s", endpoint)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// universalRunner submits to a job server, as --runner=universal does. It
+// restores Beam's endpoint flags after each job: prism.Execute reuses
+// whatever endpoint is set, and other tests run on in-process prism.
+func universalRunner(ctx context.Context, endpoint string) Runner {
+	return func(p *beam.Pipeline) (beam.PipelineResult, error) {
+		prevEndpoint, prevEnv := *jobopts.Endpoint, *jobopts.EnvironmentType
+		defer func() { *jobopts.Endpoint, *jobopts.EnvironmentType = prevEndpoint, prevEnv }()
+		*jobopts.Endpoint, *jobopts.EnvironmentType = endpoint, "LOOPBACK"
+		return universal.Execute(ctx, p)
+	}
+}
+
+// Batch and stream runs submitted to a standalone job server give the same
+// tables as in-process runs.
+func TestJobServer(t *testing.T) {
+	needRuntime(t)
+	endpoint := startJobServer(t)
+	ctx := context.Background()
+	in := t.TempDir()
+	if _, err := gen.Generate(gen.Options{Out: in, Tweets: 800, PerFile: 1, Format: "object", Seed: 51, Bad: 0.03}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(lk string) Config {
+		return Config{Input: in, Lake: lk, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}
+	}
+	local, remote := t.TempDir(), t.TempDir()
+	if _, err := Run(ctx, cfg(local), prismRunner(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(ctx, cfg(remote), universalRunner(ctx, endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sum.Check(); err != nil {
+		t.Error(err)
+	}
+	if sum.RawRecords != 800 || sum.Files != 800 {
+		t.Errorf("through the job server: %d files, %d raw records (metrics must come back)", sum.Files, sum.RawRecords)
+	}
+	for _, name := range Tables {
+		a, b := tableMultiset(t, filepath.Join(local, name)), tableMultiset(t, filepath.Join(remote, name))
+		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != QuarantineTable {
+			t.Errorf("%s: %d rows in process, %d through the job server", name, len(a), len(b))
+		}
+	}
+	// A short stream through the job server: two waves, then idle.
+	sin, slk := t.TempDir(), t.TempDir()
+	sc := cfg(slk)
+	sc.Input = sin
+	done := make(chan error, 1)
+	var totals map[string]int64
+	go func() {
+		var err error
+		totals, _, err = Stream(ctx, sc, universalRunner(ctx, endpoint), StreamOptions{Trigger: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, Monitor: time.Hour}, io.Discard)
+		done <- err
+	}()
+	for i, seed := range []uint64{52, 53} {
+		time.Sleep(600 * time.Millisecond)
+		if _, err := gen.Generate(gen.Options{Out: sin, Tweets: 100, PerFile: 1, Format: "object", Seed: seed, First: i * 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("stream through the job server did not stop")
+	}
+	if totals["bronze_stream"] != 200 {
+		t.Errorf("stream through the job server: bronze %d rows, want 200 (%v)", totals["bronze_stream"], totals)
+	}
+	if n := len(readTable(t, sc.table(BronzeTable))); n != 200 {
+		t.Errorf("bronze has %d rows, want 200", n)
+	}
+	if _, err := os.Stat(filepath.Join(slk, "_monitoring", "rows.png")); err != nil {
+		t.Errorf("monitoring through the job server: %v", err)
+	}
+}
