@@ -318,5 +318,3 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
-
-func sortSlice(s []int, less func(a, b int) bool) { sort.Slice(s, less) }

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"time"
 
@@ -282,7 +283,7 @@ func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 func ts(us int64) string { return time.UnixMicro(us).UTC().Format("2006-01-02 15:04:05") }
 
 func sortByDesc(idx []int, key func(int) int64, name func(int) string) {
-	sortSlice(idx, func(a, b int) bool {
+	sort.Slice(idx, func(a, b int) bool {
 		ka, kb := key(idx[a]), key(idx[b])
 		return ka > kb || ka == kb && name(idx[a]) < name(idx[b])
 	})

@@ -6,6 +6,8 @@ import (
 	"math"
 	"path/filepath"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/text"
@@ -135,15 +137,8 @@ func confusionPlot(dir string, cm [2][3]int64) (string, error) {
 	return savePlot(p, dir, "confusion_matrix", 6*vg.Inch, 4*vg.Inch)
 }
 
+// numbers prints counts with thousands separators (12,345).
+var numbers = message.NewPrinter(language.English)
+
 // group formats 12345 as 12,345.
-func group(v int64) string {
-	s := fmt.Sprint(v)
-	var out []byte
-	for i := range s {
-		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
-}
+func group(v int64) string { return numbers.Sprint(v) }

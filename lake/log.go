@@ -293,7 +293,7 @@ func history(ctx context.Context, st Storage, from, to int64) ([]Commit, error) 
 	return out, nil
 }
 
-// rawJSON is used to turn Arrow rows of a checkpoint into actions.
+// decodeInto turns a checkpoint row (plain Go values) into an action struct.
 func decodeInto(v any, dst any) error {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -12,6 +12,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/transforms"
 )
@@ -293,20 +296,8 @@ func (s *Summary) Print(w io.Writer) {
 	}
 }
 
+// numbers prints counts with thousands separators (12,345).
+var numbers = message.NewPrinter(language.English)
+
 // group formats 12345 as 12,345.
-func group(v int64) string {
-	s := fmt.Sprint(v)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func group(v int64) string { return numbers.Sprint(v) }
