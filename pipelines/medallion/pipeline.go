@@ -155,9 +155,16 @@ type Runner func(*beam.Pipeline) (beam.PipelineResult, error)
 // (first finishing a batch a killed run left unfinished), and returns what
 // all the batches did. With nothing to do it returns a summary with no batch.
 func Run(ctx context.Context, c Config, run Runner) (*Summary, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	cp, err := openCheckpoint(ctx, c.Lake)
+	if err != nil {
+		return nil, err
+	}
 	total := &Summary{Batch: -1}
 	for {
-		sum, err := RunBatch(ctx, c, run)
+		sum, err := runNext(ctx, c, cp, run)
 		if err != nil {
 			return nil, err
 		}
@@ -179,6 +186,11 @@ func RunBatch(ctx context.Context, c Config, run Runner) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	return runNext(ctx, c, cp, run)
+}
+
+// runNext plans and runs the next batch of a validated configuration.
+func runNext(ctx context.Context, c Config, cp *checkpoint, run Runner) (*Summary, error) {
 	files, err := listInput(c.Input)
 	if err != nil {
 		return nil, err
