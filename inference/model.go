@@ -25,11 +25,15 @@ const (
 	Positive = "positive"
 )
 
+// DefaultBatchSize is the texts per ONNX Runtime run when none is given:
+// the best of 8–32 for base-size models here (docs/BENCHMARKS.md).
+const DefaultBatchSize = 16
+
 // Options tune how a model runs.
 type Options struct {
 	// IntraOpThreads is ONNX Runtime's thread count per inference (0: its default, all cores).
 	IntraOpThreads int
-	// BatchSize is how many texts go into one session run (default 32).
+	// BatchSize is how many texts go into one session run (default DefaultBatchSize).
 	BatchSize int
 	// MaxLength caps tokens per text (0: the model's own limit).
 	MaxLength int
@@ -96,7 +100,7 @@ func NormalizeLabel(name string, id, numLabels int) (string, error) {
 // reported here, before any data is read.
 func Load(dir string, opts Options) (*Model, error) {
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 32
+		opts.BatchSize = DefaultBatchSize
 	}
 	var cfg modelConfig
 	if err := readJSON(filepath.Join(dir, "config.json"), &cfg); err != nil {

@@ -116,7 +116,7 @@ func (f *inferFn) ProcessElement(ctx context.Context, _ int, rows func(*SilverRo
 	defer func() { goldMicros.Inc(ctx, time.Since(start).Microseconds()) }()
 	batch := f.BatchSize
 	if batch <= 0 {
-		batch = 32
+		batch = inference.DefaultBatchSize
 	}
 	// Texts are gathered several batches at a time, so Predict can sort them
 	// by length and pad each batch only to its longest member.

@@ -87,7 +87,7 @@ func (c *Config) Validate() error {
 }
 
 // DefaultBatchSize is the texts per ONNX Runtime run; see docs/BENCHMARKS.md.
-const DefaultBatchSize = 32
+const DefaultBatchSize = inference.DefaultBatchSize
 
 func hasMeta(p string) bool {
 	for _, r := range p {
