@@ -1,6 +1,7 @@
 package inference
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,6 +50,36 @@ func BenchmarkPredict(b *testing.B) {
 	}
 }
 
+// benchTexts are 256 generated tweet texts, or the JSON list of strings in
+// BENCH_TEXTS (e.g. gold's distinct cleaned texts, to compare with a run).
+func benchTexts(b *testing.B) []string {
+	if p := os.Getenv("BENCH_TEXTS"); p != "" {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var texts []string
+		if err := json.Unmarshal(data, &texts); err != nil {
+			b.Fatal(err)
+		}
+		return texts
+	}
+	dir := b.TempDir()
+	truth := filepath.Join(dir, "t.csv")
+	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "raw"), Tweets: 256, PerFile: 256, Format: "ndjson", Seed: 606, Truth: truth}); err != nil {
+		b.Fatal(err)
+	}
+	truths, err := gen.ReadTruth(truth)
+	if err != nil {
+		b.Fatal(err)
+	}
+	texts := make([]string, len(truths))
+	for i, r := range truths {
+		texts[i] = r.Text
+	}
+	return texts
+}
+
 // benchModel is the model BenchmarkCeiling measures: BENCH_MODEL, or the
 // demo model (scripts/make-bench-models.sh builds base-size ones).
 func benchModel() string {
@@ -71,19 +102,7 @@ func BenchmarkCeiling(b *testing.B) {
 	if _, err := RuntimeVersion(); err != nil {
 		b.Skip("SKIPPED: " + err.Error())
 	}
-	dir := b.TempDir()
-	truth := filepath.Join(dir, "t.csv")
-	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "raw"), Tweets: 256, PerFile: 256, Format: "ndjson", Seed: 606, Truth: truth}); err != nil {
-		b.Fatal(err)
-	}
-	truths, err := gen.ReadTruth(truth)
-	if err != nil {
-		b.Fatal(err)
-	}
-	texts := make([]string, len(truths))
-	for i, r := range truths {
-		texts[i] = r.Text
-	}
+	texts := benchTexts(b)
 	for _, bs := range []int{16, 32} {
 		m, err := Load(benchModel(), Options{BatchSize: bs})
 		if err != nil {
