@@ -118,9 +118,10 @@ func (f *inferFn) ProcessElement(ctx context.Context, _ int, rows func(*SilverRo
 	if batch <= 0 {
 		batch = inference.DefaultBatchSize
 	}
-	// Texts are gathered several batches at a time, so Predict can sort them
-	// by length and pad each batch only to its longest member.
-	chunk := batch * 8
+	// Texts are gathered 64 batches at a time, so Predict can sort them by
+	// length and pad each batch only to its longest member (8 batches reached
+	// 7% less throughput: docs/BENCHMARKS.md).
+	chunk := batch * 64
 	cache := map[string]inference.Prediction{}
 	pending := map[string][]SilverRow{}
 	var order []string

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -29,7 +30,7 @@ import (
 var (
 	input   = flag.String("input", "", "folder (or glob) of raw tweet JSON files (required)")
 	lakeF   = flag.String("lake", "", "folder of the Delta tables: bronze, silver, quarantine, gold, application (required)")
-	shards  = flag.Int("shards", 4, "parallel writers per table (files per table per run)")
+	shards  = flag.Int("shards", runtime.NumCPU(), "parallel writers per table and inference groups (default: the CPUs)")
 	codec   = flag.String("codec", "zstd", "parquet compression: zstd or snappy")
 	verbose = flag.Bool("verbose", false, "log the runner's progress (prism logs every job step at info level)")
 
