@@ -4,11 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"testing"
-
-	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
 )
 
 // BenchmarkPredict measures texts/s of the demo model by batch size, on
@@ -19,19 +16,7 @@ func BenchmarkPredict(b *testing.B) {
 	if _, err := RuntimeVersion(); err != nil {
 		b.Skip("SKIPPED: " + err.Error())
 	}
-	dir := b.TempDir()
-	truth := filepath.Join(dir, "t.csv")
-	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "raw"), Tweets: 4096, PerFile: 4096, Format: "ndjson", Seed: 505, Truth: truth}); err != nil {
-		b.Fatal(err)
-	}
-	truths, err := gen.ReadTruth(truth)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var texts []string
-	for _, r := range truths {
-		texts = append(texts, r.Text)
-	}
+	texts := generatedTexts(b, 4096, 505)
 	for _, bs := range []int{1, 8, 16, 32, 64, 128, 256} {
 		b.Run(fmt.Sprintf("batch=%d", bs), func(b *testing.B) {
 			m, err := Load(demoModel, Options{BatchSize: bs})
@@ -64,20 +49,7 @@ func benchTexts(b *testing.B) []string {
 		}
 		return texts
 	}
-	dir := b.TempDir()
-	truth := filepath.Join(dir, "t.csv")
-	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "raw"), Tweets: 256, PerFile: 256, Format: "ndjson", Seed: 606, Truth: truth}); err != nil {
-		b.Fatal(err)
-	}
-	truths, err := gen.ReadTruth(truth)
-	if err != nil {
-		b.Fatal(err)
-	}
-	texts := make([]string, len(truths))
-	for i, r := range truths {
-		texts[i] = r.Text
-	}
-	return texts
+	return generatedTexts(b, 256, 606)
 }
 
 // benchModel is the model BenchmarkCeiling measures: BENCH_MODEL, or the

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
 )
 
 const (
@@ -301,4 +303,23 @@ func TestConcurrentPredict(t *testing.T) {
 		Release(m2)
 		Release(m)
 	}
+}
+
+// generatedTexts returns the texts of n tweets from the generator (seed fixed).
+func generatedTexts(tb testing.TB, n int, seed uint64) []string {
+	tb.Helper()
+	dir := tb.TempDir()
+	truth := filepath.Join(dir, "truth.csv")
+	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "raw"), Tweets: n, PerFile: n, Format: "ndjson", Seed: seed, Truth: truth}); err != nil {
+		tb.Fatal(err)
+	}
+	truths, err := gen.ReadTruth(truth)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	texts := make([]string, len(truths))
+	for i, r := range truths {
+		texts[i] = r.Text
+	}
+	return texts
 }

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
 )
 
 // parityStrings are tweet-like strings that stress tokenizers: emoji and
@@ -33,19 +31,7 @@ func parityStrings(t *testing.T) []string {
 		"Ã©mojibake Ã¼ber", "\xff\xfe invalid utf8 \xc3", "soooooooooooooooooooooo goooooooood",
 		strings.Repeat("long tweet words ", 60), strings.Repeat("😀 ", 150), strings.Repeat("超", 300),
 	}
-	dir := t.TempDir()
-	truth := filepath.Join(dir, "truth.csv")
-	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "raw"), Tweets: 200, PerFile: 200, Format: "ndjson", Seed: 404, Truth: truth}); err != nil {
-		t.Fatal(err)
-	}
-	truths, err := gen.ReadTruth(truth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range truths[:160] {
-		s = append(s, r.Text)
-	}
-	return s
+	return append(s, generatedTexts(t, 200, 404)[:160]...)
 }
 
 // TestParityWithTransformersJS compares our token ids and logits with
