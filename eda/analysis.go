@@ -89,13 +89,13 @@ func str(v any) (string, bool) {
 }
 
 func analyzeSource(ctx context.Context, lakeDir, rawFolder string) (SourceEDA, error) {
-	rows, version, err := tableRows(ctx, filepath.Join(lakeDir, "bronze"))
+	rows, version, err := tableRows(ctx, lake.Join(lakeDir, "bronze"))
 	if err != nil {
 		return SourceEDA{}, err
 	}
 	e := SourceEDA{BronzeVersion: version, Tweets: int64(len(rows))}
 	columns := []string{"date", "user", "text", "sentiment"}
-	t := lake.Open(filepath.Join(lakeDir, "bronze"))
+	t := lake.Open(lake.Join(lakeDir, "bronze"))
 	if snap, err := t.Snapshot(ctx, -1); err == nil {
 		for _, f := range snap.Schema.Fields {
 			if f.Type == lake.TypeString && f.Name != "source_file" && !contains(columns, f.Name) {
@@ -192,7 +192,7 @@ func sortCounts(m map[string]int64) []Count {
 }
 
 func analyzeApplication(ctx context.Context, lakeDir string) (AppEDA, error) {
-	t := lake.Open(filepath.Join(lakeDir, "application"))
+	t := lake.Open(lake.Join(lakeDir, "application"))
 	snap, err := t.Snapshot(ctx, -1)
 	if err != nil {
 		return AppEDA{}, err
@@ -217,12 +217,12 @@ var sentimentIndex = map[string]int{"negative": 0, "neutral": 1, "positive": 2}
 // precision_recall_fscore_support (zero_division=0), with the labels
 // negative/neutral/positive.
 func evaluate(ctx context.Context, lakeDir string) (Evaluation, error) {
-	rows, version, err := tableRows(ctx, filepath.Join(lakeDir, "gold"))
+	rows, version, err := tableRows(ctx, lake.Join(lakeDir, "gold"))
 	if err != nil {
 		return Evaluation{}, err
 	}
 	ev := Evaluation{GoldVersion: version}
-	if _, sv, err := tableRows(ctx, filepath.Join(lakeDir, "silver")); err == nil {
+	if _, sv, err := tableRows(ctx, lake.Join(lakeDir, "silver")); err == nil {
 		ev.SilverVersion = sv
 	} else {
 		return ev, err
@@ -273,7 +273,7 @@ func evaluate(ctx context.Context, lakeDir string) (Evaluation, error) {
 	ev.WeightedRecall /= n
 	ev.WeightedF1 /= n
 	// Which model produced gold: recorded in gold's newest commit that wrote rows.
-	if h, err := lake.Open(filepath.Join(lakeDir, "gold")).History(ctx, 0); err == nil {
+	if h, err := lake.Open(lake.Join(lakeDir, "gold")).History(ctx, 0); err == nil {
 		for _, c := range h {
 			if uri, ok := c.Info.OperationParameters["model_uri"].(string); ok {
 				ev.ModelURI = uri

@@ -29,7 +29,7 @@ import (
 
 func main() {
 	var o Options
-	flag.StringVar(&o.Lake, "lake", "", "folder of the Delta tables (required)")
+	flag.StringVar(&o.Lake, "lake", "", "where the Delta tables live: a folder, s3://bucket/prefix or gs://bucket/prefix (required)")
 	flag.StringVar(&o.Out, "out", "", "folder for the report, plots and CSVs (required)")
 	flag.StringVar(&o.Input, "input", "", "raw folder (default: the folder bronze's source_file names)")
 	flag.StringVar(&o.Registry, "registry", "mlruns", "model registry, to describe a models:/ URI gold names")
@@ -66,7 +66,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (string, error) {
 		o.TopN = 20
 	}
 	for _, t := range []string{"bronze", "silver", "gold", "application"} {
-		if ok, err := lake.Open(filepath.Join(o.Lake, t)).Exists(ctx); err != nil || !ok {
+		if ok, err := lake.Open(lake.Join(o.Lake, t)).Exists(ctx); err != nil || !ok {
 			return "", fmt.Errorf("table %s/%s not found: run the pipeline first (go run ./pipelines/medallion --input RAW --lake %s)", o.Lake, t, o.Lake)
 		}
 	}

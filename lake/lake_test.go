@@ -364,11 +364,13 @@ func TestIdempotentTxn(t *testing.T) {
 	}
 }
 
-// Several writers append to one table at once: every commit lands exactly once.
-func TestConcurrentAppends(t *testing.T) {
+// Several writers append to one table at once: every commit lands exactly
+// once. TestObjectStoreTables runs the same on S3 and GCS.
+func TestConcurrentAppends(t *testing.T) { concurrentAppends(t, Open(t.TempDir()), 50) }
+
+func concurrentAppends(t *testing.T, tbl *Table, commits int) {
 	ctx := context.Background()
-	tbl := Open(t.TempDir())
-	const writers, commits = 4, 50
+	const writers = 4
 	add := writeFile(t, tbl, testSchema, 0, 1)
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
@@ -395,7 +397,7 @@ func TestConcurrentAppends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Version != writers*commits-1 || len(snap.Files()) != writers*commits {
+	if snap.Version != int64(writers*commits-1) || len(snap.Files()) != writers*commits {
 		t.Fatalf("version %d with %d files; want %d and %d", snap.Version, len(snap.Files()), writers*commits-1, writers*commits)
 	}
 }

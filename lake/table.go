@@ -27,9 +27,10 @@ type Table struct {
 	Storage  Storage
 }
 
-// Open returns the table at a local directory (which need not exist yet).
-func Open(dir string) *Table {
-	return &Table{Location: dir, Storage: LocalStorage{Root: dir}}
+// Open returns the table at a location (which need not exist yet): a local
+// directory, s3://bucket/prefix or gs://bucket/prefix (see StorageFor).
+func Open(location string) *Table {
+	return &Table{Location: location, Storage: StorageFor(location)}
 }
 
 // Snapshot returns the table's state at version, or the latest for version < 0.

@@ -4,6 +4,7 @@
 #   .cache/onnxruntime/libonnxruntime.so.1   ONNX Runtime (from npm onnxruntime-node)
 #   .cache/bin/staticcheck                   static checks (honnef.co/go/tools)
 #   .cache/bin/prism                         Beam's standalone job server (portable-runner test)
+#   .cache/bin/versitygw                     an S3-compatible server (Apache-2.0) for the object-store tests
 #   scripts/duckdb/node_modules              DuckDB, the independent table reader for tests
 #   scripts/parity/node_modules              transformers.js, the independent tokenizer/model check
 # and, from Debian's packages: chromium (renders the EDA report in a check)
@@ -76,6 +77,14 @@ fi
 if [ ! -x "$CACHE/bin/prism" ]; then
 	say "building the prism job server (github.com/apache/beam/sdks/v2/go/cmd/prism)"
 	go build -o "$CACHE/bin/prism" github.com/apache/beam/sdks/v2/go/cmd/prism
+fi
+
+# versitygw, pinned: a real S3 server (with If-None-Match conditional puts)
+# that the lake's S3 backend is tested against on loopback. It builds in its
+# own module, so it adds nothing to ours.
+if [ ! -x "$CACHE/bin/versitygw" ]; then
+	say "building versitygw (github.com/versity/versitygw), the S3 server for tests"
+	GOBIN="$PWD/$CACHE/bin" go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
 
 # DuckDB (independent Delta/parquet reader used by the tests).

@@ -40,7 +40,7 @@ type checkpoint struct {
 const plansDir = "_checkpoints/plans"
 
 func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
-	cp := &checkpoint{store: lake.LocalStorage{Root: lakeDir}, lake: lakeDir, claimed: map[string]bool{}}
+	cp := &checkpoint{store: lake.StorageFor(lakeDir), lake: lakeDir, claimed: map[string]bool{}}
 	names, err := cp.store.List(ctx, plansDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("checkpoint %s: %w", lakeDir, err)
@@ -71,7 +71,7 @@ func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
 // complete reports whether every table recorded the plan's batch.
 func (cp *checkpoint) complete(ctx context.Context, p *Plan) (bool, error) {
 	for _, name := range Tables {
-		t := lake.Open(filepath.Join(cp.lake, name))
+		t := lake.Open(lake.Join(cp.lake, name))
 		ok, err := t.Exists(ctx)
 		if err != nil {
 			return false, err

@@ -29,7 +29,7 @@ import (
 
 var (
 	input   = flag.String("input", "", "folder (or glob) of raw tweet JSON files (required)")
-	lakeF   = flag.String("lake", "", "folder of the Delta tables: bronze, silver, quarantine, gold, application (required)")
+	lakeF   = flag.String("lake", "", "where the Delta tables live: a folder, s3://bucket/prefix or gs://bucket/prefix (required)")
 	shards  = flag.Int("shards", runtime.NumCPU(), "parallel writers per table and inference groups (default: the CPUs)")
 	codec   = flag.String("codec", "zstd", "parquet compression: zstd or snappy")
 	verbose = flag.Bool("verbose", false, "log the runner's progress (prism logs every job step at info level)")
@@ -55,11 +55,12 @@ var (
 	reset       = flag.Bool("reset", false, "remove the tables, checkpoints and monitoring under --lake, and exit")
 	optimize    = flag.Bool("optimize", false, "compact each table's files into one (readers see the same rows), and exit")
 	vacuum      = flag.Bool("vacuum", false, "remove files no commit names (failed batches, compacted files) older than --retention, and exit")
+	monitoring  = flag.String("monitoring", "", "folder for the monitoring series and charts (default: LAKE/_monitoring, or ./_monitoring for an s3:// or gs:// lake)")
 	retention   = flag.Duration("retention", lake.DefaultRetention, "vacuum: keep unreferenced files younger than this")
 )
 
 // ownFlags are the flags this command defines (Beam adds many of its own).
-var ownFlags = []string{"input", "lake", "mode", "model", "registry", "batch-size", "inference-threads", "shards", "codec",
+var ownFlags = []string{"input", "lake", "monitoring", "mode", "model", "registry", "batch-size", "inference-threads", "shards", "codec",
 	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize", "vacuum", "retention",
 	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose"}
 
@@ -99,7 +100,7 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := Config{Input: *input, Lake: *lakeF, Shards: *shards, Codec: *codec,
-		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, MaxBatchBytes: *maxBatchBytes}
+		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring}
 	cfg.Limits = transforms.DefaultLimits
 	cfg.Limits.MaxFileBytes, cfg.Limits.MaxRecordBytes = *maxFileBytes, *maxRecordBytes
 	cfg.Limits.MaxRecordsPerFile, cfg.Limits.MaxMentions = *maxRecords, *maxMentions
@@ -126,7 +127,7 @@ func main() {
 		sum.Elapsed = time.Since(start)
 		sum.Print(os.Stdout)
 		if sum.Batch >= 0 {
-			if mon, err := newMonitor(cfg.Lake, os.Stdout); err == nil && mon.record(sum) == nil {
+			if mon, err := newMonitor(cfg.Monitoring, os.Stdout); err == nil && mon.record(sum) == nil {
 				mon.print()
 				mon.charts()
 			}

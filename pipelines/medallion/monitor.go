@@ -44,8 +44,7 @@ type monitor struct {
 	interval map[string]point // since the last print
 }
 
-func newMonitor(lakeDir string, out io.Writer) (*monitor, error) {
-	dir := filepath.Join(lakeDir, "_monitoring")
+func newMonitor(dir string, out io.Writer) (*monitor, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

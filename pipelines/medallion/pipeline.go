@@ -22,7 +22,7 @@ import (
 // Config is one run of the pipeline.
 type Config struct {
 	Input  string // folder or glob of raw files
-	Lake   string // folder holding the tables
+	Lake   string // folder holding the tables, or s3://bucket/prefix, gs://bucket/prefix
 	Shards int
 	Codec  string
 	Limits transforms.Limits // zero: transforms.DefaultLimits
@@ -34,6 +34,9 @@ type Config struct {
 	// MaxBatchBytes caps the raw input one batch (one Beam job) takes; a run
 	// goes on batch after batch until nothing new is left (0: no cap).
 	MaxBatchBytes int64
+	// Monitoring is the folder for the monitoring series and charts
+	// (default LAKE/_monitoring; ./_monitoring for a lake on an object store).
+	Monitoring string
 
 	model tracking.Resolved // set by Validate
 }
@@ -60,11 +63,19 @@ func (c *Config) Validate() error {
 	if c.Limits == (transforms.Limits{}) {
 		c.Limits = transforms.DefaultLimits
 	}
-	abs, err := filepath.Abs(c.Lake)
-	if err != nil {
-		return err
+	if c.Monitoring == "" {
+		c.Monitoring = filepath.Join(c.Lake, "_monitoring")
+		if lake.IsRemote(c.Lake) {
+			c.Monitoring = "_monitoring"
+		}
 	}
-	c.Lake = abs
+	if !lake.IsRemote(c.Lake) {
+		abs, err := filepath.Abs(c.Lake)
+		if err != nil {
+			return err
+		}
+		c.Lake = abs
+	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
 	}
@@ -110,7 +121,7 @@ const (
 // Tables lists the lake's tables in pipeline order.
 var Tables = []string{BronzeTable, SilverTable, QuarantineTable, GoldTable, ApplicationTable}
 
-func (c Config) table(name string) string { return filepath.Join(c.Lake, name) }
+func (c Config) table(name string) string { return lake.Join(c.Lake, name) }
 
 func init() {
 	register.Function1x2[string, fileio.ReadableFile, error](readableFile)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tweetsentiment/medallion/lake"
 )
 
 // StreamOptions configure --mode stream.
@@ -42,32 +44,44 @@ type Heartbeat struct {
 	Reason    string           `json:"reason,omitempty"` // why it stopped
 }
 
-func writeHeartbeat(lakeDir string, hb Heartbeat) error {
-	dir := filepath.Join(lakeDir, controlDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// The control files live in the lake's own storage, so --stop and --status
+// reach a stream from any machine that can reach the lake.
+
+// putControl replaces a control file whole: readers never see half of one.
+func putControl(lakeDir, name string, data []byte) error {
+	w, err := lake.StorageFor(lakeDir).Create(context.Background(), controlDir+"/"+name)
+	if err != nil {
 		return err
 	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+func readControl(lakeDir, name string) ([]byte, error) {
+	return lake.StorageFor(lakeDir).ReadFile(context.Background(), controlDir+"/"+name)
+}
+
+func clearStop(lakeDir string) {
+	lake.StorageFor(lakeDir).Remove(context.Background(), controlDir+"/"+stopFile)
+}
+
+func writeHeartbeat(lakeDir string, hb Heartbeat) error {
 	hb.Updated = time.Now().UTC()
 	data, _ := json.MarshalIndent(hb, "", "  ")
-	tmp := filepath.Join(dir, ".tmp-"+heartbeatFile)
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, heartbeatFile))
+	return putControl(lakeDir, heartbeatFile, data)
 }
 
 // RequestStop asks the stream running on the lake to stop after its
 // current batch.
 func RequestStop(lakeDir string) error {
-	dir := filepath.Join(lakeDir, controlDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, stopFile), []byte(time.Now().UTC().Format(time.RFC3339)), 0o644)
+	return putControl(lakeDir, stopFile, []byte(time.Now().UTC().Format(time.RFC3339)))
 }
 
 func stopRequested(lakeDir string) bool {
-	_, err := os.Stat(filepath.Join(lakeDir, controlDir, stopFile))
+	_, err := readControl(lakeDir, stopFile)
 	return err == nil
 }
 
@@ -85,13 +99,13 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 		o.Monitor = 10 * time.Second
 	}
 	if stopRequested(c.Lake) { // meant for an earlier run
-		os.Remove(filepath.Join(c.Lake, controlDir, stopFile))
+		clearStop(c.Lake)
 	}
 	cp, err := openCheckpoint(ctx, c.Lake)
 	if err != nil {
 		return nil, "", err
 	}
-	mon, err := newMonitor(c.Lake, out)
+	mon, err := newMonitor(c.Monitoring, out)
 	if err != nil {
 		return nil, "", err
 	}
@@ -174,7 +188,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 		}
 	}
 	mon.print()
-	os.Remove(filepath.Join(c.Lake, controlDir, stopFile))
+	clearStop(c.Lake)
 	hb.State, hb.Reason, hb.Totals = "stopped", reason, mon.total
 	if err := writeHeartbeat(c.Lake, hb); err != nil {
 		return mon.total, reason, err
@@ -188,7 +202,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 
 // PrintStatus says whether a stream runs against the lake, with its last progress.
 func PrintStatus(lakeDir string, out io.Writer) error {
-	data, err := os.ReadFile(filepath.Join(lakeDir, controlDir, heartbeatFile))
+	data, err := readControl(lakeDir, heartbeatFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(out, "no stream has run against %s\n", lakeDir)
 		return nil

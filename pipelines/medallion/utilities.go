@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tweetsentiment/medallion/lake"
@@ -17,6 +18,9 @@ var lakeEntries = append(append([]string{}, Tables...), "_checkpoints", "_monito
 
 // Reset removes a previous run's tables, checkpoints and monitoring.
 func Reset(lakeDir string, out io.Writer) error {
+	if lake.IsRemote(lakeDir) {
+		return resetRemote(context.Background(), lakeDir, out)
+	}
 	removed := 0
 	for _, name := range lakeEntries {
 		p := filepath.Join(lakeDir, name)
@@ -38,7 +42,7 @@ func Reset(lakeDir string, out io.Writer) error {
 // Optimize compacts every table's small files into one per table.
 func Optimize(ctx context.Context, lakeDir, codec string, out io.Writer) error {
 	for _, name := range Tables {
-		t := lake.Open(filepath.Join(lakeDir, name))
+		t := lake.Open(lake.Join(lakeDir, name))
 		if ok, err := t.Exists(ctx); err != nil || !ok {
 			continue
 		}
@@ -59,7 +63,7 @@ func Optimize(ctx context.Context, lakeDir, codec string, out io.Writer) error {
 // killed batches) and files removed by commits, once older than retention.
 func Vacuum(ctx context.Context, lakeDir string, retention time.Duration, out io.Writer) error {
 	for _, name := range Tables {
-		t := lake.Open(filepath.Join(lakeDir, name))
+		t := lake.Open(lake.Join(lakeDir, name))
 		if ok, err := t.Exists(ctx); err != nil || !ok {
 			continue
 		}
@@ -69,5 +73,31 @@ func Vacuum(ctx context.Context, lakeDir string, retention time.Duration, out io
 		}
 		fmt.Fprintf(out, "%-12s removed %d unreferenced file(s) older than %s\n", name, len(gone), retention)
 	}
+	return nil
+}
+
+// resetRemote deletes the objects of a lake on an object store, entry by
+// entry; other objects under the same prefix stay.
+func resetRemote(ctx context.Context, lakeDir string, out io.Writer) error {
+	entries := map[string]bool{}
+	for _, e := range lakeEntries {
+		entries[e] = true
+	}
+	st := lake.StorageFor(lakeDir)
+	var doomed []string
+	if err := st.Walk(ctx, func(name string, _ int64, _ time.Time) error {
+		if top, _, _ := strings.Cut(name, "/"); entries[top] {
+			doomed = append(doomed, name)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	for _, name := range doomed {
+		if err := st.Remove(ctx, name); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+	}
+	fmt.Fprintf(out, "removed %d objects under %s\n", len(doomed), lakeDir)
 	return nil
 }

@@ -1,0 +1,209 @@
+package lake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/iterator"
+)
+
+// GCSStorage keeps a table under a prefix of a Google Cloud Storage bucket.
+// Commits are uploads with ifGenerationMatch=0, which GCS fails with 412
+// when the object exists.
+type GCSStorage struct {
+	Bucket string
+	Prefix string
+	// Client is used when set; otherwise one client per process is made
+	// from application-default credentials (STORAGE_EMULATOR_HOST points it
+	// at an emulator).
+	Client *storage.Client
+}
+
+var gcsDefault struct {
+	once   sync.Once
+	client *storage.Client
+	err    error
+}
+
+func (g *GCSStorage) bucket(ctx context.Context) (*storage.BucketHandle, error) {
+	if g.Bucket == "" {
+		return nil, errEmptyBucket
+	}
+	c := g.Client
+	if c == nil {
+		gcsDefault.once.Do(func() {
+			// The client outlives ctx: it is shared by every table in the process.
+			gcsDefault.client, gcsDefault.err = storage.NewClient(context.WithoutCancel(ctx))
+			if gcsDefault.err != nil {
+				gcsDefault.err = fmt.Errorf("gcs client: %w", gcsDefault.err)
+			}
+		})
+		if gcsDefault.err != nil {
+			return nil, gcsDefault.err
+		}
+		c = gcsDefault.client
+	}
+	return c.Bucket(g.Bucket), nil
+}
+
+func (g *GCSStorage) uri(name string) string { return "gs://" + g.Bucket + "/" + key(g.Prefix, name) }
+
+func gcsStatus(err error) int {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		return ge.Code
+	}
+	return 0
+}
+
+func (g *GCSStorage) ReadFile(ctx context.Context, name string) ([]byte, error) {
+	b, err := g.bucket(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := b.Object(key(g.Prefix, name)).NewReader(ctx)
+	if err != nil {
+		if errors.Is(err, storage.ErrObjectNotExist) {
+			return nil, notExist("read", g.uri(name))
+		}
+		return nil, fmt.Errorf("read %s: %w", g.uri(name), err)
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+func (g *GCSStorage) list(ctx context.Context, p string, delimited bool, fn func(attrs *storage.ObjectAttrs) error) error {
+	b, err := g.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	q := &storage.Query{Prefix: p}
+	if delimited {
+		q.Delimiter = "/"
+	}
+	it := b.Objects(ctx, q)
+	for {
+		attrs, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("list gs://%s/%s: %w", g.Bucket, p, err)
+		}
+		if attrs.Name == "" { // a "directory" prefix
+			continue
+		}
+		if err := fn(attrs); err != nil {
+			return err
+		}
+	}
+}
+
+func (g *GCSStorage) List(ctx context.Context, dir string) ([]string, error) {
+	p := dirPrefix(g.Prefix, dir)
+	var keys []string
+	if err := g.list(ctx, p, true, func(a *storage.ObjectAttrs) error {
+		keys = append(keys, a.Name)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, notExist("list", g.uri(dir))
+	}
+	return sortedNames(keys, p), nil
+}
+
+func (g *GCSStorage) PutIfAbsent(ctx context.Context, name string, data []byte) error {
+	b, err := g.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	return retryConflicts(ctx, func() (bool, error) {
+		w := b.Object(key(g.Prefix, name)).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
+		_, err := w.Write(data)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		switch {
+		case err == nil:
+			return false, nil
+		case gcsStatus(err) == http.StatusPreconditionFailed:
+			return false, fmt.Errorf("put %s: %w", g.uri(name), ErrExist)
+		case gcsStatus(err) == http.StatusConflict || gcsStatus(err) == http.StatusTooManyRequests:
+			return true, fmt.Errorf("put %s: %w", g.uri(name), err)
+		default:
+			return false, fmt.Errorf("put %s: %w", g.uri(name), err)
+		}
+	})
+}
+
+func (g *GCSStorage) Create(ctx context.Context, name string) (io.WriteCloser, error) {
+	b, err := g.bucket(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newSpoolWriter(func(r io.ReadSeeker, _ int64) error {
+		w := b.Object(key(g.Prefix, name)).NewWriter(ctx)
+		_, err := io.Copy(w, r)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", g.uri(name), err)
+		}
+		return nil
+	})
+}
+
+func (g *GCSStorage) Open(ctx context.Context, name string) (File, int64, error) {
+	b, err := g.bucket(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	obj := b.Object(key(g.Prefix, name))
+	attrs, err := obj.Attrs(ctx)
+	if err != nil {
+		if errors.Is(err, storage.ErrObjectNotExist) {
+			return nil, 0, notExist("open", g.uri(name))
+		}
+		return nil, 0, fmt.Errorf("open %s: %w", g.uri(name), err)
+	}
+	obj = obj.Generation(attrs.Generation) // the object must not change under the reader
+	f, err := newRangeFile(attrs.Size, func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		r, err := obj.NewRangeReader(ctx, off, n)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", g.uri(name), err)
+		}
+		return r, nil
+	}, ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	return f, attrs.Size, nil
+}
+
+func (g *GCSStorage) Remove(ctx context.Context, name string) error {
+	b, err := g.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.Object(key(g.Prefix, name)).Delete(ctx); err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
+		return fmt.Errorf("remove %s: %w", g.uri(name), err)
+	}
+	return nil
+}
+
+func (g *GCSStorage) Walk(ctx context.Context, fn func(name string, size int64, mod time.Time) error) error {
+	p := dirPrefix(g.Prefix, "")
+	return g.list(ctx, p, false, func(a *storage.ObjectAttrs) error {
+		return fn(a.Name[len(p):], a.Size, a.Updated)
+	})
+}

@@ -1,0 +1,241 @@
+package lake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+)
+
+// S3Storage keeps a table under a key prefix of an S3 bucket (or any
+// S3-compatible store that honours conditional writes). Commits use
+// PutObject with If-None-Match: *, which S3 has enforced since August 2024.
+type S3Storage struct {
+	Bucket string
+	Prefix string
+	// Client is used when set; otherwise one client per process is made
+	// from the environment (see DefaultS3Client).
+	Client *s3.Client
+}
+
+var s3Default struct {
+	once   sync.Once
+	client *s3.Client
+	err    error
+}
+
+// DefaultS3Client is made from the standard AWS environment: credentials,
+// AWS_REGION (us-east-1 when unset) and AWS_ENDPOINT_URL_S3 or
+// AWS_ENDPOINT_URL. With an endpoint set (MinIO, versitygw, Ceph, R2…) it
+// uses path-style addressing, which those stores expect.
+func DefaultS3Client(ctx context.Context) (*s3.Client, error) {
+	s3Default.once.Do(func() {
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			s3Default.err = fmt.Errorf("s3 config: %w", err)
+			return
+		}
+		if cfg.Region == "" {
+			cfg.Region = "us-east-1"
+		}
+		custom := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+		s3Default.client = s3.NewFromConfig(cfg, func(o *s3.Options) {
+			o.UsePathStyle = custom
+			// Checksums only where the API requires them: S3-compatible
+			// stores differ in which trailing checksums they accept.
+			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		})
+	})
+	return s3Default.client, s3Default.err
+}
+
+func (s *S3Storage) client(ctx context.Context) (*s3.Client, error) {
+	if s.Bucket == "" {
+		return nil, errEmptyBucket
+	}
+	if s.Client != nil {
+		return s.Client, nil
+	}
+	return DefaultS3Client(ctx)
+}
+
+func (s *S3Storage) uri(name string) string { return "s3://" + s.Bucket + "/" + key(s.Prefix, name) }
+
+// s3Status returns the HTTP status of an S3 error, or 0.
+func s3Status(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func s3Code(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func (s *S3Storage) ReadFile(ctx context.Context, name string) ([]byte, error) {
+	c, err := s.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: aws.String(key(s.Prefix, name))})
+	if err != nil {
+		if s3Status(err) == http.StatusNotFound {
+			return nil, notExist("read", s.uri(name))
+		}
+		return nil, fmt.Errorf("read %s: %w", s.uri(name), err)
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
+
+// list returns every key under p (with a delimiter: only those directly
+// inside it), with sizes and times for Walk.
+func (s *S3Storage) list(ctx context.Context, p string, delimited bool, fn func(key string, size int64, mod time.Time) error) error {
+	c, err := s.client(ctx)
+	if err != nil {
+		return err
+	}
+	in := &s3.ListObjectsV2Input{Bucket: &s.Bucket}
+	if p != "" {
+		in.Prefix = aws.String(p)
+	}
+	if delimited {
+		in.Delimiter = aws.String("/")
+	}
+	pages := s3.NewListObjectsV2Paginator(c, in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", s.Bucket, p, err)
+		}
+		for _, o := range page.Contents {
+			if err := fn(aws.ToString(o.Key), aws.ToInt64(o.Size), aws.ToTime(o.LastModified)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *S3Storage) List(ctx context.Context, dir string) ([]string, error) {
+	p := dirPrefix(s.Prefix, dir)
+	var keys []string
+	if err := s.list(ctx, p, true, func(k string, _ int64, _ time.Time) error {
+		keys = append(keys, k)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, notExist("list", s.uri(dir))
+	}
+	return sortedNames(keys, p), nil
+}
+
+func (s *S3Storage) PutIfAbsent(ctx context.Context, name string, data []byte) error {
+	c, err := s.client(ctx)
+	if err != nil {
+		return err
+	}
+	return retryConflicts(ctx, func() (bool, error) {
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:      &s.Bucket,
+			Key:         aws.String(key(s.Prefix, name)),
+			Body:        bytesReader(data),
+			IfNoneMatch: aws.String("*"),
+		})
+		switch {
+		case err == nil:
+			return false, nil
+		case s3Status(err) == http.StatusPreconditionFailed || s3Code(err) == "PreconditionFailed":
+			return false, fmt.Errorf("put %s: %w", s.uri(name), ErrExist)
+		case s3Status(err) == http.StatusConflict:
+			return true, fmt.Errorf("put %s: %w", s.uri(name), err)
+		default:
+			return false, fmt.Errorf("put %s: %w", s.uri(name), err)
+		}
+	})
+}
+
+func (s *S3Storage) Create(ctx context.Context, name string) (io.WriteCloser, error) {
+	c, err := s.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newSpoolWriter(func(r io.ReadSeeker, size int64) error {
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        &s.Bucket,
+			Key:           aws.String(key(s.Prefix, name)),
+			Body:          r,
+			ContentLength: aws.Int64(size),
+		})
+		if err != nil {
+			return fmt.Errorf("write %s: %w", s.uri(name), err)
+		}
+		return nil
+	})
+}
+
+func (s *S3Storage) Open(ctx context.Context, name string) (File, int64, error) {
+	c, err := s.client(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	k := key(s.Prefix, name)
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &k})
+	if err != nil {
+		if s3Status(err) == http.StatusNotFound {
+			return nil, 0, notExist("open", s.uri(name))
+		}
+		return nil, 0, fmt.Errorf("open %s: %w", s.uri(name), err)
+	}
+	size := aws.ToInt64(head.ContentLength)
+	f, err := newRangeFile(size, func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{
+			Bucket: &s.Bucket, Key: &k,
+			Range:   aws.String(fmt.Sprintf("bytes=%d-%d", off, off+n-1)),
+			IfMatch: head.ETag, // the object must not change under the reader
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", s.uri(name), err)
+		}
+		return out.Body, nil
+	}, ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	return f, size, nil
+}
+
+func (s *S3Storage) Remove(ctx context.Context, name string) error {
+	c, err := s.client(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: aws.String(key(s.Prefix, name))}); err != nil && s3Status(err) != http.StatusNotFound {
+		return fmt.Errorf("remove %s: %w", s.uri(name), err)
+	}
+	return nil
+}
+
+func (s *S3Storage) Walk(ctx context.Context, fn func(name string, size int64, mod time.Time) error) error {
+	p := dirPrefix(s.Prefix, "")
+	return s.list(ctx, p, false, func(k string, size int64, mod time.Time) error {
+		return fn(k[len(p):], size, mod)
+	})
+}
