@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
+	"io/fs"
 	"sort"
 	"strings"
 
@@ -136,7 +136,7 @@ func analyzeSource(ctx context.Context, lakeDir, rawFolder string) (SourceEDA, e
 			e.NoMention++
 		}
 		if sf, ok := str(r["source_file"]); ok {
-			folders[filepath.Dir(sf)]++
+			folders[sf[:max(strings.LastIndex(sf, "/"), 0)]]++
 		}
 	}
 	for _, c := range columns {
@@ -153,28 +153,28 @@ func analyzeSource(ctx context.Context, lakeDir, rawFolder string) (SourceEDA, e
 	}
 	e.RawFolder = rawFolder
 	if rawFolder != "" {
-		entries, err := os.ReadDir(rawFolder)
+		// A folder or an s3:// / gs:// prefix alike.
+		files, err := lake.Glob(ctx, lake.Join(rawFolder, "*"))
+		if err == nil && len(files) == 0 && !lake.IsDir(ctx, rawFolder) {
+			err = fs.ErrNotExist
+		}
 		if err != nil {
 			return e, fmt.Errorf("raw folder %s: %w (give it with --input)", rawFolder, err)
 		}
-		var names []string
-		for _, de := range entries {
-			if de.IsDir() || transforms.IsHidden(de.Name()) {
-				continue
-			}
-			info, err := de.Info()
-			if err != nil {
+		for _, f := range files {
+			if transforms.IsHidden(f.Path) {
 				continue
 			}
 			e.RawFiles++
-			e.RawBytes += info.Size()
-			names = append(names, de.Name())
+			e.RawBytes += f.Size
+			if e.SampleFile == "" { // Glob sorts by path
+				e.SampleFile = f.Path
+			}
 		}
-		sort.Strings(names)
-		if len(names) > 0 {
-			e.SampleFile = filepath.Join(rawFolder, names[0])
-			data, err := os.ReadFile(e.SampleFile)
-			if err == nil {
+		if e.SampleFile != "" {
+			if r, err := lake.OpenStream(ctx, e.SampleFile); err == nil {
+				data, _ := io.ReadAll(io.LimitReader(r, 1<<20))
+				r.Close()
 				e.SampleContent = transforms.Truncate(strings.ToValidUTF8(string(data), "\uFFFD"), 2000)
 			}
 		}

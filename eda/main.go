@@ -66,7 +66,11 @@ func Run(ctx context.Context, o Options, w io.Writer) (string, error) {
 		o.TopN = 20
 	}
 	for _, t := range []string{"bronze", "silver", "gold", "application"} {
-		if ok, err := lake.Open(lake.Join(o.Lake, t)).Exists(ctx); err != nil || !ok {
+		ok, err := lake.Open(lake.Join(o.Lake, t)).Exists(ctx)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
 			return "", fmt.Errorf("table %s/%s not found: run the pipeline first (go run ./pipelines/medallion --input RAW --lake %s)", o.Lake, t, o.Lake)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -26,31 +27,30 @@ type GCSStorage struct {
 	Client *storage.Client
 }
 
-var gcsDefault struct {
-	once   sync.Once
-	client *storage.Client
-	err    error
-}
+// gcsClients holds one client per STORAGE_EMULATOR_HOST (normally none).
+var gcsClients sync.Map
 
 func (g *GCSStorage) bucket(ctx context.Context) (*storage.BucketHandle, error) {
 	if g.Bucket == "" {
 		return nil, errEmptyBucket
 	}
-	c := g.Client
-	if c == nil {
-		gcsDefault.once.Do(func() {
-			// The client outlives ctx: it is shared by every table in the process.
-			gcsDefault.client, gcsDefault.err = storage.NewClient(context.WithoutCancel(ctx))
-			if gcsDefault.err != nil {
-				gcsDefault.err = fmt.Errorf("gcs client: %w", gcsDefault.err)
-			}
-		})
-		if gcsDefault.err != nil {
-			return nil, gcsDefault.err
-		}
-		c = gcsDefault.client
+	if g.Client != nil {
+		return g.Client.Bucket(g.Bucket), nil
 	}
-	return c.Bucket(g.Bucket), nil
+	id := os.Getenv("STORAGE_EMULATOR_HOST")
+	if c, ok := gcsClients.Load(id); ok {
+		return c.(*storage.Client).Bucket(g.Bucket), nil
+	}
+	// The client outlives ctx: it is shared by every table in the process.
+	c, err := storage.NewClient(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("gcs client: %w", err)
+	}
+	actual, loaded := gcsClients.LoadOrStore(id, c)
+	if loaded {
+		c.Close()
+	}
+	return actual.(*storage.Client).Bucket(g.Bucket), nil
 }
 
 func (g *GCSStorage) uri(name string) string { return "gs://" + g.Bucket + "/" + key(g.Prefix, name) }
@@ -64,16 +64,9 @@ func gcsStatus(err error) int {
 }
 
 func (g *GCSStorage) ReadFile(ctx context.Context, name string) ([]byte, error) {
-	b, err := g.bucket(ctx)
+	r, err := g.stream(ctx, name)
 	if err != nil {
 		return nil, err
-	}
-	r, err := b.Object(key(g.Prefix, name)).NewReader(ctx)
-	if err != nil {
-		if errors.Is(err, storage.ErrObjectNotExist) {
-			return nil, notExist("read", g.uri(name))
-		}
-		return nil, fmt.Errorf("read %s: %w", g.uri(name), err)
 	}
 	defer r.Close()
 	return io.ReadAll(r)
@@ -206,4 +199,34 @@ func (g *GCSStorage) Walk(ctx context.Context, fn func(name string, size int64, 
 	return g.list(ctx, p, false, func(a *storage.ObjectAttrs) error {
 		return fn(a.Name[len(p):], a.Size, a.Updated)
 	})
+}
+
+func (g *GCSStorage) stat(ctx context.Context, name string) (int64, time.Time, error) {
+	b, err := g.bucket(ctx)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	attrs, err := b.Object(key(g.Prefix, name)).Attrs(ctx)
+	if err != nil {
+		if errors.Is(err, storage.ErrObjectNotExist) {
+			return 0, time.Time{}, notExist("stat", g.uri(name))
+		}
+		return 0, time.Time{}, fmt.Errorf("stat %s: %w", g.uri(name), err)
+	}
+	return attrs.Size, attrs.Updated, nil
+}
+
+func (g *GCSStorage) stream(ctx context.Context, name string) (io.ReadCloser, error) {
+	b, err := g.bucket(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := b.Object(key(g.Prefix, name)).NewReader(ctx)
+	if err != nil {
+		if errors.Is(err, storage.ErrObjectNotExist) {
+			return nil, notExist("read", g.uri(name))
+		}
+		return nil, fmt.Errorf("read %s: %w", g.uri(name), err)
+	}
+	return r, nil
 }

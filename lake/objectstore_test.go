@@ -33,8 +33,8 @@ func backends(t *testing.T) map[string]func(t *testing.T) (Storage, string) {
 			return &S3Storage{Bucket: b, Prefix: "tables/t1", Client: s3srv.Client}, "s3://" + b + "/tables/t1"
 		},
 		"gcs": func(t *testing.T) (Storage, string) {
-			c := laketest.StartGCS(t, "lake")
-			return &GCSStorage{Bucket: "lake", Prefix: "tables/t1", Client: c}, "gs://lake/tables/t1"
+			g := laketest.StartGCS(t, "lake")
+			return &GCSStorage{Bucket: "lake", Prefix: "tables/t1", Client: g.Client}, "gs://lake/tables/t1"
 		},
 	}
 }
@@ -244,4 +244,66 @@ func mustSnap(t *testing.T, tbl *Table) *Snapshot {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// Glob lists an object-store folder or pattern as filepath.Glob lists a
+// local one: * stays within a folder, sizes come with the listing.
+func TestGlob(t *testing.T) {
+	ctx := context.Background()
+	s3srv := laketest.StartS3(t)
+	s3srv.Env(t)
+	s3srv.Bucket(t, "raw")
+	gcs := laketest.StartGCS(t, "raw")
+	gcs.Env(t)
+	dir := t.TempDir()
+	files := map[string]string{"in/a.json": "{}", "in/b.json": "[1]", "in/c.txt": "x", "in/sub/d.json": "{}", "inx/e.json": "{}"}
+	for _, loc := range []string{"s3://raw", "gs://raw", dir} {
+		for name, body := range files {
+			w, err := CreateFile(ctx, Join(loc, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write([]byte(body))
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for pattern, want := range map[string]string{
+			"in/*":       "in/a.json:2 in/b.json:3 in/c.txt:1",
+			"in/*.json":  "in/a.json:2 in/b.json:3",
+			"in*/*.json": "in/a.json:2 in/b.json:3 inx/e.json:2",
+			"in/sub/*":   "in/sub/d.json:2",
+			"nothing/*":  "",
+		} {
+			got, err := Glob(ctx, Join(loc, pattern))
+			if err != nil {
+				t.Fatalf("%s: %v", Join(loc, pattern), err)
+			}
+			var parts []string
+			for _, f := range got {
+				parts = append(parts, strings.TrimPrefix(strings.TrimPrefix(f.Path, loc), "/")+":"+strconv.FormatInt(f.Size, 10))
+			}
+			if g := strings.Join(parts, " "); g != want {
+				t.Errorf("Glob(%s) = %q, want %q", Join(loc, pattern), g, want)
+			}
+		}
+		if !IsDir(ctx, Join(loc, "in")) || IsDir(ctx, Join(loc, "nope")) {
+			t.Errorf("%s: IsDir wrong", loc)
+		}
+		size, _, err := Stat(ctx, Join(loc, "in/b.json"))
+		if err != nil || size != 3 {
+			t.Errorf("%s: Stat = %d, %v", loc, size, err)
+		}
+		if _, _, err := Stat(ctx, Join(loc, "in/missing.json")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: Stat of a missing file: %v", loc, err)
+		}
+		r, err := OpenStream(ctx, Join(loc, "in/b.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := io.ReadAll(r); string(b) != "[1]" {
+			t.Errorf("%s: OpenStream read %q", loc, b)
+		}
+		r.Close()
+	}
 }

@@ -1,6 +1,7 @@
 package lake
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,35 +28,35 @@ type S3Storage struct {
 	Client *s3.Client
 }
 
-var s3Default struct {
-	once   sync.Once
-	client *s3.Client
-	err    error
-}
+// s3Clients holds one client per environment: a process normally has one,
+// tests that start several servers get one each.
+var s3Clients sync.Map // endpoint|key id|region → *s3.Client
 
 // DefaultS3Client is made from the standard AWS environment: credentials,
 // AWS_REGION (us-east-1 when unset) and AWS_ENDPOINT_URL_S3 or
 // AWS_ENDPOINT_URL. With an endpoint set (MinIO, versitygw, Ceph, R2…) it
 // uses path-style addressing, which those stores expect.
 func DefaultS3Client(ctx context.Context) (*s3.Client, error) {
-	s3Default.once.Do(func() {
-		cfg, err := config.LoadDefaultConfig(ctx)
-		if err != nil {
-			s3Default.err = fmt.Errorf("s3 config: %w", err)
-			return
-		}
-		if cfg.Region == "" {
-			cfg.Region = "us-east-1"
-		}
-		custom := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-		s3Default.client = s3.NewFromConfig(cfg, func(o *s3.Options) {
-			o.UsePathStyle = custom
-			// Checksums only where the API requires them: S3-compatible
-			// stores differ in which trailing checksums they accept.
-			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		})
+	endpoint := cmp.Or(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"))
+	id := endpoint + "|" + os.Getenv("AWS_ACCESS_KEY_ID") + "|" + os.Getenv("AWS_REGION") + "|" + os.Getenv("AWS_PROFILE")
+	if c, ok := s3Clients.Load(id); ok {
+		return c.(*s3.Client), nil
+	}
+	cfg, err := config.LoadDefaultConfig(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("s3 config: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	c := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = endpoint != ""
+		// Checksums only where the API requires them: S3-compatible
+		// stores differ in which trailing checksums they accept.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 	})
-	return s3Default.client, s3Default.err
+	actual, _ := s3Clients.LoadOrStore(id, c)
+	return actual.(*s3.Client), nil
 }
 
 func (s *S3Storage) client(ctx context.Context) (*s3.Client, error) {
@@ -88,19 +89,12 @@ func s3Code(err error) string {
 }
 
 func (s *S3Storage) ReadFile(ctx context.Context, name string) ([]byte, error) {
-	c, err := s.client(ctx)
+	r, err := s.stream(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: aws.String(key(s.Prefix, name))})
-	if err != nil {
-		if s3Status(err) == http.StatusNotFound {
-			return nil, notExist("read", s.uri(name))
-		}
-		return nil, fmt.Errorf("read %s: %w", s.uri(name), err)
-	}
-	defer out.Body.Close()
-	return io.ReadAll(out.Body)
+	defer r.Close()
+	return io.ReadAll(r)
 }
 
 // list returns every key under p (with a delimiter: only those directly
@@ -238,4 +232,34 @@ func (s *S3Storage) Walk(ctx context.Context, fn func(name string, size int64, m
 	return s.list(ctx, p, false, func(k string, size int64, mod time.Time) error {
 		return fn(k[len(p):], size, mod)
 	})
+}
+
+func (s *S3Storage) stat(ctx context.Context, name string) (int64, time.Time, error) {
+	c, err := s.client(ctx)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: aws.String(key(s.Prefix, name))})
+	if err != nil {
+		if s3Status(err) == http.StatusNotFound {
+			return 0, time.Time{}, notExist("stat", s.uri(name))
+		}
+		return 0, time.Time{}, fmt.Errorf("stat %s: %w", s.uri(name), err)
+	}
+	return aws.ToInt64(head.ContentLength), aws.ToTime(head.LastModified), nil
+}
+
+func (s *S3Storage) stream(ctx context.Context, name string) (io.ReadCloser, error) {
+	c, err := s.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: aws.String(key(s.Prefix, name))})
+	if err != nil {
+		if s3Status(err) == http.StatusNotFound {
+			return nil, notExist("read", s.uri(name))
+		}
+		return nil, fmt.Errorf("read %s: %w", s.uri(name), err)
+	}
+	return out.Body, nil
 }

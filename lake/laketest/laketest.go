@@ -6,6 +6,7 @@ package laketest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"google.golang.org/api/option"
 )
 
 // Credentials of the test S3 server's single account.
@@ -64,12 +66,7 @@ func StartS3(t testing.TB) *S3Server {
 	t.Helper()
 	bin := VersityGW(t)
 	root := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "--access", AccessKey, "--secret", SecretKey, "--region", Region,
 		"--port", addr, "--quiet", "posix", root)
@@ -124,17 +121,20 @@ func (s *S3Server) Env(t testing.TB) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
 }
 
-// StartGCS starts an in-process GCS emulator on loopback with the buckets
-// given, and returns a client for it.
-func StartGCS(t testing.TB, buckets ...string) *storage.Client {
+// GCSServer is an in-process GCS emulator on loopback.
+type GCSServer struct {
+	Client *storage.Client
+	Host   string // 127.0.0.1:PORT
+}
+
+// StartGCS starts a GCS emulator with the buckets given.
+func StartGCS(t testing.TB, buckets ...string) *GCSServer {
 	t.Helper()
-	var objs []fakestorage.Object
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		InitialObjects: objs,
-		Scheme:         "http",
-		Host:           "127.0.0.1",
-		Port:           0,
-	})
+	// The emulator serves reads made through STORAGE_EMULATOR_HOST (the XML
+	// API) only for its public host, so that must name its real address.
+	port := freePort(t)
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: uint16(port),
+		PublicHost: fmt.Sprintf("127.0.0.1:%d", port)})
 	if err != nil {
 		t.Fatalf("start gcs emulator: %v", err)
 	}
@@ -142,5 +142,24 @@ func StartGCS(t testing.TB, buckets ...string) *storage.Client {
 	for _, b := range buckets {
 		srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: b})
 	}
-	return srv.Client()
+	host := fmt.Sprintf("127.0.0.1:%d", port)
+	c, err := storage.NewClient(context.Background(), option.WithEndpoint("http://"+host+"/storage/v1/"), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &GCSServer{Client: c, Host: host}
+}
+
+// Env points clients made from the environment (STORAGE_EMULATOR_HOST) at
+// this emulator.
+func (g *GCSServer) Env(t testing.TB) { t.Setenv("STORAGE_EMULATOR_HOST", g.Host) }
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -153,28 +152,27 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 // listInput lists the input's files (a folder, or a glob), hidden ones left
 // out, as absolute paths.
 func listInput(input string) ([]inputFile, error) {
+	ctx := context.Background()
 	pattern := input
-	if st, err := os.Stat(input); err == nil && st.IsDir() {
-		pattern = filepath.Join(input, "*")
+	if lake.IsDir(ctx, input) {
+		pattern = lake.Join(input, "*")
 	}
-	matches, err := filepath.Glob(pattern)
+	matches, err := lake.Glob(ctx, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("--input %s: %w", input, err)
 	}
 	out := make([]inputFile, 0, len(matches))
 	for _, m := range matches {
-		if transforms.IsHidden(m) {
+		if transforms.IsHidden(m.Path) {
 			continue
 		}
-		st, err := os.Stat(m)
-		if err != nil || !st.Mode().IsRegular() {
-			continue
+		p := m.Path
+		if !lake.IsRemote(p) {
+			if p, err = filepath.Abs(p); err != nil {
+				return nil, err
+			}
 		}
-		abs, err := filepath.Abs(m)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, inputFile{Path: abs, Size: st.Size()})
+		out = append(out, inputFile{Path: p, Size: m.Size})
 	}
 	return out, nil
 }

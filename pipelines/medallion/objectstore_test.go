@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,42 @@ func TestLakeOnS3(t *testing.T) {
 	if err != nil || again.Files != 0 {
 		t.Errorf("rerun on S3: %d files (%v), want 0", again.Files, err)
 	}
+	// Raw files on S3 too: the same tables, source_file naming the objects.
+	entries, err := os.ReadDir(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(in, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := lake.CreateFile(ctx, "s3://"+bucket+"/raw/"+e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allS3 := cfg("s3://" + bucket + "/lake-s3-input")
+	allS3.Input = "s3://" + bucket + "/raw"
+	if sum, err := Run(ctx, allS3, prismRunner(ctx)); err != nil || sum.Files != int64(len(entries)) {
+		t.Fatalf("run with S3 input: %v (%+v)", err, sum)
+	}
+	for _, name := range Tables {
+		a := tableMultiset(t, filepath.Join(local, name))
+		b := tableMultiset(t, lake.Join(allS3.Lake, name))
+		for i := range b {
+			b[i] = strings.ReplaceAll(b[i], "s3://"+bucket+"/raw/", in+"/")
+		}
+		sort.Strings(b)
+		if strings.Join(a, "\n") != strings.Join(b, "\n") {
+			t.Errorf("%s: %d rows from local files, %d from S3 objects", name, len(a), len(b))
+		}
+	}
+
 	before := tableMultiset(t, lake.Join(remote, SilverTable))
 	var out bytes.Buffer
 	if err := Optimize(ctx, remote, "zstd", &out); err != nil {

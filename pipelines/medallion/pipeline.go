@@ -9,12 +9,14 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"   // gs:// input
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // file:// and plain paths
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/lake/deltaio"
+	_ "github.com/tweetsentiment/medallion/lake/s3fs" // s3:// input
 	"github.com/tweetsentiment/medallion/tracking"
 	"github.com/tweetsentiment/medallion/transforms"
 )
@@ -47,11 +49,15 @@ func (c *Config) Validate() error {
 	if c.Input == "" || c.Lake == "" {
 		return errors.New("--input and --lake are required")
 	}
-	if st, err := os.Stat(c.Input); err == nil && !st.IsDir() {
-		return fmt.Errorf("--input %s is a file: give its folder or a glob", c.Input)
-	} else if err != nil {
-		if m, _ := filepath.Glob(c.Input); len(m) == 0 && !hasMeta(c.Input) {
-			return fmt.Errorf("--input %s: %w", c.Input, err)
+	// An object-store prefix exists once an object does (a stream may start
+	// before the first file lands): remote input is checked when planned.
+	if !lake.IsRemote(c.Input) {
+		if st, err := os.Stat(c.Input); err == nil && !st.IsDir() {
+			return fmt.Errorf("--input %s is a file: give its folder or a glob", c.Input)
+		} else if err != nil {
+			if m, _ := filepath.Glob(c.Input); len(m) == 0 && !hasMeta(c.Input) {
+				return fmt.Errorf("--input %s: %w", c.Input, err)
+			}
 		}
 	}
 	if c.Codec != "zstd" && c.Codec != "snappy" {
@@ -124,16 +130,16 @@ var Tables = []string{BronzeTable, SilverTable, QuarantineTable, GoldTable, Appl
 func (c Config) table(name string) string { return lake.Join(c.Lake, name) }
 
 func init() {
-	register.Function1x2[string, fileio.ReadableFile, error](readableFile)
+	register.Function2x2[context.Context, string, fileio.ReadableFile, error](readableFile)
 }
 
 // readableFile opens a planned path for the bronze step.
-func readableFile(path string) (fileio.ReadableFile, error) {
-	st, err := os.Stat(path)
+func readableFile(ctx context.Context, path string) (fileio.ReadableFile, error) {
+	size, mod, err := lake.Stat(ctx, path)
 	if err != nil {
 		return fileio.ReadableFile{}, fmt.Errorf("planned file %s: %w (files are immutable once seen)", path, err)
 	}
-	return fileio.ReadableFile{Metadata: fileio.FileMetadata{Path: path, Size: st.Size(), LastModified: st.ModTime()}}, nil
+	return fileio.ReadableFile{Metadata: fileio.FileMetadata{Path: path, Size: size, LastModified: mod}}, nil
 }
 
 // Build adds one batch of the pipeline to s: it reads like the medallion

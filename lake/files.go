@@ -1,0 +1,134 @@
+package lake
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// FileInfo describes one file found by Glob.
+type FileInfo struct {
+	Path string // a local path, or s3://bucket/key, gs://bucket/key
+	Size int64
+	Mod  time.Time
+}
+
+// Glob lists the files matching pattern, sorted by path: a local glob, or
+// s3://bucket/raw/*.json and gs://… with path.Match rules (a * does not
+// cross a /). An object-store folder is one listing of its prefix, sizes
+// included, so 100,000 raw objects cost a hundred requests, not 100,000.
+func Glob(ctx context.Context, pattern string) ([]FileInfo, error) {
+	scheme, bucket, keyPattern := splitLocation(pattern)
+	if scheme == "" {
+		matches, err := filepath.Glob(pattern)
+		if err != nil {
+			return nil, fmt.Errorf("glob %s: %w", pattern, err)
+		}
+		out := make([]FileInfo, 0, len(matches))
+		for _, m := range matches {
+			st, err := os.Stat(m)
+			if err != nil || !st.Mode().IsRegular() {
+				continue
+			}
+			out = append(out, FileInfo{Path: m, Size: st.Size(), Mod: st.ModTime()})
+		}
+		return out, nil
+	}
+	if _, err := path.Match(keyPattern, ""); err != nil {
+		return nil, fmt.Errorf("glob %s: %w", pattern, err)
+	}
+	// List the deepest folder that holds no pattern character.
+	literal := keyPattern
+	if i := strings.IndexAny(keyPattern, `*?[\`); i >= 0 {
+		literal = keyPattern[:i]
+	}
+	dir := ""
+	if i := strings.LastIndex(literal, "/"); i >= 0 {
+		dir = literal[:i]
+	}
+	root := scheme + "://" + bucket + "/" + dir
+	var out []FileInfo
+	err := StorageFor(root).Walk(ctx, func(name string, size int64, mod time.Time) error {
+		k := name
+		if dir != "" {
+			k = dir + "/" + name
+		}
+		if ok, _ := path.Match(keyPattern, k); ok {
+			out = append(out, FileInfo{Path: scheme + "://" + bucket + "/" + k, Size: size, Mod: mod})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// IsDir reports whether location is a local directory or an object-store
+// prefix with objects under it.
+func IsDir(ctx context.Context, location string) bool {
+	if !IsRemote(location) {
+		st, err := os.Stat(location)
+		return err == nil && st.IsDir()
+	}
+	found := false
+	StorageFor(location).Walk(ctx, func(string, int64, time.Time) error {
+		found = true
+		return io.EOF // one is enough
+	})
+	return found
+}
+
+// parent splits a file's location into its folder's storage and its name.
+func parent(location string) (Storage, string) {
+	if IsRemote(location) {
+		i := strings.LastIndex(location, "/")
+		return StorageFor(location[:i]), location[i+1:]
+	}
+	return LocalStorage{Root: filepath.Dir(location)}, filepath.Base(location)
+}
+
+// Stat returns the size and modification time of the file at location.
+func Stat(ctx context.Context, location string) (int64, time.Time, error) {
+	st, name := parent(location)
+	switch s := st.(type) {
+	case *S3Storage:
+		return s.stat(ctx, name)
+	case *GCSStorage:
+		return s.stat(ctx, name)
+	}
+	info, err := os.Stat(location)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	if !info.Mode().IsRegular() {
+		return 0, time.Time{}, fmt.Errorf("%s: not a regular file: %w", location, fs.ErrInvalid)
+	}
+	return info.Size(), info.ModTime(), nil
+}
+
+// OpenStream reads the file at location from start to end in one request.
+func OpenStream(ctx context.Context, location string) (io.ReadCloser, error) {
+	st, name := parent(location)
+	switch s := st.(type) {
+	case *S3Storage:
+		return s.stream(ctx, name)
+	case *GCSStorage:
+		return s.stream(ctx, name)
+	}
+	return os.Open(location)
+}
+
+// CreateFile returns a writer for the file at location, visible whole on Close.
+func CreateFile(ctx context.Context, location string) (io.WriteCloser, error) {
+	st, name := parent(location)
+	return st.Create(ctx, name)
+}
