@@ -4,6 +4,7 @@
 #   .cache/onnxruntime/libonnxruntime.so.1   ONNX Runtime (from npm onnxruntime-node)
 #   .cache/bin/staticcheck                   static checks (honnef.co/go/tools)
 #   .cache/bin/prism                         Beam's standalone job server (portable-runner test)
+#   .cache/bin/beam-boot                     Beam's Go boot program (starts PROCESS-environment workers)
 #   .cache/bin/versitygw                     an S3-compatible server (Apache-2.0) for the object-store tests
 #   scripts/duckdb/node_modules              DuckDB, the independent table reader for tests
 #   scripts/parity/node_modules              transformers.js, the independent tokenizer/model check
@@ -77,6 +78,13 @@ fi
 if [ ! -x "$CACHE/bin/prism" ]; then
 	say "building the prism job server (github.com/apache/beam/sdks/v2/go/cmd/prism)"
 	go build -o "$CACHE/bin/prism" github.com/apache/beam/sdks/v2/go/cmd/prism
+fi
+
+# Beam's Go boot program: the worker launcher of --environment_type=PROCESS
+# (scripts/process-worker.sh), for the separate-worker test and RUNNING.md.
+if [ ! -x "$CACHE/bin/beam-boot" ]; then
+	say "building Beam's Go boot program (github.com/apache/beam/sdks/v2/go/container)"
+	go build -o "$CACHE/bin/beam-boot" github.com/apache/beam/sdks/v2/go/container
 fi
 
 # versitygw, pinned: a real S3 server (with If-None-Match conditional puts)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
 
+	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
 )
 
@@ -23,6 +26,31 @@ import (
 // set-up into .cache/bin/prism) on a free loopback port: the same job API
 // Flink's and Spark's job servers speak.
 func startJobServer(t *testing.T) string {
+	endpoint, _ := startJobServerLogged(t)
+	return endpoint
+}
+
+// lockedBuffer collects a child process's output for a test to read.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startJobServerLogged is startJobServer that keeps the job server's output
+// (and so that of the worker processes it starts).
+func startJobServerLogged(t *testing.T) (string, *lockedBuffer) {
 	t.Helper()
 	bin, _ := filepath.Abs("../../.cache/bin/prism")
 	needTool(t, "the prism job server binary", bin)
@@ -36,7 +64,9 @@ func startJobServer(t *testing.T) string {
 	}
 	jobPort, webPort := port(), port()
 	cmd := exec.Command(bin, fmt.Sprintf("--job_port=%d", jobPort), fmt.Sprintf("--web_port=%d", webPort))
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.WaitDelay = time.Second // worker processes it started may hold its output open
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +75,7 @@ func startJobServer(t *testing.T) string {
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if c, err := net.Dial("tcp", endpoint); err == nil {
 			c.Close()
-			return endpoint
+			return endpoint, logs
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("prism job server did not listen on %s", endpoint)
@@ -132,5 +162,55 @@ func TestJobServer(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(slk, "_monitoring", "rows.png")); err != nil {
 		t.Errorf("monitoring through the job server: %v", err)
+	}
+}
+
+// Workers in separate processes: the job server starts SDK workers with
+// --environment_type=PROCESS through Beam's boot program
+// (scripts/process-worker.sh), which fetches the staged --worker_binary and
+// runs it. Nothing of the pipeline runs in the submitting process, which is
+// how Flink and Spark task managers run it; the tables equal an in-process run.
+func TestProcessWorkers(t *testing.T) {
+	needRuntime(t)
+	boot, _ := filepath.Abs("../../.cache/bin/beam-boot")
+	needTool(t, "Beam's Go boot program", boot)
+	script, _ := filepath.Abs("../../scripts/process-worker.sh")
+	ortLib, _ := filepath.Abs(inference.LibraryPath())
+	endpoint, logs := startJobServerLogged(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "medallion")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the worker binary: %v\n%s", err, out)
+	}
+	in := filepath.Join(dir, "raw")
+	if _, err := gen.Generate(gen.Options{Out: in, Tweets: 300, PerFile: 1, Format: "object", Seed: 71, Bad: 0.03}); err != nil {
+		t.Fatal(err)
+	}
+	model, _ := filepath.Abs(demoModel)
+	local, remote := filepath.Join(dir, "local"), filepath.Join(dir, "remote")
+	ctx := context.Background()
+	if _, err := Run(ctx, Config{Input: in, Lake: local, Shards: 2, Codec: "zstd", Model: model, BatchSize: 16, Threads: 1}, prismRunner(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	run := exec.CommandContext(rctx, bin, "--input", in, "--lake", remote, "--model", model, "--shards", "2", "--inference-threads", "1",
+		"--runner=universal", "--endpoint="+endpoint, "--environment_type=PROCESS",
+		`--environment_config={"command":"`+script+`"}`, "--worker_binary="+bin)
+	run.Dir = dir // not the repository: the worker finds ONNX Runtime through ORT_LIB alone
+	run.Env = append(os.Environ(), "ORT_LIB="+ortLib, "BEAM_BOOT="+boot)
+	if out, err := run.CombinedOutput(); err != nil {
+		t.Fatalf("medallion with PROCESS workers: %v\n%s\njob server:\n%s", err, out, logs.String())
+	}
+	if !strings.Contains(logs.String(), "Provision info") {
+		t.Fatalf("no worker process was booted by the job server:\n%s", logs.String())
+	}
+	for _, name := range Tables {
+		a, b := tableMultiset(t, filepath.Join(local, name)), tableMultiset(t, filepath.Join(remote, name))
+		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != QuarantineTable {
+			t.Errorf("%s: %d rows in process, %d from worker processes", name, len(a), len(b))
+		}
 	}
 }
