@@ -76,7 +76,8 @@ func BenchmarkCeiling(b *testing.B) {
 	}
 	texts := benchTexts(b)
 	for _, bs := range []int{16, 32} {
-		m, err := Load(benchModel(), Options{BatchSize: bs})
+		// BENCH_QUANTIZED=1 measures the folder's onnx/model_quantized.onnx.
+		m, err := Load(benchModel(), Options{BatchSize: bs, PreferQuantized: os.Getenv("BENCH_QUANTIZED") == "1"})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -323,3 +323,103 @@ func generatedTexts(tb testing.TB, n int, seed uint64) []string {
 	}
 	return texts
 }
+
+// An int8 model (onnx/model_quantized.onnx, written by
+// scripts/quantize_model.py in ONNX Runtime's dynamic-quantization operator
+// pattern) loads with PreferQuantized and agrees with the fp32 model.
+func TestQuantizedModel(t *testing.T) {
+	needRuntime(t)
+	fp32, err := Load(demoModel, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fp32.Close()
+	int8, err := Load(demoModel, Options{PreferQuantized: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer int8.Close()
+	if filepath.Base(fp32.ModelFile) != "model.onnx" || filepath.Base(int8.ModelFile) != "model_quantized.onnx" {
+		t.Fatalf("model files: %s and %s", fp32.ModelFile, int8.ModelFile)
+	}
+	texts := generatedTexts(t, 2000, 909)
+	a, err := fp32.Predict(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := int8.Predict(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, maxDiff := 0, 0.0
+	for i := range a {
+		if a[i].Sentiment == b[i].Sentiment {
+			same++
+		}
+		maxDiff = max(maxDiff, math.Abs(a[i].Score-b[i].Score))
+	}
+	agree := float64(same) / float64(len(a))
+	t.Logf("int8 vs fp32 on %d texts: %.2f%% same label, max score difference %.2f points", len(a), 100*agree, maxDiff)
+	if agree < 0.97 {
+		t.Errorf("int8 model agrees with fp32 on %.2f%% of labels, want at least 97%%", 100*agree)
+	}
+	if maxDiff == 0 {
+		t.Error("int8 scores equal fp32 scores exactly: the quantized file was not the one run")
+	}
+}
+
+// PredictCached infers each distinct text once, ever, per model: repeats in
+// a call and texts of earlier calls come from the cache, equal to Predict's.
+func TestPredictCached(t *testing.T) {
+	needRuntime(t)
+	m, err := Load(demoModel, Options{BatchSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	texts := []string{"what a great day", "worst day ever", "what a great day", "at the mall", "worst day ever"}
+	want, err := m.Predict(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for call, wantInferred := range []int{3, 0} {
+		got, inferred, err := m.PredictCached(texts)
+		if err != nil || inferred != wantInferred {
+			t.Fatalf("call %d: inferred %d texts (%v), want %d", call, inferred, err, wantInferred)
+		}
+		for i := range got {
+			if got[i].Sentiment != want[i].Sentiment || got[i].Score != want[i].Score {
+				t.Errorf("call %d, %q: %+v, Predict gave %+v", call, texts[i], got[i], want[i])
+			}
+		}
+	}
+	if _, inferred, _ := m.PredictCached([]string{"at the mall", "a new text"}); inferred != 1 {
+		t.Errorf("one new text among cached ones: inferred %d", inferred)
+	}
+	if p, ok := m.Cached("worst day ever"); !ok || p.Sentiment != want[1].Sentiment {
+		t.Errorf("Cached = %+v, %v", p, ok)
+	}
+}
+
+// The cache keeps two generations: recently used texts survive a turnover,
+// the rest are dropped, so memory stays bounded on an endless stream.
+func TestPredictionCacheGenerations(t *testing.T) {
+	c := predictionCache{gen: 3}
+	for _, s := range []string{"a", "b", "c"} {
+		c.put(s, Prediction{Sentiment: s})
+	}
+	c.put("d", Prediction{Sentiment: "d"}) // a, b, c become the old generation
+	if p, ok := c.get("a"); !ok || p.Sentiment != "a" {
+		t.Fatal("a text of the old generation was lost at the first turnover")
+	}
+	c.put("e", Prediction{}) // cur: d, a, e (full)
+	c.put("f", Prediction{}) // old: d, a, e; b and c are gone
+	for s, want := range map[string]bool{"a": true, "d": true, "e": true, "f": true, "b": false, "c": false} {
+		if _, ok := c.get(s); ok != want {
+			t.Errorf("%s cached = %v, want %v", s, ok, want)
+		}
+	}
+	if n := len(c.cur) + len(c.old); n > 2*3 {
+		t.Errorf("%d entries, bound is %d", n, 2*3)
+	}
+}

@@ -10,4 +10,6 @@ trap 'rm -rf "$work"' EXIT
 go run ./scripts/gentweets --out "$work/train" --tweets 40000 --per-file 1000 --format ndjson --seed 101 --truth "$work/train.csv" >/dev/null
 go run ./scripts/gentweets --out "$work/heldout" --tweets 5000 --per-file 1000 --format ndjson --seed 202 --truth "$work/heldout.csv" >/dev/null
 /usr/bin/python3 scripts/train_demo_model.py --train "$work/train.csv" --heldout "$work/heldout.csv" --out "$out" "$@"
+# The int8 form (--quantized), in ONNX Runtime's dynamic-quantization pattern.
+/usr/bin/python3 scripts/quantize_model.py "$out"
 ls -la "$out" "$out/onnx"

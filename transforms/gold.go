@@ -34,6 +34,14 @@ type InferenceConfig struct {
 	BatchSize int    // texts per ONNX Runtime run
 	Threads   int    // ONNX Runtime intra-op threads per worker process (0: all cores)
 	Shards    int    // parallel inference groups
+	// Quantized runs onnx/model_quantized.onnx (int8) when the folder has one.
+	Quantized bool
+}
+
+// Options are the inference options every worker loads the model with; a
+// process that acquires the model with the same ones shares its session.
+func (c InferenceConfig) Options() inference.Options {
+	return inference.Options{BatchSize: c.BatchSize, IntraOpThreads: c.Threads, PreferQuantized: c.Quantized}
 }
 
 // Gold classifies every silver row with the transformer. Rows are keyed by
@@ -47,7 +55,7 @@ func Gold(s beam.Scope, silver beam.PCollection, cfg InferenceConfig) beam.PColl
 		shards = 4
 	}
 	keyed := beam.ParDo(s, &textShardFn{Shards: shards}, silver)
-	return beam.ParDo(s, &inferFn{ModelDir: cfg.ModelDir, BatchSize: cfg.BatchSize, Threads: cfg.Threads}, beam.GroupByKey(s, keyed))
+	return beam.ParDo(s, &inferFn{ModelDir: cfg.ModelDir, BatchSize: cfg.BatchSize, Threads: cfg.Threads, Quantized: cfg.Quantized}, beam.GroupByKey(s, keyed))
 }
 
 type textShardFn struct{ Shards int }
@@ -88,15 +96,13 @@ type inferFn struct {
 	ModelDir  string
 	BatchSize int
 	Threads   int
+	Quantized bool
 
 	model *inference.Model
 }
 
-// maxCachedTexts bounds the per-shard memory of predictions already made.
-const maxCachedTexts = 200_000
-
 func (f *inferFn) Setup() error {
-	m, err := inference.Acquire(f.ModelDir, inference.Options{BatchSize: f.BatchSize, IntraOpThreads: f.Threads})
+	m, err := inference.Acquire(f.ModelDir, InferenceConfig{BatchSize: f.BatchSize, Threads: f.Threads, Quantized: f.Quantized}.Options())
 	if err != nil {
 		return fmt.Errorf("gold: %w", err)
 	}
@@ -122,7 +128,6 @@ func (f *inferFn) ProcessElement(ctx context.Context, _ int, rows func(*SilverRo
 	// length and pad each batch only to its longest member (8 batches reached
 	// 7% less throughput: docs/BENCHMARKS.md).
 	chunk := batch * 64
-	cache := map[string]inference.Prediction{}
 	pending := map[string][]SilverRow{}
 	var order []string
 	flush := func() error {
@@ -130,18 +135,16 @@ func (f *inferFn) ProcessElement(ctx context.Context, _ int, rows func(*SilverRo
 			return nil
 		}
 		start := time.Now()
-		preds, err := f.model.Predict(order)
+		preds, inferred, err := f.model.PredictCached(order)
 		if err != nil {
 			return fmt.Errorf("gold: %w", err)
 		}
-		batches := (len(order) + batch - 1) / batch
-		inferMillis.Update(ctx, time.Since(start).Milliseconds()/int64(batches))
-		textsInferred.Inc(ctx, int64(len(order)))
-		if len(cache)+len(order) > maxCachedTexts {
-			cache = map[string]inference.Prediction{}
+		if inferred > 0 {
+			batches := (inferred + batch - 1) / batch
+			inferMillis.Update(ctx, time.Since(start).Milliseconds()/int64(batches))
+			textsInferred.Inc(ctx, int64(inferred))
 		}
 		for i, text := range order {
-			cache[text] = preds[i]
 			for _, r := range pending[text] {
 				emit(GoldFrom(r, preds[i]))
 				goldRows.Inc(ctx, 1)
@@ -153,7 +156,9 @@ func (f *inferFn) ProcessElement(ctx context.Context, _ int, rows func(*SilverRo
 	}
 	var r SilverRow
 	for rows(&r) {
-		if p, ok := cache[r.CleanedText]; ok {
+		// A text this worker has classified before (in this batch or an
+		// earlier one) is not inferred again.
+		if p, ok := f.model.Cached(r.CleanedText); ok {
 			emit(GoldFrom(r, p))
 			goldRows.Inc(ctx, 1)
 			continue

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -38,6 +39,7 @@ var (
 		"model: models:/NAME/STAGE, models:/NAME/VERSION, models:/NAME@ALIAS, or a model folder")
 	registry  = flag.String("registry", "mlruns", "MLflow file store that models:/ URIs resolve in")
 	batchSize = flag.Int("batch-size", DefaultBatchSize, "texts per ONNX Runtime run")
+	quantized = flag.Bool("quantized", false, "run the model folder's int8 onnx/model_quantized.onnx instead of onnx/model.onnx")
 	threads   = flag.Int("inference-threads", 0, "ONNX Runtime intra-op threads per worker (0: all cores)")
 
 	maxFileBytes   = flag.Int64("max-file-bytes", transforms.DefaultLimits.MaxFileBytes, "a larger raw file is quarantined")
@@ -56,11 +58,12 @@ var (
 	optimize    = flag.Bool("optimize", false, "compact each table's files into one (readers see the same rows), and exit")
 	vacuum      = flag.Bool("vacuum", false, "remove files no commit names (failed batches, compacted files) older than --retention, and exit")
 	monitoring  = flag.String("monitoring", "", "folder for the monitoring series and charts (default: LAKE/_monitoring, or ./_monitoring for an s3:// or gs:// lake)")
+	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the run (go tool pprof) to this file")
 	retention   = flag.Duration("retention", lake.DefaultRetention, "vacuum: keep unreferenced files younger than this")
 )
 
 // ownFlags are the flags this command defines (Beam adds many of its own).
-var ownFlags = []string{"input", "lake", "monitoring", "mode", "model", "registry", "batch-size", "inference-threads", "shards", "codec",
+var ownFlags = []string{"input", "lake", "monitoring", "cpuprofile", "mode", "model", "registry", "batch-size", "quantized", "inference-threads", "shards", "codec",
 	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize", "vacuum", "retention",
 	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose"}
 
@@ -100,13 +103,24 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := Config{Input: *input, Lake: *lakeF, Shards: *shards, Codec: *codec,
-		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring}
+		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring}
 	cfg.Limits = transforms.DefaultLimits
 	cfg.Limits.MaxFileBytes, cfg.Limits.MaxRecordBytes = *maxFileBytes, *maxRecordBytes
 	cfg.Limits.MaxRecordsPerFile, cfg.Limits.MaxMentions = *maxRecords, *maxMentions
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
 		os.Exit(2)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "medallion: --cpuprofile: %v\n", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile() // a run that fails keeps no profile
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()

@@ -33,6 +33,7 @@ type Config struct {
 	Registry  string // MLflow file store the models:/ URIs resolve in
 	BatchSize int    // texts per ONNX Runtime run
 	Threads   int    // ONNX Runtime intra-op threads (0: all cores)
+	Quantized bool   // run onnx/model_quantized.onnx (int8) where the model folder has one
 	// MaxBatchBytes caps the raw input one batch (one Beam job) takes; a run
 	// goes on batch after batch until nothing new is left (0: no cap).
 	MaxBatchBytes int64
@@ -94,13 +95,23 @@ func (c *Config) Validate() error {
 	if res.Dir, err = filepath.Abs(res.Dir); err != nil {
 		return err
 	}
-	m, err := inference.Load(res.Dir, inference.Options{BatchSize: c.BatchSize, IntraOpThreads: 1})
+	if q := filepath.Join(res.Dir, "onnx", "model_quantized.onnx"); c.Quantized && !exists(q) {
+		return fmt.Errorf("--quantized: model %s has no %s", c.Model, q)
+	}
+	// Acquire the model exactly as the gold workers will: in-process runners
+	// (prism, direct, LOOPBACK) then reuse this session, already loaded,
+	// with its prediction cache, in every batch.
+	m, err := inference.Acquire(res.Dir, c.inferenceConfig(res.Dir).Options())
 	if err != nil {
 		return err
 	}
-	m.Close()
+	inference.Release(m)
 	c.model = res
 	return nil
+}
+
+func (c Config) inferenceConfig(modelDir string) transforms.InferenceConfig {
+	return transforms.InferenceConfig{ModelDir: modelDir, BatchSize: c.BatchSize, Threads: c.Threads, Shards: c.Shards, Quantized: c.Quantized}
 }
 
 // DefaultBatchSize is the texts per ONNX Runtime run; see docs/BENCHMARKS.md.
@@ -150,8 +161,7 @@ func Build(s beam.Scope, c Config, plan *Plan) {
 	bronze, bronzeQuarantine := transforms.Bronze(s, files, c.Limits)
 	silver, silverQuarantine := transforms.Silver(s, bronze, c.Limits)
 	quarantine := beam.Flatten(s, bronzeQuarantine, silverQuarantine)
-	gold := transforms.Gold(s, silver, transforms.InferenceConfig{
-		ModelDir: c.model.Dir, BatchSize: c.BatchSize, Threads: c.Threads, Shards: c.Shards})
+	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
 
 	write := func(name string, schema lake.Schema, rows beam.PCollection, params map[string]string) beam.PCollection {
 		return deltaio.Write(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec,
@@ -254,4 +264,9 @@ func latestVersion(ctx context.Context, dir string) (int64, error) {
 		return -1, err
 	}
 	return snap.Version, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
