@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tweetsentiment/medallion/lake"
@@ -144,4 +145,36 @@ func TestHostileInput(t *testing.T) {
 		return nil
 	})
 	t.Logf("%d raw records: %d bronze, %d quarantined in bronze, %d in silver; reasons %v", want.raw, want.bronze, want.bronzeQ, want.silverQ, seen)
+}
+
+// Beam leaves an empty beamloopbackworker-* file in the temporary folder per
+// LOOPBACK job; each batch sweeps the old empty ones and nothing else.
+func TestSweepLoopbackFiles(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-time.Hour)
+	write := func(name, data string, mod time.Time) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, mod, mod)
+		return p
+	}
+	gone := write("beamloopbackworker-1", "", old)
+	keep := []string{
+		write("beamloopbackworker-2", "", time.Now()), // a job being staged now
+		write("beamloopbackworker-3", "binary", old),  // not empty: not Beam's placeholder
+		write("other-4", "", old),                     // not Beam's
+	}
+	if n := sweepLoopbackFiles(dir, time.Minute); n != 1 {
+		t.Errorf("removed %d files, want 1", n)
+	}
+	if _, err := os.Stat(gone); !os.IsNotExist(err) {
+		t.Errorf("%s is still there", gone)
+	}
+	for _, k := range keep {
+		if _, err := os.Stat(k); err != nil {
+			t.Errorf("%s was removed", k)
+		}
+	}
 }
