@@ -96,14 +96,24 @@ func parent(location string) (Storage, string) {
 	return LocalStorage{Root: filepath.Dir(location)}, filepath.Base(location)
 }
 
+// objectFiles is what S3Storage and GCSStorage add to Storage for single
+// files: a HEAD and a streaming GET.
+type objectFiles interface {
+	stat(ctx context.Context, name string) (int64, time.Time, error)
+	stream(ctx context.Context, name string) (io.ReadCloser, error)
+}
+
+// objectAt returns the object store holding location, if it is on one.
+func objectAt(location string) (objectFiles, string, bool) {
+	st, name := parent(location)
+	o, ok := st.(objectFiles)
+	return o, name, ok
+}
+
 // Stat returns the size and modification time of the file at location.
 func Stat(ctx context.Context, location string) (int64, time.Time, error) {
-	st, name := parent(location)
-	switch s := st.(type) {
-	case *S3Storage:
-		return s.stat(ctx, name)
-	case *GCSStorage:
-		return s.stat(ctx, name)
+	if o, name, ok := objectAt(location); ok {
+		return o.stat(ctx, name)
 	}
 	info, err := os.Stat(location)
 	if err != nil {
@@ -117,12 +127,8 @@ func Stat(ctx context.Context, location string) (int64, time.Time, error) {
 
 // OpenStream reads the file at location from start to end in one request.
 func OpenStream(ctx context.Context, location string) (io.ReadCloser, error) {
-	st, name := parent(location)
-	switch s := st.(type) {
-	case *S3Storage:
-		return s.stream(ctx, name)
-	case *GCSStorage:
-		return s.stream(ctx, name)
+	if o, name, ok := objectAt(location); ok {
+		return o.stream(ctx, name)
 	}
 	return os.Open(location)
 }

@@ -72,7 +72,7 @@ func (g *GCSStorage) ReadFile(ctx context.Context, name string) ([]byte, error) 
 	return io.ReadAll(r)
 }
 
-func (g *GCSStorage) list(ctx context.Context, p string, delimited bool, fn func(attrs *storage.ObjectAttrs) error) error {
+func (g *GCSStorage) listKeys(ctx context.Context, p string, delimited bool, fn func(key string, size int64, mod time.Time) error) error {
 	b, err := g.bucket(ctx)
 	if err != nil {
 		return err
@@ -93,25 +93,14 @@ func (g *GCSStorage) list(ctx context.Context, p string, delimited bool, fn func
 		if attrs.Name == "" { // a "directory" prefix
 			continue
 		}
-		if err := fn(attrs); err != nil {
+		if err := fn(attrs.Name, attrs.Size, attrs.Updated); err != nil {
 			return err
 		}
 	}
 }
 
 func (g *GCSStorage) List(ctx context.Context, dir string) ([]string, error) {
-	p := dirPrefix(g.Prefix, dir)
-	var keys []string
-	if err := g.list(ctx, p, true, func(a *storage.ObjectAttrs) error {
-		keys = append(keys, a.Name)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	if len(keys) == 0 {
-		return nil, notExist("list", g.uri(dir))
-	}
-	return sortedNames(keys, p), nil
+	return listDir(ctx, g, g.Prefix, dir, g.uri(dir))
 }
 
 func (g *GCSStorage) PutIfAbsent(ctx context.Context, name string, data []byte) error {
@@ -195,10 +184,7 @@ func (g *GCSStorage) Remove(ctx context.Context, name string) error {
 }
 
 func (g *GCSStorage) Walk(ctx context.Context, fn func(name string, size int64, mod time.Time) error) error {
-	p := dirPrefix(g.Prefix, "")
-	return g.list(ctx, p, false, func(a *storage.ObjectAttrs) error {
-		return fn(a.Name[len(p):], a.Size, a.Updated)
-	})
+	return walkKeys(ctx, g, g.Prefix, fn)
 }
 
 func (g *GCSStorage) stat(ctx context.Context, name string) (int64, time.Time, error) {

@@ -87,6 +87,37 @@ func notExist(op, name string) error {
 	return fmt.Errorf("%s %s: %w", op, name, fs.ErrNotExist)
 }
 
+// keyLister is an object store's listing: every key under a prefix, or with
+// delimited only those directly inside it, with size and modification time.
+type keyLister interface {
+	listKeys(ctx context.Context, prefix string, delimited bool, fn func(key string, size int64, mod time.Time) error) error
+}
+
+// listDir is Storage.List for an object store: the names directly inside
+// dir, sorted; no objects there reads as a missing folder.
+func listDir(ctx context.Context, o keyLister, prefix, dir, uri string) ([]string, error) {
+	p := dirPrefix(prefix, dir)
+	var keys []string
+	if err := o.listKeys(ctx, p, true, func(k string, _ int64, _ time.Time) error {
+		keys = append(keys, k)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, notExist("list", uri)
+	}
+	return sortedNames(keys, p), nil
+}
+
+// walkKeys is Storage.Walk for an object store.
+func walkKeys(ctx context.Context, o keyLister, prefix string, fn func(name string, size int64, mod time.Time) error) error {
+	p := dirPrefix(prefix, "")
+	return o.listKeys(ctx, p, false, func(k string, size int64, mod time.Time) error {
+		return fn(k[len(p):], size, mod)
+	})
+}
+
 // sortedNames returns the base names of keys directly inside listed, sorted.
 func sortedNames(keys []string, listed string) []string {
 	names := make([]string, 0, len(keys))

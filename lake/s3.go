@@ -97,9 +97,9 @@ func (s *S3Storage) ReadFile(ctx context.Context, name string) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// list returns every key under p (with a delimiter: only those directly
+// listKeys calls fn for every key under p (with a delimiter: only those directly
 // inside it), with sizes and times for Walk.
-func (s *S3Storage) list(ctx context.Context, p string, delimited bool, fn func(key string, size int64, mod time.Time) error) error {
+func (s *S3Storage) listKeys(ctx context.Context, p string, delimited bool, fn func(key string, size int64, mod time.Time) error) error {
 	c, err := s.client(ctx)
 	if err != nil {
 		return err
@@ -127,18 +127,7 @@ func (s *S3Storage) list(ctx context.Context, p string, delimited bool, fn func(
 }
 
 func (s *S3Storage) List(ctx context.Context, dir string) ([]string, error) {
-	p := dirPrefix(s.Prefix, dir)
-	var keys []string
-	if err := s.list(ctx, p, true, func(k string, _ int64, _ time.Time) error {
-		keys = append(keys, k)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	if len(keys) == 0 {
-		return nil, notExist("list", s.uri(dir))
-	}
-	return sortedNames(keys, p), nil
+	return listDir(ctx, s, s.Prefix, dir, s.uri(dir))
 }
 
 func (s *S3Storage) PutIfAbsent(ctx context.Context, name string, data []byte) error {
@@ -228,10 +217,7 @@ func (s *S3Storage) Remove(ctx context.Context, name string) error {
 }
 
 func (s *S3Storage) Walk(ctx context.Context, fn func(name string, size int64, mod time.Time) error) error {
-	p := dirPrefix(s.Prefix, "")
-	return s.list(ctx, p, false, func(k string, size int64, mod time.Time) error {
-		return fn(k[len(p):], size, mod)
-	})
+	return walkKeys(ctx, s, s.Prefix, fn)
 }
 
 func (s *S3Storage) stat(ctx context.Context, name string) (int64, time.Time, error) {
