@@ -158,22 +158,30 @@ func readableFile(ctx context.Context, path string) (fileio.ReadableFile, error)
 // diagram. Every table commit carries the batch's txn (AppID, plan.Batch),
 // so a batch that is run again after a crash adds nothing twice.
 func Build(s beam.Scope, c Config, plan *Plan) {
+	silver := Ingest(s, c, plan)
+	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
+	goldCommitted := c.write(s, plan, GoldTable, transforms.GoldSchema, gold, map[string]string{
+		"model_uri": c.model.URI, "model_name": c.model.Name, "model_version": fmt.Sprint(c.model.Version), "model_dir": c.model.Dir})
+	transforms.Application(s, gold, goldCommitted, c.table(ApplicationTable), AppID, plan.Batch)
+}
+
+// Ingest is the model-free half of a batch: raw files to the bronze,
+// silver and quarantine tables. It returns silver for gold.
+func Ingest(s beam.Scope, c Config, plan *Plan) beam.PCollection {
 	files := beam.ParDo(s, readableFile, beam.CreateList(s, plan.Files))
 	bronze, bronzeQuarantine := transforms.Bronze(s, files, c.Limits)
 	silver, silverQuarantine := transforms.Silver(s, bronze, c.Limits)
 	quarantine := beam.Flatten(s, bronzeQuarantine, silverQuarantine)
-	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
+	c.write(s, plan, BronzeTable, transforms.BronzeSchema, bronze, nil)
+	c.write(s, plan, SilverTable, transforms.SilverSchema, silver, nil)
+	c.write(s, plan, QuarantineTable, transforms.QuarantineSchema, quarantine, nil)
+	return silver
+}
 
-	write := func(name string, schema lake.Schema, rows beam.PCollection, params map[string]string) beam.PCollection {
-		return deltaio.Write(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec,
-			Parameters: params, AppID: AppID, Version: plan.Batch}, rows)
-	}
-	write(BronzeTable, transforms.BronzeSchema, bronze, nil)
-	write(SilverTable, transforms.SilverSchema, silver, nil)
-	write(QuarantineTable, transforms.QuarantineSchema, quarantine, nil)
-	goldCommitted := write(GoldTable, transforms.GoldSchema, gold, map[string]string{
-		"model_uri": c.model.URI, "model_name": c.model.Name, "model_version": fmt.Sprint(c.model.Version), "model_dir": c.model.Dir})
-	transforms.Application(s, gold, goldCommitted, c.table(ApplicationTable), AppID, plan.Batch)
+// write commits rows to a table as part of the plan's batch.
+func (c Config) write(s beam.Scope, plan *Plan, name string, schema lake.Schema, rows beam.PCollection, params map[string]string) beam.PCollection {
+	return deltaio.Write(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec,
+		Parameters: params, AppID: AppID, Version: plan.Batch}, rows)
 }
 
 // Runner runs a built pipeline (prism, direct, a job server).
