@@ -27,7 +27,7 @@ func BenchmarkIngest(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	files, err := listInput(in)
+	files, err := listInput(in, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

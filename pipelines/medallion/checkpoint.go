@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -67,6 +68,9 @@ func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
 	return cp, nil
 }
 
+// isClaimed reports whether a plan already holds the file.
+func (cp *checkpoint) isClaimed(path string) bool { return cp.claimed[path] }
+
 // complete reports whether every table recorded the plan's batch.
 func (cp *checkpoint) complete(ctx context.Context, p *Plan) (bool, error) {
 	for _, name := range Tables {
@@ -110,7 +114,7 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 		}
 	}
 	var fresh []inputFile
-	for _, f := range available {
+	for _, f := range available { // listInput may have left claimed files in
 		if !cp.claimed[f.Path] {
 			fresh = append(fresh, f)
 		}
@@ -149,30 +153,48 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 	return p, false, nil
 }
 
-// listInput lists the input's files (a folder, or a glob), hidden ones left
-// out, as absolute paths.
-func listInput(input string) ([]inputFile, error) {
+// listInput lists the input's files (a folder, or a glob), hidden ones and
+// those claimed (when claimed is not nil) left out, as absolute paths with
+// their sizes. Local files are stat'ed only when unclaimed: a run over
+// 100,000 one-tweet files lists them once per batch, and later listings
+// then cost a directory read, not 100,000 stats.
+func listInput(input string, claimed func(path string) bool) ([]inputFile, error) {
 	ctx := context.Background()
+	skip := func(p string) bool { return transforms.IsHidden(p) || claimed != nil && claimed(p) }
 	pattern := input
 	if lake.IsDir(ctx, input) {
 		pattern = lake.Join(input, "*")
 	}
-	matches, err := lake.Glob(ctx, pattern)
+	var out []inputFile
+	if lake.IsRemote(input) { // the listing brings the sizes
+		matches, err := lake.Glob(ctx, pattern)
+		if err != nil {
+			return nil, fmt.Errorf("--input %s: %w", input, err)
+		}
+		for _, m := range matches {
+			if !skip(m.Path) {
+				out = append(out, inputFile{Path: m.Path, Size: m.Size})
+			}
+		}
+		return out, nil
+	}
+	matches, err := filepath.Glob(pattern)
 	if err != nil {
 		return nil, fmt.Errorf("--input %s: %w", input, err)
 	}
-	out := make([]inputFile, 0, len(matches))
 	for _, m := range matches {
-		if transforms.IsHidden(m.Path) {
+		p, err := filepath.Abs(m)
+		if err != nil {
+			return nil, err
+		}
+		if skip(p) {
 			continue
 		}
-		p := m.Path
-		if !lake.IsRemote(p) {
-			if p, err = filepath.Abs(p); err != nil {
-				return nil, err
-			}
+		st, err := os.Stat(p)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
 		}
-		out = append(out, inputFile{Path: p, Size: m.Size})
+		out = append(out, inputFile{Path: p, Size: st.Size()})
 	}
 	return out, nil
 }

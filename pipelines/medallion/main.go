@@ -128,7 +128,7 @@ func main() {
 	run := func(p *beam.Pipeline) (beam.PipelineResult, error) { return beamx.RunWithMetrics(ctx, p) }
 	switch *mode {
 	case "batch":
-		if files, err := listInput(cfg.Input); err == nil {
+		if files, err := listInput(cfg.Input, nil); err == nil {
 			if pr, ok := progressRunner(ctx, min(len(files), batchFiles(files, cfg.MaxBatchBytes))); ok {
 				run = pr
 			}

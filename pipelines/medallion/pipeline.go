@@ -227,7 +227,7 @@ func RunBatch(ctx context.Context, c Config, run Runner) (*Summary, error) {
 
 // runNext plans and runs the next batch of a validated configuration.
 func runNext(ctx context.Context, c Config, cp *checkpoint, run Runner) (*Summary, error) {
-	files, err := listInput(c.Input)
+	files, err := listInput(c.Input, cp.isClaimed)
 	if err != nil {
 		return nil, err
 	}

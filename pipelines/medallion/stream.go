@@ -143,7 +143,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 			break
 		}
 		tick := time.Now()
-		files, err := listInput(c.Input)
+		files, err := listInput(c.Input, cp.isClaimed)
 		if err != nil {
 			return mon.total, "error", err
 		}
