@@ -300,8 +300,6 @@ func TestConcurrentPredict(t *testing.T) {
 		if m2 != m {
 			t.Error("Acquire with the same options should share the model")
 		}
-		Release(m2)
-		Release(m)
 	}
 }
 

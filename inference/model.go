@@ -62,7 +62,7 @@ type Model struct {
 	opts       Options
 	// runs admits at most cores/threads concurrent session runs: a run
 	// with all cores' threads gains nothing from company, and two such runs
-	// at once fight over the cores (measured: 40% more CPU per text).
+	// at once only contend for the same cores.
 	runs chan struct{}
 	// cache holds the predictions PredictCached made.
 	cache predictionCache
@@ -451,57 +451,27 @@ func versionLess(a, b string) bool {
 
 var (
 	sharedMu sync.Mutex
-	shared   = map[string]*sharedModel{}
+	shared   = map[string]*Model{}
 )
 
-type sharedModel struct {
-	m    *Model
-	refs int
-}
-
 // Acquire returns the process's model for dir and options, loading it on
-// first use; every Acquire needs a Release. A released model stays loaded
-// (with its prediction cache) for the next Acquire: Beam sets up and tears
-// down DoFn instances per bundle and per job, and loading a base-size model
-// costs about half a second each time. CloseIdle closes the unused ones.
+// first use. The model stays loaded, with its prediction cache, for the
+// process's lifetime: Beam sets up and tears down DoFn instances per bundle
+// and per job, and loading a base-size model costs about half a second each
+// time. A process holds one model per (folder, options) it has used.
 func Acquire(dir string, opts Options) (*Model, error) {
 	key := fmt.Sprintf("%s|%+v", dir, opts)
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
-	if s, ok := shared[key]; ok {
-		s.refs++
-		return s.m, nil
+	if m, ok := shared[key]; ok {
+		return m, nil
 	}
 	m, err := Load(dir, opts)
 	if err != nil {
 		return nil, err
 	}
-	shared[key] = &sharedModel{m: m, refs: 1}
+	shared[key] = m
 	return m, nil
-}
-
-// Release gives back a model from Acquire.
-func Release(m *Model) {
-	sharedMu.Lock()
-	defer sharedMu.Unlock()
-	for _, s := range shared {
-		if s.m == m {
-			s.refs--
-			return
-		}
-	}
-}
-
-// CloseIdle closes the shared models no one holds.
-func CloseIdle() {
-	sharedMu.Lock()
-	defer sharedMu.Unlock()
-	for k, s := range shared {
-		if s.refs <= 0 {
-			s.m.Close()
-			delete(shared, k)
-		}
-	}
 }
 
 func readJSON(path string, v any) error {

@@ -110,13 +110,6 @@ func (f *inferFn) Setup() error {
 	return nil
 }
 
-func (f *inferFn) Teardown() {
-	if f.model != nil {
-		inference.Release(f.model)
-		f.model = nil
-	}
-}
-
 func (f *inferFn) ProcessElement(ctx context.Context, _ int, rows func(*SilverRow) bool, emit func(GoldRow)) error {
 	start := time.Now()
 	defer func() { goldMicros.Inc(ctx, time.Since(start).Microseconds()) }()

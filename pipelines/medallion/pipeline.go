@@ -102,11 +102,9 @@ func (c *Config) Validate() error {
 	// Acquire the model exactly as the gold workers will: in-process runners
 	// (prism, direct, LOOPBACK) then reuse this session, already loaded,
 	// with its prediction cache, in every batch.
-	m, err := inference.Acquire(res.Dir, c.inferenceConfig(res.Dir).Options())
-	if err != nil {
+	if _, err := inference.Acquire(res.Dir, c.inferenceConfig(res.Dir).Options()); err != nil {
 		return err
 	}
-	inference.Release(m)
 	c.model = res
 	return nil
 }
