@@ -164,7 +164,13 @@ func Run(ctx context.Context, o Options, w io.Writer) (string, error) {
 		return "", err
 	}
 	// The stream monitoring charts, when a run left them.
-	if mon, _ := filepath.Glob(filepath.Join(o.Lake, "_monitoring", "*.png")); len(mon) > 0 {
+	// The pipeline's default monitoring folder: beside the tables, or
+	// ./_monitoring for a lake on an object store.
+	monitoring := filepath.Join(o.Lake, "_monitoring")
+	if lake.IsRemote(o.Lake) {
+		monitoring = "_monitoring"
+	}
+	if mon, _ := filepath.Glob(filepath.Join(monitoring, "*.png")); len(mon) > 0 {
 		for _, m := range mon {
 			for _, ext := range []string{".png", ".svg"} {
 				b, err := os.ReadFile(m[:len(m)-4] + ext)
