@@ -154,7 +154,7 @@ func analyzeSource(ctx context.Context, lakeDir, rawFolder string) (SourceEDA, e
 	e.RawFolder = rawFolder
 	if rawFolder != "" {
 		// A folder or an s3:// / gs:// prefix alike.
-		files, err := lake.Glob(ctx, lake.Join(rawFolder, "*"))
+		files, err := lake.Glob(ctx, lake.Join(rawFolder, "*"), nil)
 		if err == nil && len(files) == 0 && !lake.IsDir(ctx, rawFolder) {
 			err = fs.ErrNotExist
 		}

@@ -24,7 +24,12 @@ type FileInfo struct {
 // s3://bucket/raw/*.json and gs://… with path.Match rules (a * does not
 // cross a /). An object-store folder is one listing of its prefix, sizes
 // included, so 100,000 raw objects cost a hundred requests, not 100,000.
-func Glob(ctx context.Context, pattern string) ([]FileInfo, error) {
+// Paths skip reports true for are left out, locally before they are
+// stat'ed (skip may be nil).
+func Glob(ctx context.Context, pattern string, skip func(path string) bool) ([]FileInfo, error) {
+	if skip == nil {
+		skip = func(string) bool { return false }
+	}
 	scheme, bucket, keyPattern := splitLocation(pattern)
 	if scheme == "" {
 		matches, err := filepath.Glob(pattern)
@@ -33,6 +38,9 @@ func Glob(ctx context.Context, pattern string) ([]FileInfo, error) {
 		}
 		out := make([]FileInfo, 0, len(matches))
 		for _, m := range matches {
+			if skip(m) {
+				continue
+			}
 			st, err := os.Stat(m)
 			if err != nil || !st.Mode().IsRegular() {
 				continue
@@ -60,7 +68,7 @@ func Glob(ctx context.Context, pattern string) ([]FileInfo, error) {
 		if dir != "" {
 			k = dir + "/" + name
 		}
-		if ok, _ := path.Match(keyPattern, k); ok {
+		if ok, _ := path.Match(keyPattern, k); ok && !skip(scheme+"://"+bucket+"/"+k) {
 			out = append(out, FileInfo{Path: scheme + "://" + bucket + "/" + k, Size: size, Mod: mod})
 		}
 		return nil

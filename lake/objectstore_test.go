@@ -275,7 +275,7 @@ func TestGlob(t *testing.T) {
 			"in/sub/*":   "in/sub/d.json:2",
 			"nothing/*":  "",
 		} {
-			got, err := Glob(ctx, Join(loc, pattern))
+			got, err := Glob(ctx, Join(loc, pattern), nil)
 			if err != nil {
 				t.Fatalf("%s: %v", Join(loc, pattern), err)
 			}

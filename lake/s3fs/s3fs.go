@@ -24,7 +24,7 @@ type fs struct{}
 func (fs) Close() error { return nil }
 
 func (fs) List(ctx context.Context, glob string) ([]string, error) {
-	files, err := lake.Glob(ctx, glob)
+	files, err := lake.Glob(ctx, glob, nil)
 	if err != nil {
 		return nil, err
 	}

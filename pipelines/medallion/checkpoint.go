@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -160,41 +159,26 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 // then cost a directory read, not 100,000 stats.
 func listInput(input string, claimed func(path string) bool) ([]inputFile, error) {
 	ctx := context.Background()
-	skip := func(p string) bool { return transforms.IsHidden(p) || claimed != nil && claimed(p) }
+	if !lake.IsRemote(input) { // absolute, so paths match the plans'
+		abs, err := filepath.Abs(input)
+		if err != nil {
+			return nil, err
+		}
+		input = abs
+	}
 	pattern := input
 	if lake.IsDir(ctx, input) {
 		pattern = lake.Join(input, "*")
 	}
-	var out []inputFile
-	if lake.IsRemote(input) { // the listing brings the sizes
-		matches, err := lake.Glob(ctx, pattern)
-		if err != nil {
-			return nil, fmt.Errorf("--input %s: %w", input, err)
-		}
-		for _, m := range matches {
-			if !skip(m.Path) {
-				out = append(out, inputFile{Path: m.Path, Size: m.Size})
-			}
-		}
-		return out, nil
-	}
-	matches, err := filepath.Glob(pattern)
+	matches, err := lake.Glob(ctx, pattern, func(p string) bool {
+		return transforms.IsHidden(p) || claimed != nil && claimed(p)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("--input %s: %w", input, err)
 	}
-	for _, m := range matches {
-		p, err := filepath.Abs(m)
-		if err != nil {
-			return nil, err
-		}
-		if skip(p) {
-			continue
-		}
-		st, err := os.Stat(p)
-		if err != nil || !st.Mode().IsRegular() {
-			continue
-		}
-		out = append(out, inputFile{Path: p, Size: st.Size()})
+	out := make([]inputFile, len(matches))
+	for i, m := range matches {
+		out[i] = inputFile{Path: m.Path, Size: m.Size}
 	}
 	return out, nil
 }
