@@ -43,7 +43,7 @@ func TestParityWithTransformersJS(t *testing.T) {
 	script, _ := filepath.Abs("../scripts/parity/parity.mjs")
 	lib := filepath.Join(filepath.Dir(script), "node_modules", "@huggingface", "transformers")
 	if _, err := os.Stat(lib); err != nil {
-		msg := fmt.Sprintf("transformers.js not installed at %s: run scripts/setup.sh", lib)
+		msg := fmt.Sprintf("transformers.js not installed at %s: run scripts/setup-test.sh", lib)
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}

@@ -13,4 +13,4 @@ go run ./eda --lake "$work/lake" --out "$work/report" --registry "$work/mlruns" 
 ./scripts/check-report.sh "$work/report"
 run=$(ls -d "$work"/mlruns/1/*/)
 node scripts/duckdb/export.mjs "$work/lake/gold" sentiment predicted_sentiment >"$work/gold.csv"
-/usr/bin/python3 scripts/check_metrics_sklearn.py "$work/gold.csv" "$run"
+.cache/venv/bin/python scripts/check_metrics_sklearn.py "$work/gold.csv" "$run"

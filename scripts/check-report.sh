@@ -7,7 +7,7 @@ out=${1:?usage: check-report.sh OUT_DIR}
 page="$(cd "$out" && pwd)/index.html"
 chrome=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$chrome" ]; then
-	echo "check-report: chromium not found (scripts/setup.sh installs it on Debian)" >&2
+	echo "check-report: chromium not found (scripts/setup-test.sh installs it on Debian)" >&2
 	exit 1
 fi
 profile=$(mktemp -d)

