@@ -8,7 +8,7 @@ import (
 // FuzzEncode: no text may crash the tokenizers, every id is in the
 // vocabulary, the special tokens frame the text, and truncation holds.
 func FuzzEncode(f *testing.F) {
-	for _, s := range []string{"what a great day :)", "İstanbul ıi", "\xff\xfe", "👩‍👩‍👧", "a\x0bb\u0085c", "<mask> [CLS]", "今日は", ""} {
+	for _, s := range []string{"what a great day :)", "İstanbul ıi", "\xff\xfe", "👩‍👩‍👧", "a\x0bb\u0085c", "<mask> [CLS]", "今日は", "", "@User http://t.co/x &#129; &amp; :-) I'm ΣΑΣ"} {
 		f.Add(s, uint8(10))
 	}
 	var toks []*Tokenizer
@@ -26,6 +26,14 @@ func FuzzEncode(f *testing.F) {
 			n = int64(len(m.vocab))
 		}
 		toks, vocabSize = append(toks, tok), append(vocabSize, n)
+	}
+	// BERTweet's vocab.txt + bpe.codes, with and without the tweet normaliser (regexp2, entities).
+	for _, opts := range []BertweetOptions{{}, {Normalization: true, Lowercase: true}} {
+		tok, err := LoadBertweet(bertweetData, opts)
+		if err != nil {
+			f.Fatal(err)
+		}
+		toks, vocabSize = append(toks, tok), append(vocabSize, int64(len(tok.model.(*fastBPE).vocab)))
 	}
 	f.Fuzz(func(t *testing.T, text string, maxLen uint8) {
 		for i, tok := range toks {

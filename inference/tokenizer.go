@@ -15,11 +15,13 @@ import (
 
 // Tokenizer encodes text as a Hugging Face tokenizer.json describes it. It
 // covers what sentiment classifiers ship: WordPiece (BERT, DistilBERT) and
-// byte-level BPE (RoBERTa, BERTweet-style GPT-2 tokenizers), the BERT and
+// byte-level BPE (RoBERTa, GPT-2; BERTweet's fastBPE files have no
+// tokenizer.json and are read by LoadBertweet), the BERT and
 // Unicode normalizers, and the BERT/RoBERTa/template post-processors. A
 // tokenizer.json using anything else is refused when it is loaded, never
 // silently tokenized differently.
 type Tokenizer struct {
+	prepare     func(string) string // on the whole text, before added tokens are found (BERTweet's lower-casing)
 	normalize   func(string) string
 	preTokenize func(string) []string
 	model       subwordModel
@@ -90,7 +92,7 @@ func ParseTokenizer(data []byte) (*Tokenizer, error) {
 	// Added tokens are matched in the raw text, longest first, as Hugging
 	// Face's AddedVocabulary does.
 	t.added = append(t.added, f.AddedTokens...)
-	sort.SliceStable(t.added, func(i, j int) bool { return len(t.added[i].Content) > len(t.added[j].Content) })
+	sortAdded(t.added)
 	for _, pad := range []string{"[PAD]", "<pad>"} {
 		if id, ok := vocab[pad]; ok {
 			t.PadID = id
@@ -100,6 +102,12 @@ func ParseTokenizer(data []byte) (*Tokenizer, error) {
 	return t, nil
 }
 
+// sortAdded puts longer added tokens first, so that of two starting at
+// the same place the longest wins.
+func sortAdded(a []addedToken) {
+	sort.SliceStable(a, func(i, j int) bool { return len(a[i].Content) > len(a[j].Content) })
+}
+
 // NumSpecial is how many special tokens Encode adds around the text.
 func (t *Tokenizer) NumSpecial() int { return len(t.prefix) + len(t.suffix) }
 
@@ -107,7 +115,11 @@ func (t *Tokenizer) NumSpecial() int { return len(t.prefix) + len(t.suffix) }
 // truncated to maxLen tokens (0: no limit) the way Hugging Face's Python
 // tokenizers truncate: the text is cut, the special tokens are kept.
 func (t *Tokenizer) Encode(text string, maxLen int) (ids []int64, truncated bool) {
-	body := t.encodeBody(validUTF8(text), make([]int64, 0, len(text)/3+4))
+	text = validUTF8(text)
+	if t.prepare != nil {
+		text = t.prepare(text)
+	}
+	body := t.encodeBody(text, make([]int64, 0, len(text)/3+4))
 	if maxLen > 0 {
 		if room := maxLen - t.NumSpecial(); len(body) > room {
 			body = body[:max(room, 0)]
@@ -293,9 +305,12 @@ func isOther(r rune) bool {
 	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Cs, unicode.Co) || !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.C)
 }
 
+// isChinese is Hugging Face tokenizers' is_chinese_char. Its ranges are
+// not Google BERT's: CJK Extension E starts at U+2B920 there, not U+2B820,
+// so U+2B820–U+2B91F are not padded (checked against tokenizers 0.23.3).
 func isChinese(r rune) bool {
 	return (r >= 0x4E00 && r <= 0x9FFF) || (r >= 0x3400 && r <= 0x4DBF) || (r >= 0x20000 && r <= 0x2A6DF) ||
-		(r >= 0x2A700 && r <= 0x2B73F) || (r >= 0x2B740 && r <= 0x2B81F) || (r >= 0x2B820 && r <= 0x2CEAF) ||
+		(r >= 0x2A700 && r <= 0x2B73F) || (r >= 0x2B740 && r <= 0x2B81F) || (r >= 0x2B920 && r <= 0x2CEAF) ||
 		(r >= 0xF900 && r <= 0xFAFF) || (r >= 0x2F800 && r <= 0x2FA1F)
 }
 
@@ -587,13 +602,17 @@ func parseModel(raw json.RawMessage) (subwordModel, map[string]int64, error) {
 			EndOfWordSuffix         *string          `json:"end_of_word_suffix"`
 			Dropout                 *float64         `json:"dropout"`
 			ByteFallback            bool             `json:"byte_fallback"`
+			FuseUnk                 bool             `json:"fuse_unk"`
+			IgnoreMerges            bool             `json:"ignore_merges"`
 		}
 		if err := json.Unmarshal(raw, &b); err != nil {
 			return nil, nil, fmt.Errorf("model: %w", err)
 		}
 		if (b.ContinuingSubwordPrefix != nil && *b.ContinuingSubwordPrefix != "") ||
-			(b.EndOfWordSuffix != nil && *b.EndOfWordSuffix != "") || b.ByteFallback || (b.Dropout != nil && *b.Dropout > 0) {
-			return nil, nil, fmt.Errorf("unsupported BPE options (subword prefix/suffix, byte fallback or dropout) in tokenizer.json")
+			(b.EndOfWordSuffix != nil && *b.EndOfWordSuffix != "") || b.ByteFallback || (b.Dropout != nil && *b.Dropout > 0) ||
+			b.FuseUnk || b.IgnoreMerges {
+			// Each changes which ids a word gets; refusing beats encoding differently without a word.
+			return nil, nil, fmt.Errorf("unsupported BPE options (subword prefix/suffix, byte fallback, dropout, fuse_unk or ignore_merges) in tokenizer.json")
 		}
 		merges, err := parseMerges(b.Merges)
 		if err != nil {
