@@ -1,7 +1,9 @@
 // Package inference runs a Hugging Face sequence classifier exported to ONNX
-// with ONNX Runtime: it loads the model folder (config.json, tokenizer.json,
-// onnx/model.onnx), tokenizes, batches, runs the session and maps the labels
-// to negative / neutral / positive. It knows nothing of Beam.
+// with ONNX Runtime: it loads the model folder (config.json, tokenizer.json
+// or BERTweet's vocab.txt + bpe.codes, which have no tokenizer.json,
+// onnx/model.onnx or Optimum's top-level model.onnx), tokenizes, batches,
+// runs the session and maps the labels to negative / neutral / positive. It
+// knows nothing of Beam.
 package inference
 
 import (
@@ -38,7 +40,8 @@ type Options struct {
 	BatchSize int
 	// MaxLength caps tokens per text (0: the model's own limit).
 	MaxLength int
-	// PreferQuantized uses onnx/model_quantized.onnx when the folder has one.
+	// PreferQuantized uses the int8 model_quantized.onnx (under onnx/ or at
+	// the top, see FindModelFile) when the folder has one.
 	PreferQuantized bool
 }
 
@@ -130,8 +133,11 @@ func Load(dir string, opts Options) (*Model, error) {
 		}
 		m.Labels[i], m.RawLabels[i] = norm, name
 	}
-	tok, err := LoadTokenizer(filepath.Join(dir, "tokenizer.json"))
+	tok, err := LoadTokenizerDir(dir)
 	if err != nil {
+		if kind := unsupportedTokenizerModel(dir); kind != "" {
+			return nil, fmt.Errorf("model %s: %s: %w", dir, kind, err)
+		}
 		return nil, fmt.Errorf("model %s: %w", dir, err)
 	}
 	m.tok = tok
@@ -139,14 +145,8 @@ func Load(dir string, opts Options) (*Model, error) {
 	if opts.MaxLength > 0 && opts.MaxLength < m.MaxLength {
 		m.MaxLength = opts.MaxLength
 	}
-	m.ModelFile = filepath.Join(dir, "onnx", "model.onnx")
-	if q := filepath.Join(dir, "onnx", "model_quantized.onnx"); opts.PreferQuantized || !exists(m.ModelFile) {
-		if exists(q) {
-			m.ModelFile = q
-		}
-	}
-	if !exists(m.ModelFile) {
-		return nil, fmt.Errorf("model %s: no onnx/model.onnx or onnx/model_quantized.onnx", dir)
+	if m.ModelFile, err = FindModelFile(dir, opts.PreferQuantized); err != nil {
+		return nil, err
 	}
 	if err := initRuntime(); err != nil {
 		return nil, err
@@ -191,6 +191,54 @@ func Load(dir string, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("model %s: create ONNX Runtime session: %w", dir, err)
 	}
 	return m, nil
+}
+
+// unsupportedTokenizerModel names the tokenizer family of dir's
+// tokenizer.json when it is one our tokenizer does not implement, else "".
+// The tokenizer reports the first component it cannot read, and for an
+// XLM-RoBERTa export that is a normalizer ("Replace", "Precompiled"), which
+// does not tell a user that the model as a whole is out of reach; this does.
+func unsupportedTokenizerModel(dir string) string {
+	var f struct {
+		Model struct {
+			Type string `json:"type"`
+		} `json:"model"`
+	}
+	if readJSON(filepath.Join(dir, "tokenizer.json"), &f) != nil {
+		return ""
+	}
+	switch f.Model.Type {
+	case "WordPiece", "BPE", "":
+		return ""
+	case "Unigram":
+		return `tokenizer.json is a SentencePiece Unigram model (XLM-RoBERTa, CamemBERT, ALBERT, T5), which this pipeline does not support: ` +
+			`it reads WordPiece (BERT, DistilBERT), byte-level BPE (RoBERTa) and BERTweet's vocab.txt + bpe.codes`
+	default:
+		return fmt.Sprintf(`tokenizer.json's model is %q, which this pipeline does not support: `+
+			`it reads WordPiece (BERT, DistilBERT), byte-level BPE (RoBERTa) and BERTweet's vocab.txt + bpe.codes`, f.Model.Type)
+	}
+}
+
+// FindModelFile is the ONNX graph Load runs from a model folder. Two layouts
+// are in use and both are read as they are: the Hugging Face Hub's (Xenova's
+// repos, transformers.js), with onnx/model.onnx and onnx/model_quantized.onnx,
+// and Optimum's, whose `optimum-cli export onnx` and ORTQuantizer write
+// model.onnx and model_quantized.onnx at the top of the folder. The onnx/
+// file wins when a folder has both. quantized prefers the int8 graph; each
+// kind falls back on the other, so a folder holding only one still loads.
+func FindModelFile(dir string, quantized bool) (string, error) {
+	fp32 := []string{filepath.Join("onnx", "model.onnx"), "model.onnx"}
+	int8 := []string{filepath.Join("onnx", "model_quantized.onnx"), "model_quantized.onnx"}
+	order := append(fp32, int8...)
+	if quantized {
+		order = append(int8, fp32...)
+	}
+	for _, name := range order {
+		if p := filepath.Join(dir, name); exists(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("model %s: no onnx/model.onnx, model.onnx (Optimum's layout), onnx/model_quantized.onnx or model_quantized.onnx", dir)
 }
 
 // concurrentRuns is how many session runs may go at once so that their
@@ -288,23 +336,8 @@ func (m *Model) Logits(batch [][]int64) ([][]float32, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
-	width := 0
-	for _, ids := range batch {
-		width = max(width, len(ids))
-	}
 	n := len(batch)
-	ids := make([]int64, n*width)
-	mask := make([]int64, n*width)
-	for r, seq := range batch {
-		for c := 0; c < width; c++ {
-			if c < len(seq) {
-				ids[r*width+c] = seq[c]
-				mask[r*width+c] = 1
-			} else {
-				ids[r*width+c] = m.tok.PadID
-			}
-		}
-	}
+	ids, mask, width := padBatch(batch, m.tok.PadID)
 	shape := ort.NewShape(int64(n), int64(width))
 	inputs := make([]ort.Value, len(m.inputNames))
 	defer func() {
@@ -350,6 +383,30 @@ func (m *Model) Logits(batch [][]int64) ([][]float32, error) {
 		out[r] = append([]float32(nil), data[r*k:(r+1)*k]...)
 	}
 	return out, nil
+}
+
+// padBatch lays token id sequences out as one row-major [len(batch) × width]
+// input_ids tensor, padded on the right with padID to the longest, and the
+// attention mask that goes with it (1 on tokens, 0 on padding): what Hugging
+// Face's tokenizers produce for padding="longest" on the right, which the
+// tests compare with.
+func padBatch(batch [][]int64, padID int64) (ids, mask []int64, width int) {
+	for _, seq := range batch {
+		width = max(width, len(seq))
+	}
+	ids = make([]int64, len(batch)*width)
+	mask = make([]int64, len(batch)*width)
+	for r, seq := range batch {
+		for c := 0; c < width; c++ {
+			if c < len(seq) {
+				ids[r*width+c] = seq[c]
+				mask[r*width+c] = 1
+			} else {
+				ids[r*width+c] = padID
+			}
+		}
+	}
+	return ids, mask, width
 }
 
 func softmax(logits []float32) []float32 {
