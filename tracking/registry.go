@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,6 +26,9 @@ var Stages = []string{"None", "Staging", "Production", "Archived"}
 // Registry is an MLflow file-store model registry rooted at an mlruns folder.
 type Registry struct {
 	Root string
+	// Cache holds the Hugging Face layout views of mlflow.onnx flavour
+	// models (default: see cacheRoot).
+	Cache string
 }
 
 // ModelVersion is what version-<n>/meta.yaml holds.
@@ -204,76 +208,231 @@ type Resolved struct {
 // Resolve turns models:/NAME/Production, models:/NAME/Staging,
 // models:/NAME/3, models:/NAME/latest, models:/NAME@alias or a plain folder
 // into the model's folder. A URI that finds nothing says how to register one.
+// Versions registered by MLflow's own client are found where MLflow put
+// them (see localArtifacts), and an mlflow.onnx flavour model is opened
+// through a Hugging Face layout view (see modelFolder).
 func (r Registry) Resolve(uri string) (Resolved, error) {
 	if !strings.HasPrefix(uri, "models:/") {
-		if _, err := os.Stat(filepath.Join(uri, "config.json")); err != nil {
-			return Resolved{}, fmt.Errorf("model %s: not a models:/ URI and not a model folder (no config.json)", uri)
-		}
-		return Resolved{URI: uri, Dir: uri}, nil
+		return resolveFolder(uri)
 	}
-	rest := strings.TrimPrefix(uri, "models:/")
-	var name, selector string
-	byAlias := false
-	if n, a, ok := strings.Cut(rest, "@"); ok && !strings.Contains(a, "/") {
-		name, selector, byAlias = n, a, true
-	} else if n, s, ok := strings.Cut(rest, "/"); ok {
-		name, selector = n, s
-	} else {
-		return Resolved{}, fmt.Errorf("model URI %q: want models:/NAME/STAGE, models:/NAME/VERSION or models:/NAME@ALIAS", uri)
+	ref, err := parseModelURI(uri)
+	if err != nil {
+		return Resolved{}, err
 	}
-	if err := checkName(name); err != nil {
-		return Resolved{}, fmt.Errorf("model URI %q: %w", uri, err)
-	}
-	hint := fmt.Sprintf("register one with: go run ./scripts/register --registry %s --name %s --model-dir DIR --stage Production", r.Root, name)
-	versions, err := r.Versions(name)
+	hint := fmt.Sprintf("register one with: go run ./scripts/register --registry %s --name %s --model-dir DIR --stage Production", r.Root, ref.Name)
+	versions, err := r.Versions(ref.Name)
 	if err != nil {
 		return Resolved{}, err
 	}
 	if len(versions) == 0 {
-		return Resolved{}, fmt.Errorf("model %q: no model named %s in registry %s; %s", uri, name, r.Root, hint)
+		return Resolved{}, fmt.Errorf("model %q: no model named %s in registry %s; %s", uri, ref.Name, r.Root, hint)
 	}
-	var pick *ModelVersion
-	switch {
-	case byAlias:
-		if !validAlias.MatchString(selector) {
-			return Resolved{}, fmt.Errorf("model URI %q: invalid alias %q", uri, selector)
-		}
-		data, err := os.ReadFile(filepath.Join(r.modelDir(name), "aliases", selector))
-		if err != nil {
-			return Resolved{}, fmt.Errorf("model %q: alias %s is not set in registry %s", uri, selector, r.Root)
-		}
-		v, err := strconv.Atoi(strings.TrimSpace(string(data)))
-		if err != nil {
-			return Resolved{}, fmt.Errorf("model %q: alias file holds %q", uri, data)
-		}
-		pick = findVersion(versions, v)
-	case strings.EqualFold(selector, "latest"):
-		pick = &versions[len(versions)-1]
-	default:
-		if v, err := strconv.Atoi(selector); err == nil {
-			pick = findVersion(versions, v)
-			break
-		}
-		stage, err := canonicalStage(selector)
-		if err != nil {
-			return Resolved{}, fmt.Errorf("model URI %q: %w", uri, err)
-		}
-		for i := range versions { // the latest version in the stage wins
-			if versions[i].CurrentStage == stage {
-				pick = &versions[i]
-			}
-		}
+	pick, err := r.pickVersion(ref, versions)
+	if err != nil {
+		return Resolved{}, err
 	}
 	if pick == nil {
 		return Resolved{}, fmt.Errorf("model %q: no such version in registry %s; %s", uri, r.Root, hint)
 	}
-	// The copy inside the registry wins over the recorded source, so a
-	// registry folder can be moved or mounted elsewhere.
-	dir := filepath.Join(r.versionDir(name, pick.Version), "artifacts")
-	if _, err := os.Stat(dir); err != nil {
-		dir = strings.TrimPrefix(pick.Source, "file://")
+	src, err := r.localArtifacts(*pick)
+	if err != nil {
+		return Resolved{}, fmt.Errorf("model %q (version %d): %w", uri, pick.Version, err)
 	}
-	return Resolved{URI: uri, Dir: dir, Name: name, Version: pick.Version, Stage: pick.CurrentStage}, nil
+	dir, err := modelFolder(src, filepath.Join(cacheRoot(r.Cache), "views", hashKey(src)))
+	if err != nil {
+		return Resolved{}, fmt.Errorf("model %q (version %d): %w", uri, pick.Version, err)
+	}
+	return Resolved{URI: uri, Dir: dir, Name: ref.Name, Version: pick.Version, Stage: pick.CurrentStage}, nil
+}
+
+// resolveFolder accepts a plain model folder.
+func resolveFolder(dir string) (Resolved, error) {
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+		return Resolved{}, fmt.Errorf("model %s: not a models:/ URI and not a model folder (no config.json)", dir)
+	}
+	return Resolved{URI: dir, Dir: dir}, nil
+}
+
+// modelRef is a parsed models:/ URI: exactly one of Alias, Stage, Version
+// or Latest says which version.
+type modelRef struct {
+	URI, Name, Alias, Stage string
+	Version                 int
+	Latest                  bool
+}
+
+func parseModelURI(uri string) (modelRef, error) {
+	rest := strings.TrimPrefix(uri, "models:/")
+	ref := modelRef{URI: uri}
+	var selector string
+	if n, a, ok := strings.Cut(rest, "@"); ok && !strings.Contains(a, "/") {
+		ref.Name, ref.Alias = n, a
+	} else if n, s, ok := strings.Cut(rest, "/"); ok {
+		ref.Name, selector = n, s
+	} else {
+		return ref, fmt.Errorf("model URI %q: want models:/NAME/STAGE, models:/NAME/VERSION or models:/NAME@ALIAS", uri)
+	}
+	if err := checkName(ref.Name); err != nil {
+		return ref, fmt.Errorf("model URI %q: %w", uri, err)
+	}
+	switch {
+	case ref.Alias != "":
+		if !validAlias.MatchString(ref.Alias) {
+			return ref, fmt.Errorf("model URI %q: invalid alias %q", uri, ref.Alias)
+		}
+	case strings.EqualFold(selector, "latest"):
+		ref.Latest = true
+	default:
+		if v, err := strconv.Atoi(selector); err == nil {
+			ref.Version = v
+			break
+		}
+		stage, err := canonicalStage(selector)
+		if err != nil {
+			return ref, fmt.Errorf("model URI %q: %w", uri, err)
+		}
+		ref.Stage = stage
+	}
+	return ref, nil
+}
+
+// pickVersion finds the version a reference means in the file store; nil
+// when there is none.
+func (r Registry) pickVersion(ref modelRef, versions []ModelVersion) (*ModelVersion, error) {
+	switch {
+	case ref.Alias != "":
+		data, err := os.ReadFile(filepath.Join(r.modelDir(ref.Name), "aliases", ref.Alias))
+		if err != nil {
+			return nil, fmt.Errorf("model %q: alias %s is not set in registry %s", ref.URI, ref.Alias, r.Root)
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil {
+			return nil, fmt.Errorf("model %q: alias file holds %q", ref.URI, data)
+		}
+		return findVersion(versions, v), nil
+	case ref.Latest:
+		return &versions[len(versions)-1], nil
+	case ref.Stage != "":
+		var pick *ModelVersion
+		for i := range versions { // the latest version in the stage wins
+			if versions[i].CurrentStage == ref.Stage {
+				pick = &versions[i]
+			}
+		}
+		return pick, nil
+	}
+	return findVersion(versions, ref.Version), nil
+}
+
+// localArtifacts finds a version's artifacts on this machine. Our Register
+// copies them into version-N/artifacts, which wins (so a registry folder can
+// be moved or mounted elsewhere). MLflow's own client copies nothing: it
+// records storage_location (the artifacts of a run, or of a LoggedModel
+// under <experiment>/models/m-ID/artifacts) and a source that may be
+// models:/m-ID or runs:/RUN/PATH; those are followed in that order, as
+// MLflow's get_model_version_download_uri does.
+func (r Registry) localArtifacts(mv ModelVersion) (string, error) {
+	own := filepath.Join(r.versionDir(mv.Name, mv.Version), "artifacts")
+	if isDir(own) {
+		return own, nil
+	}
+	var tried []string
+	for _, loc := range []string{mv.StorageLocation, mv.Source} {
+		if loc == "" {
+			continue
+		}
+		p, err := r.localPath(loc)
+		if err == nil && isDir(p) {
+			return p, nil
+		}
+		tried = append(tried, loc)
+	}
+	return "", fmt.Errorf("its artifacts are not on this machine (looked at %s)", strings.Join(tried, ", "))
+}
+
+// localPath maps an MLflow artifact location to a local path: file:// URIs
+// and plain paths, models:/m-ID (a LoggedModel in this store) and
+// runs:/RUN/PATH (a run's artifacts in this store).
+func (r Registry) localPath(loc string) (string, error) {
+	switch {
+	case strings.HasPrefix(loc, "models:/m-"):
+		return r.loggedModelArtifacts(strings.TrimPrefix(loc, "models:/"))
+	case strings.HasPrefix(loc, "runs:/"):
+		run, rel, _ := strings.Cut(strings.TrimPrefix(loc, "runs:/"), "/")
+		root, err := r.runArtifacts(run)
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(root, filepath.FromSlash(rel)), nil
+	}
+	return fileURIPath(loc)
+}
+
+// fileURIPath turns file:///a/b (percent-encoded, as Python's as_uri
+// writes) or a plain path into a path.
+func fileURIPath(loc string) (string, error) {
+	if !strings.HasPrefix(loc, "file:") {
+		if strings.Contains(loc, "://") {
+			return "", fmt.Errorf("%s is not a local artifact location", loc)
+		}
+		return loc, nil
+	}
+	u, err := url.Parse(loc)
+	if err != nil || (u.Host != "" && u.Host != "localhost") {
+		return "", fmt.Errorf("%s is not a local file URI", loc)
+	}
+	return filepath.FromSlash(u.Path), nil
+}
+
+// loggedModelArtifacts finds <experiment>/models/<id>/meta.yaml and returns
+// its artifact_location.
+func (r Registry) loggedModelArtifacts(id string) (string, error) {
+	if !validName.MatchString(id) {
+		return "", fmt.Errorf("invalid logged model id %q", id)
+	}
+	metas, _ := filepath.Glob(filepath.Join(r.Root, "*", "models", id, "meta.yaml"))
+	if len(metas) == 0 {
+		return "", fmt.Errorf("logged model %s is not in %s", id, r.Root)
+	}
+	var m struct {
+		ArtifactLocation string `yaml:"artifact_location"`
+	}
+	if err := readYAMLFile(metas[0], &m); err != nil {
+		return "", err
+	}
+	return fileURIPath(m.ArtifactLocation)
+}
+
+// runArtifacts finds <experiment>/<run>/meta.yaml and returns its artifact_uri.
+func (r Registry) runArtifacts(run string) (string, error) {
+	if !validName.MatchString(run) {
+		return "", fmt.Errorf("invalid run id %q", run)
+	}
+	metas, _ := filepath.Glob(filepath.Join(r.Root, "*", run, "meta.yaml"))
+	if len(metas) == 0 {
+		return "", fmt.Errorf("run %s is not in %s", run, r.Root)
+	}
+	var m RunMeta
+	if err := readYAMLFile(metas[0], &m); err != nil {
+		return "", err
+	}
+	return fileURIPath(m.ArtifactURI)
+}
+
+func readYAMLFile(p string, v any) error {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	if err := yaml.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	return nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 func findVersion(vs []ModelVersion, v int) *ModelVersion {

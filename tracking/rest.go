@@ -17,8 +17,7 @@ import (
 // following mlflow/protos/service.proto. Artifacts go through the server's
 // artifact proxy (mlflow-artifacts), which `mlflow server` serves by default.
 type restRun struct {
-	base     string
-	client   *http.Client
+	restClient
 	runID    string
 	expID    string
 	artifact string // path of the run's artifact root under mlflow-artifacts/artifacts
@@ -32,7 +31,7 @@ const (
 )
 
 func startRESTRun(base, experiment, runName string) (Run, error) {
-	r := &restRun{base: strings.TrimRight(base, "/"), client: &http.Client{Timeout: 60 * time.Second}}
+	r := &restRun{restClient: newRESTClient(base)}
 	var got struct {
 		Experiment struct {
 			ExperimentID string `json:"experiment_id"`
@@ -91,8 +90,31 @@ func isNotFound(err error) bool {
 	return ok && (e.Code == "RESOURCE_DOES_NOT_EXIST" || e.Status == http.StatusNotFound)
 }
 
+// restClient talks to an MLflow tracking server's REST API.
+type restClient struct {
+	base   string
+	client *http.Client
+}
+
+func newRESTClient(base string) restClient {
+	return restClient{base: strings.TrimRight(base, "/"), client: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// newRequest builds a request to the server, authenticated with
+// MLFLOW_TRACKING_TOKEN when it is set.
+func (r restClient) newRequest(method, url string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	if tok := os.Getenv("MLFLOW_TRACKING_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return req, nil
+}
+
 // call sends one request to /api/2.0/mlflow/<endpoint>.
-func (r *restRun) call(method, endpoint string, body, out any) error {
+func (r restClient) call(method, endpoint string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -101,14 +123,11 @@ func (r *restRun) call(method, endpoint string, body, out any) error {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, r.base+"/api/2.0/mlflow/"+endpoint, rd)
+	req, err := r.newRequest(method, r.base+"/api/2.0/mlflow/"+endpoint, rd)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if tok := os.Getenv("MLFLOW_TRACKING_TOKEN"); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("MLflow server %s: %w", r.base, err)
@@ -168,6 +187,15 @@ func (r *restRun) SetTags(t map[string]string) error {
 	return r.logBatch("tags", asAny(kvList(t)), maxBatchTags)
 }
 
+func (r *restRun) LogMetricAt(key string, value float64, step int64) error {
+	return r.call("POST", "runs/log-metric", map[string]any{
+		"run_id": r.runID, "key": key, "value": value, "timestamp": time.Now().UnixMilli(), "step": step}, nil)
+}
+
+func (r *restRun) LogArtifacts(localDir, dir string) error {
+	return walkArtifacts(localDir, dir, r.LogArtifact)
+}
+
 func (r *restRun) LogMetrics(m map[string]float64) error {
 	now := time.Now().UnixMilli()
 	items := make([]map[string]any, 0, len(m))
@@ -184,12 +212,9 @@ func (r *restRun) LogArtifact(local, dir string) error {
 		return err
 	}
 	p := path.Join(r.artifact, dir, path.Base(strings.ReplaceAll(local, "\\", "/")))
-	req, err := http.NewRequest("PUT", r.base+"/api/2.0/mlflow-artifacts/artifacts/"+escapePath(p), bytes.NewReader(data))
+	req, err := r.newRequest("PUT", r.base+"/api/2.0/mlflow-artifacts/artifacts/"+escapePath(p), bytes.NewReader(data))
 	if err != nil {
 		return err
-	}
-	if tok := os.Getenv("MLFLOW_TRACKING_TOKEN"); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"os/user"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -34,10 +35,16 @@ type Run interface {
 	// Where says where the run lives: a folder or a server URL.
 	Where() string
 	LogParams(map[string]string) error
+	// LogMetrics logs each value at step 0.
 	LogMetrics(map[string]float64) error
+	// LogMetricAt adds one value to a metric's history at step.
+	LogMetricAt(key string, value float64, step int64) error
 	SetTags(map[string]string) error
 	// LogArtifact copies a local file under the run's artifacts, in dir.
 	LogArtifact(local, dir string) error
+	// LogArtifacts copies a local folder's files, recursively, under the
+	// run's artifacts, in dir (as mlflow.log_artifacts does).
+	LogArtifacts(localDir, dir string) error
 	End(status int) error
 }
 
@@ -228,24 +235,35 @@ func (r *fileRun) SetTags(t map[string]string) error   { return r.writeValues("t
 func (r *fileRun) LogMetrics(m map[string]float64) error {
 	now := time.Now().UnixMilli()
 	for _, k := range sortedKeys(m) {
-		if err := safeKey(k); err != nil {
+		if err := r.appendMetric(k, m[k], now, 0); err != nil {
 			return err
 		}
-		p := filepath.Join(r.dir, "metrics", filepath.FromSlash(k))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(f, "%d %s 0\n", now, formatMetric(m[k]))
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
+	}
+	return nil
+}
+
+func (r *fileRun) LogMetricAt(key string, value float64, step int64) error {
+	return r.appendMetric(key, value, time.Now().UnixMilli(), step)
+}
+
+func (r *fileRun) appendMetric(key string, value float64, timestamp, step int64) error {
+	if err := safeKey(key); err != nil {
+		return err
+	}
+	p := filepath.Join(r.dir, "metrics", filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("metric %s: %w", key, err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("metric %s: %w", key, err)
+	}
+	_, err = fmt.Fprintf(f, "%d %s %d\n", timestamp, formatMetric(value), step)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("metric %s: %w", key, err)
 	}
 	return nil
 }
@@ -283,6 +301,38 @@ func (r *fileRun) LogArtifact(local, dir string) error {
 		return err
 	}
 	return os.WriteFile(dst, data, 0o644)
+}
+
+func (r *fileRun) LogArtifacts(localDir, dir string) error {
+	return walkArtifacts(localDir, dir, r.LogArtifact)
+}
+
+// walkArtifacts calls logFile for every regular file under localDir with the
+// artifact folder it belongs in (dir joined with the file's relative folder).
+func walkArtifacts(localDir, dir string, logFile func(local, dir string) error) error {
+	return filepath.WalkDir(localDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("artifact %s: not a regular file", p)
+		}
+		rel, err := filepath.Rel(localDir, filepath.Dir(p))
+		if err != nil {
+			return err
+		}
+		sub := path.Join(filepath.ToSlash(dir), filepath.ToSlash(rel))
+		if sub == "." {
+			sub = ""
+		}
+		if err := logFile(p, sub); err != nil {
+			return fmt.Errorf("log artifacts %s: %w", localDir, err)
+		}
+		return nil
+	})
 }
 
 func (r *fileRun) End(status int) error {
