@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"sort"
 	"strconv"
@@ -24,8 +25,13 @@ type Snapshot struct {
 	Protocol Protocol
 	Metadata Metadata
 	Schema   Schema
-	files    map[string]*AddFile // by decoded path
-	txns     map[string]int64
+	files    map[string]*AddFile    // by decoded path
+	removed  map[string]*RemoveFile // tombstones, by decoded path: a checkpoint keeps them until retention
+	txns     map[string]Txn
+}
+
+func newSnapshot(version int64) *Snapshot {
+	return &Snapshot{Version: version, files: map[string]*AddFile{}, removed: map[string]*RemoveFile{}, txns: map[string]Txn{}}
 }
 
 // Files returns the active data files, sorted by path.
@@ -53,8 +59,8 @@ func (s *Snapshot) NumRecords() (n int64, ok bool) {
 
 // TxnVersion returns the last version an application recorded with a txn action.
 func (s *Snapshot) TxnVersion(appID string) (int64, bool) {
-	v, ok := s.txns[appID]
-	return v, ok
+	t, ok := s.txns[appID]
+	return t.Version, ok
 }
 
 // logListing is what the _delta_log folder holds.
@@ -127,7 +133,98 @@ func listLog(ctx context.Context, st Storage) (logListing, error) {
 }
 
 // loadSnapshot replays the log up to version (or the latest when version < 0).
+// It starts from the checkpoint _last_checkpoint names when that one is
+// usable, so its cost does not grow with the table's age, and otherwise from
+// a listing of the log.
 func loadSnapshot(ctx context.Context, st Storage, version int64) (*Snapshot, error) {
+	s, err := snapshotFromHint(ctx, st, version)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		if s, err = snapshotFromListing(ctx, st, version); err != nil {
+			return nil, err
+		}
+	}
+	if s.Metadata.ID == "" && s.Metadata.SchemaString == "" && s.Metadata.Format.Provider == "" {
+		return nil, fmt.Errorf("%w: no metaData action up to version %d", ErrNotTable, s.Version)
+	}
+	if err := checkReadable(s.Protocol, s.Metadata); err != nil {
+		return nil, err
+	}
+	if s.Metadata.SchemaString != "" {
+		if s.Schema, err = ParseSchema(s.Metadata.SchemaString); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// snapshotFromHint reads the checkpoint _last_checkpoint names, then the
+// commits after it one by one until the next is missing (or version is
+// reached), with no listing of the log. It returns nil, and the caller lists
+// the log, whenever the hint cannot be trusted: absent, corrupt, naming a
+// checkpoint that is missing, incomplete or unreadable, newer than version,
+// or followed by a gap. (Its size is not checked: Spark counts rows of
+// action kinds this reader skips, such as domainMetadata.) The one error it
+// returns is from a commit it found but could not decode.
+func snapshotFromHint(ctx context.Context, st Storage, version int64) (*Snapshot, error) {
+	lc, err := readLastCheckpoint(ctx, st)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			slog.Warn("delta: ignoring _last_checkpoint, listing the log instead", "err", err)
+		}
+		return nil, nil
+	}
+	if version >= 0 && version < lc.Version {
+		return nil, nil // time travel to before the checkpoint
+	}
+	s := newSnapshot(lc.Version)
+	for _, name := range lc.files() {
+		actions, err := readCheckpoint(ctx, st, logDir+"/"+name)
+		if err != nil {
+			slog.Warn("delta: _last_checkpoint names an unreadable checkpoint, listing the log instead", "checkpoint", name, "err", err)
+			return nil, nil
+		}
+		if err := s.apply(actions); err != nil {
+			return nil, nil
+		}
+	}
+	for version < 0 || s.Version < version {
+		data, err := st.ReadFile(ctx, commitName(s.Version+1))
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, nil // let the listing report what is wrong
+		}
+		actions, err := decodeCommit(data)
+		if err != nil {
+			return nil, fmt.Errorf("read version %d: %w", s.Version+1, err)
+		}
+		if err := s.apply(actions); err != nil {
+			return nil, fmt.Errorf("version %d: %w", s.Version+1, err)
+		}
+		s.Version++
+	}
+	if version >= 0 && s.Version != version {
+		return nil, nil // the listing gives the error: a gap, or a version beyond the latest
+	}
+	if version < 0 && s.Version == lc.Version {
+		// No commit after the checkpoint. Either the table is at that
+		// version, or _last_checkpoint is stale and the commits after it
+		// were cleaned up behind a newer checkpoint: only a listing tells.
+		l, err := listLog(ctx, st)
+		if err != nil || l.latest() != lc.Version {
+			return nil, nil
+		}
+	}
+	return s, nil
+}
+
+// snapshotFromListing lists the log and replays it from the newest complete
+// checkpoint at or before the target version.
+func snapshotFromListing(ctx context.Context, st Storage, version int64) (*Snapshot, error) {
 	l, err := listLog(ctx, st)
 	if err != nil {
 		return nil, err
@@ -156,7 +253,7 @@ func loadSnapshot(ctx context.Context, st Storage, version int64) (*Snapshot, er
 			return nil, fmt.Errorf("delta log is not contiguous: version %d is missing", v)
 		}
 	}
-	s := &Snapshot{Version: target, files: map[string]*AddFile{}, txns: map[string]int64{}}
+	s := newSnapshot(target)
 	if cp >= 0 {
 		for _, name := range l.checkpoints[cp] {
 			actions, err := readCheckpoint(ctx, st, logDir+"/"+name)
@@ -175,17 +272,6 @@ func loadSnapshot(ctx context.Context, st Storage, version int64) (*Snapshot, er
 		}
 		if err := s.apply(actions); err != nil {
 			return nil, fmt.Errorf("version %d: %w", v, err)
-		}
-	}
-	if s.Metadata.ID == "" && s.Metadata.SchemaString == "" && s.Metadata.Format.Provider == "" {
-		return nil, fmt.Errorf("%w: no metaData action up to version %d", ErrNotTable, target)
-	}
-	if err := checkReadable(s.Protocol, s.Metadata); err != nil {
-		return nil, err
-	}
-	if s.Metadata.SchemaString != "" {
-		if s.Schema, err = ParseSchema(s.Metadata.SchemaString); err != nil {
-			return nil, err
 		}
 	}
 	return s, nil
@@ -217,14 +303,17 @@ func (s *Snapshot) apply(actions []Action) error {
 			}
 			add := *a.Add
 			s.files[p] = &add
+			delete(s.removed, p)
 		case a.Remove != nil:
 			p, err := url.PathUnescape(a.Remove.Path)
 			if err != nil {
 				return fmt.Errorf("remove path %q: %w", a.Remove.Path, err)
 			}
+			rm := *a.Remove
+			s.removed[p] = &rm
 			delete(s.files, p)
 		case a.Txn != nil:
-			s.txns[a.Txn.AppID] = a.Txn.Version
+			s.txns[a.Txn.AppID] = *a.Txn
 		}
 	}
 	return nil

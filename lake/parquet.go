@@ -87,6 +87,9 @@ func readCheckpoint(ctx context.Context, st Storage, name string) ([]Action, err
 				if err := decodeInto(ValueAt(chunk, i), dst); err != nil {
 					return nil, fmt.Errorf("%s row %d: %w", kind, i, err)
 				}
+				if a.Add != nil && string(a.Add.DeletionVector) == "null" {
+					a.Add.DeletionVector = nil // a null struct, as in JSON commits
+				}
 				out = append(out, a)
 			}
 		}

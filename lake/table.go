@@ -25,6 +25,12 @@ const EngineInfo = "tweet-sentiment-lake/1 (Go)"
 type Table struct {
 	Location string // for messages: a path or URI
 	Storage  Storage
+	// CheckpointInterval: after a commit whose version is a multiple of it,
+	// the writer also writes a checkpoint. The table property
+	// delta.checkpointInterval wins when set (it is shared with other
+	// engines); 0 means DefaultCheckpointInterval; negative turns
+	// checkpoints off.
+	CheckpointInterval int64
 }
 
 // Open returns the table at a location (which need not exist yet): a local
@@ -121,6 +127,7 @@ func (t *Table) Commit(ctx context.Context, info CommitInfo, prepare func(*Snaps
 		if err != nil {
 			return -1, fmt.Errorf("table %s: commit version %d: %w", t.Location, next, err)
 		}
+		t.checkpointAfterCommit(ctx, next, snap, actions)
 		return next, nil
 	}
 	return -1, fmt.Errorf("table %s: %w: gave up after %d attempts", t.Location, ErrConflict, maxCommitAttempts)
