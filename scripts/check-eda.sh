@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end, the way a user runs it: generate tweets, register the demo
 # model, run the pipeline, run the EDA, then check the report in headless
-# Chromium and the logged metrics against scikit-learn (on gold read by DuckDB).
+# Chromium and the logged metrics against scikit-learn (on gold read by delta-rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -12,5 +12,4 @@ go run ./pipelines/medallion --input "$work/raw" --lake "$work/lake" --registry 
 go run ./eda --lake "$work/lake" --out "$work/report" --registry "$work/mlruns" --tracking-uri "$work/mlruns" >"$work/eda.txt"
 ./scripts/check-report.sh "$work/report"
 run=$(ls -d "$work"/mlruns/1/*/)
-node scripts/duckdb/export.mjs "$work/lake/gold" sentiment predicted_sentiment >"$work/gold.csv"
-.cache/venv/bin/python scripts/check_metrics_sklearn.py "$work/gold.csv" "$run"
+.cache/venv/bin/python scripts/check_metrics_sklearn.py "$work/lake/gold" "$run"

@@ -1,21 +1,21 @@
 #!/usr/bin/env python3
 """Compares the metrics an EDA run logged with scikit-learn's on the same gold
-rows. Usage: check_metrics_sklearn.py GOLD_CSV RUN_DIR (GOLD_CSV from
-scripts/duckdb/export.mjs with columns sentiment,predicted_sentiment).
-Needs scikit-learn (.cache/venv, from scripts/setup-test.sh). Exits 1 on any difference above 1e-12."""
-import csv
+rows, read by delta-rs (not by our reader). Usage: check_metrics_sklearn.py
+GOLD_TABLE RUN_DIR. Needs scikit-learn and deltalake (.cache/venv, from
+scripts/setup-test.sh). Exits 1 on any difference above 1e-12."""
 import os
 import sys
 
+from deltalake import DeltaTable
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-gold_csv, run_dir = sys.argv[1], sys.argv[2]
+gold_table, run_dir = sys.argv[1], sys.argv[2]
+gold = DeltaTable(gold_table).to_pyarrow_table(columns=["sentiment", "predicted_sentiment"]).to_pylist()
 y_true, y_pred = [], []
-with open(gold_csv, newline="", encoding="utf-8") as f:
-    for r in csv.DictReader(f):
-        if r["sentiment"] in ("positive", "negative") and r["predicted_sentiment"]:
-            y_true.append(r["sentiment"])
-            y_pred.append(r["predicted_sentiment"])
+for r in gold:
+    if r["sentiment"] in ("positive", "negative") and r["predicted_sentiment"]:
+        y_true.append(r["sentiment"])
+        y_pred.append(r["predicted_sentiment"])
 
 labels = ["negative", "neutral", "positive"]
 p, r, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=["positive"], average=None, zero_division=0)
