@@ -130,11 +130,14 @@ func TestHostileInput(t *testing.T) {
 		t.Error("invalid UTF-8 in a text should reach bronze as U+FFFD")
 	}
 	// Files the run wrote are 0644 and folders 0755: readable, not writable by others, never executable.
-	filepath.WalkDir(cfg.Lake, func(p string, d os.DirEntry, err error) error {
+	err = filepath.WalkDir(cfg.Lake, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		info, _ := d.Info()
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
 		want := os.FileMode(0o644)
 		if d.IsDir() {
 			want = 0o755
@@ -144,6 +147,9 @@ func TestHostileInput(t *testing.T) {
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatalf("walk the lake: %v", err)
+	}
 	t.Logf("%d raw records: %d bronze, %d quarantined in bronze, %d in silver; reasons %v", want.raw, want.bronze, want.bronzeQ, want.silverQ, seen)
 }
 

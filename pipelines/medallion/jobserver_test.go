@@ -66,7 +66,11 @@ func startJobServerLogged(t *testing.T) (string, *lockedBuffer) {
 	cmd := exec.Command(bin, fmt.Sprintf("--job_port=%d", jobPort), fmt.Sprintf("--web_port=%d", webPort))
 	// Workers it starts inherit its folder, and Beam's boot program writes
 	// pipeline_options.json there: a temporary one, never the repository.
+	// There the workers cannot find the repository's ONNX Runtime by
+	// walking up from their folder: they are told where it is.
 	cmd.Dir = t.TempDir()
+	ortLib, _ := filepath.Abs(inference.LibraryPath())
+	cmd.Env = append(os.Environ(), "ORT_LIB="+ortLib)
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = time.Second // worker processes it started may hold its output open
@@ -178,7 +182,6 @@ func TestProcessWorkers(t *testing.T) {
 	boot, _ := filepath.Abs("../../.cache/bin/beam-boot")
 	needTool(t, "Beam's Go boot program", boot)
 	script, _ := filepath.Abs("../../scripts/process-worker.sh")
-	ortLib, _ := filepath.Abs(inference.LibraryPath())
 	endpoint, logs := startJobServerLogged(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "medallion")
@@ -203,6 +206,7 @@ func TestProcessWorkers(t *testing.T) {
 		"--runner=universal", "--endpoint="+endpoint, "--environment_type=PROCESS",
 		`--environment_config={"command":"`+script+`"}`, "--worker_binary="+bin)
 	run.Dir = dir // not the repository: the worker finds ONNX Runtime through ORT_LIB alone
+	ortLib, _ := filepath.Abs(inference.LibraryPath())
 	run.Env = append(os.Environ(), "ORT_LIB="+ortLib, "BEAM_BOOT="+boot)
 	if out, err := run.CombinedOutput(); err != nil {
 		t.Fatalf("medallion with PROCESS workers: %v\n%s\njob server:\n%s", err, out, logs.String())

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,7 +163,7 @@ func runChild() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Printf("batch %d redo %v\n", sum.Batch, sum.Redo)
+	fmt.Printf("batch %d redo %v held %d\n", sum.Batch, sum.Redo, sum.Held)
 	os.Exit(0)
 }
 
@@ -194,9 +196,44 @@ func TestCrashAndRerun(t *testing.T) {
 		t.Fatalf("reference stream: %v\n%s", err, out)
 	}
 	fullStream := time.Since(start)
+	// rerun runs batches until nothing is left, vacuums away every file no
+	// commit names (what a killed run left), and compares the tables with
+	// the uninterrupted run's. It returns how many tables already held the
+	// batch that the first rerun redid (0: no redo).
+	rerun := func(trial int, lk, what string) (held int, redo bool) {
+		for i := 0; i < 3; i++ {
+			out, err := child(lk).CombinedOutput()
+			if err != nil {
+				t.Fatalf("trial %d: rerun: %v\n%s", trial, err, out)
+			}
+			m := childResult.FindStringSubmatch(string(out))
+			if m == nil {
+				t.Fatalf("trial %d: rerun printed no result:\n%s", trial, out)
+			}
+			batch, _ := strconv.Atoi(m[1])
+			r := m[2] == "true"
+			h, _ := strconv.Atoi(m[3])
+			if i == 0 {
+				held, redo = h, r
+			}
+			if batch < 0 {
+				break
+			}
+		}
+		if err := Vacuum(context.Background(), lk, 0, io.Discard); err != nil {
+			t.Fatalf("trial %d: vacuum: %v", trial, err)
+		}
+		for _, name := range Tables {
+			got := tableMultiset(t, filepath.Join(lk, name))
+			if strings.Join(got, "\n") != strings.Join(want[name], "\n") {
+				t.Errorf("trial %d (%s): %s has %d rows, the uninterrupted run %d", trial, what, name, len(got), len(want[name]))
+			}
+		}
+		return held, redo
+	}
 	rng := rand.New(rand.NewPCG(7, 7))
 	const trials = 16 // half batch, half stream
-	killed, redone := 0, 0
+	killed, redone, half := 0, 0, 0
 	for trial := 0; trial < trials; trial++ {
 		lk := t.TempDir()
 		cmd, span := child(lk), full
@@ -213,37 +250,53 @@ func TestCrashAndRerun(t *testing.T) {
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			killed++ // it had not finished
 		}
-		// Rerun until there is nothing left to do.
-		for i := 0; i < 3; i++ {
-			out, err := child(lk).CombinedOutput()
-			if err != nil {
-				t.Fatalf("trial %d: rerun: %v\n%s", trial, err, out)
-			}
-			if strings.Contains(string(out), "redo true") {
-				redone++ // the kill left a batch half committed
-			}
-			if strings.Contains(string(out), "batch -1") {
-				break
-			}
+		held, redo := rerun(trial, lk, fmt.Sprintf("killed after %s", delay))
+		if redo {
+			redone++ // the kill left a planned batch unfinished
 		}
-		// Then vacuum away every file no commit names (what the killed run
-		// left): the tables must read the same.
-		if err := Vacuum(context.Background(), lk, 0, io.Discard); err != nil {
-			t.Fatalf("trial %d: vacuum: %v", trial, err)
-		}
-		for _, name := range Tables {
-			got := tableMultiset(t, filepath.Join(lk, name))
-			if strings.Join(got, "\n") != strings.Join(want[name], "\n") {
-				t.Errorf("trial %d (killed after %s): %s has %d rows, the uninterrupted run %d", trial, delay, name, len(got), len(want[name]))
-			}
+		if held > 0 {
+			half++ // ... and some of its tables committed
 		}
 	}
-	t.Logf("%d trials (batch and stream): %d killed before finishing, %d left a batch half committed that the rerun finished (uninterrupted: batch %s, stream %s)",
-		trials, killed, redone, full, fullStream)
+	t.Logf("%d trials (batch and stream): %d killed before finishing, %d left a planned batch unfinished, %d of them half committed (uninterrupted: batch %s, stream %s)",
+		trials, killed, redone, half, full, fullStream)
 	if killed < trials/2 {
 		t.Errorf("only %d of %d trials killed a running pipeline", killed, trials)
 	}
+	if redone == 0 {
+		t.Errorf("no kill left a planned batch for the rerun to finish: the recovery path never ran")
+	}
+	// A kill between two tables' commits, made certain: the state a run
+	// killed after committing bronze, silver and quarantine but before gold
+	// leaves is the finished run's lake without the last gold and
+	// application commits (their data files stay behind, as orphans).
+	lk := t.TempDir()
+	if out, err := child(lk).CombinedOutput(); err != nil {
+		t.Fatalf("half-committed trial: %v\n%s", err, out)
+	}
+	for _, name := range []string{GoldTable, ApplicationTable} {
+		v, err := latestVersion(context.Background(), filepath.Join(lk, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := filepath.Join(lk, name, "_delta_log")
+		if err := os.Remove(filepath.Join(log, fmt.Sprintf("%020d.json", v))); err != nil {
+			t.Fatal(err)
+		}
+		// A checkpoint of that version, and the hint naming it, went with it.
+		for _, f := range []string{fmt.Sprintf("%020d.checkpoint.parquet", v), "_last_checkpoint"} {
+			if err := os.Remove(filepath.Join(log, f)); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+		}
+	}
+	if held, redo := rerun(trials, lk, "gold and application not committed"); !redo || held != len(Tables)-2 {
+		t.Errorf("half-committed batch: rerun redo %v with %d tables holding it, want a redo with %d", redo, held, len(Tables)-2)
+	}
 }
+
+// childResult is the line a child run of one batch prints last.
+var childResult = regexp.MustCompile(`(?m)^batch (-?\d+) redo (true|false) held (\d+)$`)
 
 // Peak memory stays bounded whatever the input: batches take at most
 // MaxBatchBytes of input each, so ten times the input costs more batches,

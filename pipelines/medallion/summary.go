@@ -19,11 +19,15 @@ import (
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
-// TableRun is what one run committed to one table.
+// TableRun is what one batch committed to one table.
 type TableRun struct {
 	Name          string
-	Before, After int64 // versions; -1: no table
-	Rows          int64 // rows added by this run's commits
+	Before, After int64 // versions when the run started and ended; -1: no table
+	// Rows the batch added: its commit's stats (txn version = the batch),
+	// whichever run made that commit, so a redo accounts for tables an
+	// interrupted run committed. For application, rows of its rewrites.
+	Rows int64
+	Held bool // the table held the batch before this run (a redo)
 }
 
 // Summary is what a run did, from the pipeline's counters (files, records,
@@ -41,6 +45,7 @@ type Summary struct {
 	Batch                                int64 // the last batch; -1: nothing new to ingest
 	FirstBatch                           int64
 	Redo                                 bool // the batch finished one a killed run left
+	Held                                 int  // tables that already held the redone batch
 	PlannedFiles                         int
 	ProcessingMicros                     map[string]int64 // per stage: bronze, silver, gold
 }
@@ -58,7 +63,7 @@ func (s *Summary) add(b *Summary) {
 	s.PlannedFiles += b.PlannedFiles
 	s.Redo = s.Redo || b.Redo
 	if s.Batch < 0 {
-		s.FirstBatch = b.Batch
+		s.FirstBatch, s.Held = b.Batch, b.Held
 		s.Tables = append([]TableRun(nil), b.Tables...)
 	} else {
 		for i := range s.Tables {
@@ -91,7 +96,7 @@ func (s *Summary) table(name string) TableRun {
 	return TableRun{Name: name, Before: -1, After: -1}
 }
 
-func summarize(ctx context.Context, c Config, before map[string]int64, res beam.PipelineResult) (*Summary, error) {
+func summarize(ctx context.Context, c Config, batch int64, before map[string]int64, res beam.PipelineResult) (*Summary, error) {
 	s := &Summary{QuarantineByReason: map[string]int64{}}
 	if res != nil {
 		for _, cr := range res.Metrics().AllMetrics().Counters() {
@@ -122,40 +127,47 @@ func summarize(ctx context.Context, c Config, before map[string]int64, res beam.
 		s.Model = fmt.Sprintf("%s (%s version %d, %s)", c.model.URI, c.model.Name, c.model.Version, c.model.Stage)
 	}
 	for _, name := range Tables {
-		tr := TableRun{Name: name, Before: before[name], After: -1}
 		t := lake.Open(c.table(name))
 		after, err := latestVersion(ctx, t.Location)
 		if err != nil {
 			return nil, err
 		}
-		tr.After = after
-		if after > tr.Before {
-			commits, err := t.History(ctx, tr.Before+1)
-			if err != nil {
-				return nil, err
+		tr := TableRun{Name: name, Before: before[name], After: after}
+		var commits []lake.Commit
+		if name == ApplicationTable {
+			if after > tr.Before {
+				commits, err = t.History(ctx, tr.Before+1)
 			}
-			snap, err := t.Snapshot(ctx, after)
-			if err != nil {
-				return nil, err
-			}
-			schema, err := snap.Schema.ArrowSchema()
-			if err != nil {
-				return nil, err
-			}
-			for _, cm := range commits {
-				for _, a := range cm.Adds {
-					st, ok, err := a.ParseStats()
-					if err != nil || !ok {
-						return nil, fmt.Errorf("table %s: file %s has no stats", name, a.Path)
-					}
-					tr.Rows += st.NumRecords
-					if name == QuarantineTable {
-						if err := s.countReasons(ctx, t, a, schema); err != nil {
-							return nil, err
-						}
+		} else if after >= 0 {
+			commits, err = batchCommits(ctx, t, after, batch)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var schema *arrow.Schema
+		for _, cm := range commits {
+			tr.Held = tr.Held || cm.Version <= tr.Before
+			for _, a := range cm.Adds {
+				st, ok, err := a.ParseStats()
+				if err != nil || !ok {
+					return nil, fmt.Errorf("table %s: file %s has no stats", name, a.Path)
+				}
+				tr.Rows += st.NumRecords
+				if name != QuarantineTable {
+					continue
+				}
+				if schema == nil {
+					if schema, err = tableSchema(ctx, t, after); err != nil {
+						return nil, err
 					}
 				}
+				if err := s.countReasons(ctx, t, a, schema); err != nil {
+					return nil, err
+				}
 			}
+		}
+		if tr.Held {
+			s.Held++
 		}
 		s.Tables = append(s.Tables, tr)
 	}
@@ -165,6 +177,42 @@ func summarize(ctx context.Context, c Config, before map[string]int64, res beam.
 	}
 	s.TopMentions = top
 	return s, nil
+}
+
+// batchCommits returns the commits of a table that carry the batch's txn
+// version. It reads back from version after over a window that doubles: the
+// batch's commit is usually the latest, and a commit of an older batch ends
+// the search. Commits of other writers (no txn of ours) are passed over.
+func batchCommits(ctx context.Context, t *lake.Table, after, batch int64) ([]lake.Commit, error) {
+	for step := int64(1); ; step *= 2 {
+		lo := max(after-step+1, 0)
+		h, err := t.History(ctx, lo)
+		if err != nil {
+			return nil, err
+		}
+		var out []lake.Commit
+		older := lo == 0
+		for _, cm := range h {
+			switch {
+			case !cm.HasTxn || cm.Txn.AppID != AppID:
+			case cm.Txn.Version == batch:
+				out = append(out, cm)
+			case cm.Txn.Version < batch:
+				older = true
+			}
+		}
+		if older || len(out) > 0 {
+			return out, nil
+		}
+	}
+}
+
+func tableSchema(ctx context.Context, t *lake.Table, version int64) (*arrow.Schema, error) {
+	snap, err := t.Snapshot(ctx, version)
+	if err != nil {
+		return nil, err
+	}
+	return snap.Schema.ArrowSchema()
 }
 
 // topMentions reads the application table's n mentions with most tweets.
@@ -209,10 +257,12 @@ func (s *Summary) countReasons(ctx context.Context, t *lake.Table, a lake.AddFil
 
 // Check verifies the accounting a run promises: every raw record is a bronze
 // row or quarantined, and every bronze row reached silver, was quarantined
-// there, or had no mention.
+// there, or had no mention. It holds for a redone batch too: its rows come
+// from the batch's commits, whichever run made them, and a redo reads every
+// planned file again.
 func (s *Summary) Check() error {
-	if s.Batch < 0 || s.Redo {
-		return nil // a finished batch's counts span two runs
+	if s.Batch < 0 {
+		return nil
 	}
 	bronze := s.table(BronzeTable).Rows
 	if gold, silver := s.table(GoldTable).Rows, s.table(SilverTable).Rows; gold != silver {
