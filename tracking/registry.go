@@ -176,10 +176,10 @@ func (r Registry) Versions(name string) ([]ModelVersion, error) {
 			continue // being registered right now
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("registry %s: %w", r.Root, err)
 		}
 		if err := yaml.Unmarshal(data, &mv); err != nil {
-			return nil, fmt.Errorf("%s/%s/meta.yaml: %w", name, e.Name(), err)
+			return nil, fmt.Errorf("registry %s: %s/%s/meta.yaml: %w", r.Root, name, e.Name(), err)
 		}
 		out = append(out, mv)
 	}

@@ -81,32 +81,65 @@ func (f *applicationCommitFn) ProcessElement(ctx context.Context, _ []byte, rows
 	var c deltaio.Committed
 	for goldCommitted(&c) {
 	}
-	merged := map[string]ApplicationRow{}
+	var batch []ApplicationRow
 	var r ApplicationRow
 	for rows(&r) {
-		merged[r.Mention] = r
+		batch = append(batch, r)
 	}
-	tbl := lake.Open(f.Location)
-	exists, err := tbl.Exists(ctx)
+	committed, err := CommitApplication(ctx, f.Location, f.AppID, f.Version, batch)
 	if err != nil {
 		return err
+	}
+	emit(committed)
+	return nil
+}
+
+// CountGold is a batch's per-mention counts from its gold rows' mention,
+// timestamp and predicted sentiment id, as Application computes them.
+func CountGold(rows []GoldRow) []ApplicationRow {
+	merged := map[string]ApplicationRow{}
+	for _, g := range rows {
+		m, r := mentionCounts(g)
+		if o, ok := merged[m]; ok {
+			r = MergeCounts(o, r)
+		}
+		merged[m] = withMention(m, r)
+	}
+	out := make([]ApplicationRow, 0, len(merged))
+	for _, r := range merged {
+		out = append(out, r)
+	}
+	return out
+}
+
+// CommitApplication merges one batch's per-mention counts into the
+// application table's previous version and commits the result, once for
+// (appID, version): the pipeline's last step, and --abandon-batch's when
+// gold holds a batch that application lacks.
+func CommitApplication(ctx context.Context, location, appID string, version int64, batch []ApplicationRow) (deltaio.Committed, error) {
+	merged := map[string]ApplicationRow{}
+	for _, r := range batch {
+		merged[r.Mention] = r
+	}
+	tbl := lake.Open(location)
+	exists, err := tbl.Exists(ctx)
+	if err != nil {
+		return deltaio.Committed{}, fmt.Errorf("application %s: %w", location, err)
 	}
 	if exists {
 		snap, err := tbl.Snapshot(ctx, -1)
 		if err != nil {
-			return err
+			return deltaio.Committed{}, fmt.Errorf("application %s: %w", location, err)
 		}
-		if v, ok := snap.TxnVersion(f.AppID); f.AppID != "" && ok && v >= f.Version {
-			emit(deltaio.Committed{Table: f.Location, Version: -1})
-			return nil // this batch was merged before a restart
+		if v, ok := snap.TxnVersion(appID); appID != "" && ok && v >= version {
+			return deltaio.Committed{Table: location, Version: -1}, nil // this batch was merged before a restart
 		}
-		if len(merged) == 0 && f.AppID == "" {
-			emit(deltaio.Committed{Table: f.Location, Version: -1})
-			return nil // nothing new: the table stays as it is
+		if len(merged) == 0 && appID == "" {
+			return deltaio.Committed{Table: location, Version: -1}, nil // nothing new: the table stays as it is
 		}
 		old, err := ReadApplication(ctx, tbl)
 		if err != nil {
-			return err
+			return deltaio.Committed{}, fmt.Errorf("application %s: %w", location, err)
 		}
 		for _, o := range old {
 			if n, ok := merged[o.Mention]; ok {
@@ -127,11 +160,11 @@ func (f *applicationCommitFn) ProcessElement(ctx context.Context, _ []byte, rows
 	if len(all) > 0 {
 		as, err := ApplicationSchema.ArrowSchema()
 		if err != nil {
-			return err
+			return deltaio.Committed{}, err
 		}
 		w, err := tbl.NewDataWriter(ctx, as, lake.WriterOptions{})
 		if err != nil {
-			return err
+			return deltaio.Committed{}, fmt.Errorf("write %s: %w", location, err)
 		}
 		b := array.NewRecordBuilder(memory.DefaultAllocator, as)
 		defer b.Release()
@@ -143,20 +176,19 @@ func (f *applicationCommitFn) ProcessElement(ctx context.Context, _ []byte, rows
 		rec.Release()
 		if err != nil {
 			w.Abort(ctx)
-			return err
+			return deltaio.Committed{}, fmt.Errorf("write %s: %w", location, err)
 		}
 		add, err := w.Close()
 		if err != nil {
-			return err
+			return deltaio.Committed{}, fmt.Errorf("write %s: %w", location, err)
 		}
 		adds = append(adds, add)
 	}
-	v, err := tbl.Overwrite(ctx, ApplicationSchema, adds, lake.WriteOptions{Operation: "APPLICATION REFRESH", AppID: f.AppID, Version: f.Version})
+	v, err := tbl.Overwrite(ctx, ApplicationSchema, adds, lake.WriteOptions{Operation: "APPLICATION REFRESH", AppID: appID, Version: version})
 	if err != nil {
-		return fmt.Errorf("application: %w", err)
+		return deltaio.Committed{}, fmt.Errorf("commit %s: %w", location, err)
 	}
-	emit(deltaio.Committed{Table: f.Location, Version: v, Files: len(adds), Rows: int64(len(all))})
-	return nil
+	return deltaio.Committed{Table: location, Version: v, Files: len(adds), Rows: int64(len(all))}, nil
 }
 
 // ReadApplication reads the current application table.

@@ -76,6 +76,12 @@ const (
 	ReasonReadFailed   = "read_failed"
 	ReasonTooMany      = "too_many_records"
 	ReasonManyMentions = "too_many_mentions"
+	// A planned file that was gone, or no longer the file that was planned
+	// (another size or modification time), when its batch read it: the
+	// batch goes on without it, so a user's deleting a bad file never
+	// leaves the lake stuck (see PlannedFile).
+	ReasonVanished = "vanished"
+	ReasonChanged  = "changed_after_planning"
 )
 
 // RecordError is a record-level failure with a reason category.

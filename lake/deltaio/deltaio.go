@@ -176,7 +176,7 @@ func (f *writeFilesFn) flush(ctx context.Context, rows []Row, emit func(DataFile
 	tbl := lake.Open(f.Location)
 	w, err := tbl.NewDataWriter(ctx, as, lake.WriterOptions{Codec: f.Codec})
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", f.Location, err)
 	}
 	b := array.NewRecordBuilder(memory.DefaultAllocator, as)
 	defer b.Release()
@@ -195,7 +195,7 @@ func (f *writeFilesFn) flush(ctx context.Context, rows []Row, emit func(DataFile
 	}
 	add, err := w.Close()
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", f.Location, err)
 	}
 	js, err := json.Marshal(add)
 	if err != nil {
@@ -246,7 +246,7 @@ func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*Dat
 	sort.Slice(adds, func(i, j int) bool { return adds[i].Path < adds[j].Path })
 	v, err := lake.Open(f.Location).Append(ctx, schema, adds, lake.WriteOptions{Operation: f.Operation, Parameters: f.Parameters, AppID: f.AppID, Version: f.Version})
 	if err != nil {
-		return err
+		return fmt.Errorf("commit %s: %w", f.Location, err)
 	}
 	var rows int64
 	for _, a := range adds {

@@ -23,10 +23,33 @@ const AppID = "medallion"
 // written once (put-if-absent) under LAKE/_checkpoints/plans, like Spark's
 // offset log; a plan is complete when every table records its number in a
 // txn action, atomically with the batch's data.
+//
+// Sizes and ModTimes (Unix nanoseconds, parallel to Files) record what each
+// file was when planned, so a redo can tell a file the user deleted or
+// rewrote since from the one planned (plans written before these fields
+// existed have neither, and their files are checked for existence only).
 type Plan struct {
-	Batch   int64     `json:"batch"`
-	Files   []string  `json:"files"`
-	Created time.Time `json:"created"`
+	Batch    int64     `json:"batch"`
+	Files    []string  `json:"files"`
+	Sizes    []int64   `json:"sizes,omitempty"`
+	ModTimes []int64   `json:"mod_times,omitempty"`
+	Created  time.Time `json:"created"`
+
+	held   []string               // tables that held the batch when its run began (runPlan)
+	replay []transforms.BronzeRow // bronze's rows of the batch, when its files are no longer as planned (runPlan)
+}
+
+// planned returns the plan's files with what planning recorded of each.
+func (p *Plan) planned() []transforms.PlannedFile {
+	out := make([]transforms.PlannedFile, len(p.Files))
+	known := len(p.Sizes) == len(p.Files) && len(p.ModTimes) == len(p.Files)
+	for i, f := range p.Files {
+		out[i] = transforms.PlannedFile{Path: f, Known: known}
+		if known {
+			out[i].Size, out[i].ModTime = p.Sizes[i], p.ModTimes[i]
+		}
+	}
+	return out
 }
 
 type checkpoint struct {
@@ -96,6 +119,7 @@ func (cp *checkpoint) complete(ctx context.Context, p *Plan) (bool, error) {
 type inputFile struct {
 	Path string
 	Size int64
+	Mod  time.Time
 }
 
 // next returns the batch to run: an unfinished plan first (a run died), else
@@ -122,16 +146,17 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 		return nil, false, nil
 	}
 	sort.Slice(fresh, func(i, j int) bool { return fresh[i].Path < fresh[j].Path })
-	var take []string
+	p := &Plan{Batch: 0, Created: time.Now().UTC()}
 	var bytes int64
 	for _, f := range fresh {
-		if len(take) > 0 && maxBytes > 0 && bytes+f.Size > maxBytes {
+		if len(p.Files) > 0 && maxBytes > 0 && bytes+f.Size > maxBytes {
 			break
 		}
-		take = append(take, f.Path)
+		p.Files = append(p.Files, f.Path)
+		p.Sizes = append(p.Sizes, f.Size)
+		p.ModTimes = append(p.ModTimes, f.Mod.UnixNano())
 		bytes += f.Size
 	}
-	p := &Plan{Batch: 0, Files: take, Created: time.Now().UTC()}
 	if cp.last != nil {
 		p.Batch = cp.last.Batch + 1
 	}
@@ -143,9 +168,9 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 		if errors.Is(err, lake.ErrExist) {
 			return nil, false, fmt.Errorf("checkpoint %s: batch %d was planned by another run of this pipeline on the same lake: stop it first (--status)", cp.lake, p.Batch)
 		}
-		return nil, false, err
+		return nil, false, fmt.Errorf("checkpoint %s: plan batch %d: %w", cp.lake, p.Batch, err)
 	}
-	for _, f := range take {
+	for _, f := range p.Files {
 		cp.claimed[f] = true
 	}
 	cp.last = p
@@ -178,7 +203,7 @@ func listInput(input string, claimed func(path string) bool) ([]inputFile, error
 	}
 	out := make([]inputFile, len(matches))
 	for i, m := range matches {
-		out[i] = inputFile{Path: m.Path, Size: m.Size}
+		out[i] = inputFile{Path: m.Path, Size: m.Size, Mod: m.Mod}
 	}
 	return out, nil
 }

@@ -11,9 +11,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -33,11 +33,11 @@ var (
 	lakeF   = flag.String("lake", "", "where the Delta tables live: a folder, s3://bucket/prefix or gs://bucket/prefix (required)")
 	shards  = flag.Int("shards", runtime.NumCPU(), "parallel writers per table and inference groups (default: the CPUs)")
 	codec   = flag.String("codec", "zstd", "parquet compression: zstd or snappy")
-	verbose = flag.Bool("verbose", false, "log the runner's progress (prism logs every job step at info level)")
+	verbose = flag.Bool("verbose", false, "show the runner's logs (prism logs every job step at info level) and a failure's full error; without it a failure is one line and a hint")
 
 	model = flag.String("model", "models:/tweet-sentiment/Production",
 		"model: models:/NAME/STAGE, models:/NAME/VERSION, models:/NAME@ALIAS, or a model folder")
-	registry  = flag.String("registry", "mlruns", "MLflow file store that models:/ URIs resolve in")
+	registry  = flag.String("registry", "mlruns", "MLflow file store, or http(s):// tracking server, that models:/ URIs resolve in")
 	batchSize = flag.Int("batch-size", DefaultBatchSize, "texts per ONNX Runtime run")
 	quantized = flag.Bool("quantized", false, "run the model folder's int8 onnx/model_quantized.onnx instead of onnx/model.onnx")
 	threads   = flag.Int("inference-threads", 0, "ONNX Runtime intra-op threads per worker (0: all cores)")
@@ -60,12 +60,13 @@ var (
 	monitoring  = flag.String("monitoring", "", "folder for the monitoring series and charts (default: LAKE/_monitoring, or ./_monitoring for an s3:// or gs:// lake)")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the run (go tool pprof) to this file")
 	retention   = flag.Duration("retention", lake.DefaultRetention, "vacuum: keep unreferenced files younger than this")
+	abandon     = flag.Int64("abandon-batch", -1, "close unfinished batch N in the tables that lack it (when a planned file is gone for good), and exit")
 )
 
 // ownFlags are the flags this command defines (Beam adds many of its own).
 var ownFlags = []string{"input", "lake", "monitoring", "cpuprofile", "mode", "model", "registry", "batch-size", "quantized", "inference-threads", "shards", "codec",
 	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize", "vacuum", "retention",
-	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose"}
+	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose", "abandon-batch"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: medallion --input DIR --lake DIR [flags]\n\n")
@@ -84,16 +85,11 @@ func main() {
 	flag.Usage = usage
 	flag.Parse()
 	beam.Init()
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelInfo
-	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	quietLogs(os.Stderr, *verbose)
 
-	if *lakeF != "" && (*stop || *status || *reset || *optimize || *vacuum) {
+	if *lakeF != "" && (*stop || *status || *reset || *optimize || *vacuum || *abandon >= 0) {
 		if err := utility(*lakeF); err != nil {
-			fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
-			os.Exit(1)
+			fail(err, 1)
 		}
 		return
 	}
@@ -108,8 +104,7 @@ func main() {
 	cfg.Limits.MaxFileBytes, cfg.Limits.MaxRecordBytes = *maxFileBytes, *maxRecordBytes
 	cfg.Limits.MaxRecordsPerFile, cfg.Limits.MaxMentions = *maxRecords, *maxMentions
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
-		os.Exit(2)
+		fail(err, 2)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -135,8 +130,7 @@ func main() {
 		}
 		sum, err := Run(ctx, cfg, run)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
-			os.Exit(1)
+			fail(err, 1)
 		}
 		sum.Elapsed = time.Since(start)
 		sum.Print(os.Stdout)
@@ -146,15 +140,10 @@ func main() {
 				mon.charts()
 			}
 		}
-		if err := sum.Check(); err != nil {
-			fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
-			os.Exit(1)
-		}
 	case "stream":
 		totals, reason, err := Stream(ctx, cfg, run, StreamOptions{Trigger: *trigger, IdleTimeout: *idleTimeout, Monitor: *monitorF}, os.Stdout)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
-			os.Exit(1)
+			fail(err, 1)
 		}
 		fmt.Printf("stream stopped (%s): bronze %s, silver %s, gold %s rows; elapsed %s\n", reason,
 			group(totals["bronze_stream"]), group(totals["silver_stream"]), group(totals["gold_stream"]), time.Since(start).Round(time.Millisecond))
@@ -162,6 +151,29 @@ func main() {
 		fmt.Fprintf(os.Stderr, "medallion: --mode %q: want batch or stream\n", *mode)
 		os.Exit(2)
 	}
+}
+
+// fail prints err as one line (the root cause, not the runner's plan dumps)
+// and, when it has one, a hint on the next; --verbose adds the full error.
+// It exits with code.
+func fail(err error, code int) {
+	var f *Failure
+	if errors.As(err, &f) {
+		fmt.Fprintf(os.Stderr, "medallion: %s\n", err)
+		if f.Hint != "" {
+			fmt.Fprintf(os.Stderr, "  next: %s\n", f.Hint)
+		}
+	} else {
+		cause := rootCause(err)
+		fmt.Fprintf(os.Stderr, "medallion: %s\n", cause)
+		if hint := hintFor(cause); hint != "" {
+			fmt.Fprintf(os.Stderr, "  next: %s\n", hint)
+		}
+	}
+	if *verbose {
+		fmt.Fprintf(os.Stderr, "full error: %+v\n", err)
+	}
+	os.Exit(code)
 }
 
 // batchFiles is how many files the first batch takes (for the progress bar).
@@ -193,6 +205,8 @@ func utility(lakeDir string) error {
 		return Reset(lakeDir, os.Stdout)
 	case *vacuum:
 		return Vacuum(context.Background(), lakeDir, *retention, os.Stdout)
+	case *abandon >= 0:
+		return AbandonBatch(context.Background(), lakeDir, *abandon, os.Stdout)
 	default:
 		return Optimize(context.Background(), lakeDir, *codec, os.Stdout)
 	}

@@ -9,10 +9,8 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"   // gs:// input
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // file:// and plain paths
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/lake"
@@ -31,7 +29,7 @@ type Config struct {
 	Limits transforms.Limits // zero: transforms.DefaultLimits
 
 	Model     string // models:/NAME/STAGE, models:/NAME/VERSION, models:/NAME@ALIAS or a folder
-	Registry  string // MLflow file store the models:/ URIs resolve in
+	Registry  string // MLflow file store, or http(s):// tracking server, the models:/ URIs resolve in
 	BatchSize int    // texts per ONNX Runtime run
 	Threads   int    // ONNX Runtime intra-op threads (0: all cores)
 	Quantized bool   // run onnx/model_quantized.onnx (int8) where the model folder has one
@@ -89,15 +87,15 @@ func (c *Config) Validate() error {
 	}
 	// Resolve and open the model now: a missing or broken model fails here,
 	// with a hint, before any data is read.
-	res, err := tracking.Registry{Root: c.Registry}.Resolve(c.Model)
+	res, err := tracking.NewResolver(c.Registry).Resolve(c.Model)
 	if err != nil {
 		return err
 	}
 	if res.Dir, err = filepath.Abs(res.Dir); err != nil {
 		return err
 	}
-	if q := filepath.Join(res.Dir, "onnx", "model_quantized.onnx"); c.Quantized && !exists(q) {
-		return fmt.Errorf("--quantized: model %s has no %s", c.Model, q)
+	if p, err := inference.FindModelFile(res.Dir, true); c.Quantized && (err != nil || filepath.Base(p) != "model_quantized.onnx") {
+		return fmt.Errorf("--quantized: model %s (%s) has no onnx/model_quantized.onnx or model_quantized.onnx", c.Model, res.Dir)
 	}
 	// Acquire the model exactly as the gold workers will: in-process runners
 	// (prism, direct, LOOPBACK) then reuse this session, already loaded,
@@ -139,19 +137,6 @@ var Tables = []string{BronzeTable, SilverTable, QuarantineTable, GoldTable, Appl
 
 func (c Config) table(name string) string { return lake.Join(c.Lake, name) }
 
-func init() {
-	register.Function2x2[context.Context, string, fileio.ReadableFile, error](readableFile)
-}
-
-// readableFile opens a planned path for the bronze step.
-func readableFile(ctx context.Context, path string) (fileio.ReadableFile, error) {
-	size, mod, err := lake.Stat(ctx, path)
-	if err != nil {
-		return fileio.ReadableFile{}, fmt.Errorf("planned file %s: %w (files are immutable once seen)", path, err)
-	}
-	return fileio.ReadableFile{Metadata: fileio.FileMetadata{Path: path, Size: size, LastModified: mod}}, nil
-}
-
 // Build adds one batch of the pipeline to s: it reads like the medallion
 // diagram. Every table commit carries the batch's txn (AppID, plan.Batch),
 // so a batch that is run again after a crash adds nothing twice.
@@ -166,10 +151,22 @@ func Build(s beam.Scope, c Config, plan *Plan) {
 // Ingest is the model-free half of a batch: raw files to the bronze,
 // silver and quarantine tables. It returns silver for gold.
 func Ingest(s beam.Scope, c Config, plan *Plan) beam.PCollection {
-	files := beam.ParDo(s, readableFile, beam.CreateList(s, plan.Files))
-	bronze, bronzeQuarantine := transforms.Bronze(s, files, c.Limits)
+	var bronze beam.PCollection
+	var quarantines []beam.PCollection
+	if plan.replay != nil {
+		// Bronze and quarantine hold the batch, but its files are no longer
+		// what they read: the other tables follow from bronze's rows.
+		bronze = beam.CreateList(s, plan.replay)
+	} else {
+		// A planned file that vanished or changed is quarantined, and the
+		// batch goes on without it, only while no table holds the batch.
+		files, missing := transforms.OpenPlanned(s, beam.CreateList(s, plan.planned()), len(plan.held) == 0)
+		var bronzeQuarantine beam.PCollection
+		bronze, bronzeQuarantine = transforms.Bronze(s, files, c.Limits)
+		quarantines = append(quarantines, missing, bronzeQuarantine)
+	}
 	silver, silverQuarantine := transforms.Silver(s, bronze, c.Limits)
-	quarantine := beam.Flatten(s, bronzeQuarantine, silverQuarantine)
+	quarantine := beam.Flatten(s, append(quarantines, silverQuarantine)...)
 	c.write(s, plan, BronzeTable, transforms.BronzeSchema, bronze, nil)
 	c.write(s, plan, SilverTable, transforms.SilverSchema, silver, nil)
 	c.write(s, plan, QuarantineTable, transforms.QuarantineSchema, quarantine, nil)
@@ -239,26 +236,76 @@ func runNext(ctx context.Context, c Config, cp *checkpoint, run Runner) (*Summar
 // runPlan runs one batch and summarises what it committed.
 func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (*Summary, error) {
 	before := map[string]int64{}
+	plan.held = nil
 	for _, t := range Tables {
-		v, err := latestVersion(ctx, c.table(t))
+		v, held, err := batchHeld(ctx, c.table(t), plan.Batch)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("batch %d: table %s: %w", plan.Batch, t, err)
 		}
 		before[t] = v
+		if held {
+			plan.held = append(plan.held, t)
+		}
+	}
+	// Once a table holds the batch, its planned files must be read as they
+	// were. When one is not, the batch is finished from bronze's committed
+	// rows if bronze and quarantine hold it; otherwise only a human can
+	// decide (put the file back, or --abandon-batch), and the run says so
+	// now, in one line, rather than from inside a worker.
+	plan.replay = nil
+	if len(plan.held) > 0 {
+		for _, f := range plan.planned() {
+			_, _, err := transforms.CheckPlanned(ctx, f)
+			var fault *transforms.FileFault
+			if !errors.As(err, &fault) {
+				continue
+			}
+			if !canReplay(plan.held) {
+				return nil, stuckFailure(c, plan, plan.held, f.Path, fault)
+			}
+			if plan.replay, err = readBatchBronze(ctx, c, plan.Batch); err != nil {
+				return nil, fmt.Errorf("batch %d: finish it from bronze (planned file %s: %v): %w", plan.Batch, f.Path, fault, err)
+			}
+			break
+		}
 	}
 	p, s := beam.NewPipelineWithRoot()
 	Build(s, c, plan)
 	sweepLoopbackFiles(os.TempDir(), time.Minute)
 	res, err := run(p)
 	if err != nil {
-		return nil, fmt.Errorf("batch %d failed (rerun to finish it; no partial data is visible: only committed table versions count): %w", plan.Batch, err)
+		return nil, batchFailure(plan.Batch, err)
 	}
-	sum, err := summarize(ctx, c, before, res)
+	sum, err := summarize(ctx, c, plan.Batch, before, res)
 	if err != nil {
 		return nil, err
 	}
 	sum.Batch, sum.FirstBatch, sum.Redo, sum.PlannedFiles = plan.Batch, plan.Batch, redo, len(plan.Files)
+	if plan.replay != nil {
+		// No file was read: the batch's raw records are what its committed
+		// bronze rows and bronze quarantine rows came from.
+		sum.RawRecords = sum.table(BronzeTable).Rows + sum.BronzeQuarantined
+	}
+	if err := sum.Check(); err != nil {
+		return nil, fmt.Errorf("batch %d: %w", plan.Batch, err)
+	}
 	return sum, nil
+}
+
+// batchHeld returns a table's latest version (-1: no table) and whether it
+// records the batch (or a later one) in its txn.
+func batchHeld(ctx context.Context, dir string, batch int64) (int64, bool, error) {
+	t := lake.Open(dir)
+	ok, err := t.Exists(ctx)
+	if err != nil || !ok {
+		return -1, false, err
+	}
+	snap, err := t.Snapshot(ctx, -1)
+	if err != nil {
+		return -1, false, err
+	}
+	v, ok := snap.TxnVersion(AppID)
+	return snap.Version, ok && v >= batch, nil
 }
 
 func latestVersion(ctx context.Context, dir string) (int64, error) {

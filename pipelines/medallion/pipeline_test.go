@@ -381,7 +381,7 @@ func knownCategory(c string) bool {
 	case transforms.ReasonInvalidJSON, transforms.ReasonNotObject, transforms.ReasonWrongType, transforms.ReasonTooLarge,
 		transforms.ReasonEmptyFile, transforms.ReasonTooManyExtra, transforms.ReasonMissingDate, transforms.ReasonBadDate,
 		transforms.ReasonUnknownZone, transforms.ReasonMissingText, transforms.ReasonReadFailed, transforms.ReasonTooMany,
-		transforms.ReasonManyMentions:
+		transforms.ReasonManyMentions, transforms.ReasonVanished, transforms.ReasonChanged:
 		return true
 	}
 	return false

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/transforms"
+)
+
+// ReasonAbandoned is the quarantine category of the rows --abandon-batch
+// writes, one per planned file of the batch it closes.
+const ReasonAbandoned = "abandoned"
+
+// abandonedDir records each abandoned batch (what was held, which files were
+// gone), next to the plans.
+const abandonedDir = "_checkpoints/abandoned"
+
+// Abandoned is the record --abandon-batch leaves in LAKE/_checkpoints/abandoned/N.json.
+type Abandoned struct {
+	Batch  int64             `json:"batch"`
+	Held   []string          `json:"held"`   // tables that had committed the batch
+	Closed []string          `json:"closed"` // tables --abandon-batch closed it in
+	Files  map[string]string `json:"files"`  // planned file → its state (ok, vanished: …, changed_after_planning: …)
+	When   time.Time         `json:"when"`
+}
+
+// AbandonBatch closes the unfinished batch n when its redo cannot go on by
+// itself (a planned file is gone for good after some tables committed the
+// batch from it). Tables holding the batch keep what they hold; every other
+// table records the batch's txn so the lake moves on: application gets the
+// counts of the gold rows the batch committed (so it still equals a recount
+// of gold), quarantine gets one row per planned file saying the batch was
+// abandoned and why, the others an empty commit. Nothing committed is
+// removed; rows the batch never committed (a silver row without its gold
+// prediction, say) stay missing, which the quarantine rows record.
+func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) error {
+	if !lake.IsRemote(lakeDir) {
+		lakeDir = absPath(lakeDir)
+	}
+	cp, err := openCheckpoint(ctx, lakeDir)
+	if err != nil {
+		return err
+	}
+	if cp.last == nil || cp.last.Batch != n {
+		last := "none"
+		if cp.last != nil {
+			last = fmt.Sprint(cp.last.Batch)
+		}
+		return fmt.Errorf("--abandon-batch %d: only the last planned batch can be unfinished, and that is %s", n, last)
+	}
+	plan := cp.last
+	if done, err := cp.complete(ctx, plan); err != nil {
+		return fmt.Errorf("--abandon-batch %d: %w", n, err)
+	} else if done {
+		return fmt.Errorf("--abandon-batch %d: every table holds batch %d already: nothing to abandon", n, n)
+	}
+	rec := Abandoned{Batch: n, Files: map[string]string{}, When: time.Now().UTC()}
+	for _, name := range Tables {
+		_, held, err := batchHeld(ctx, lake.Join(lakeDir, name), n)
+		if err != nil {
+			return fmt.Errorf("--abandon-batch %d: table %s: %w", n, name, err)
+		}
+		if held {
+			rec.Held = append(rec.Held, name)
+		}
+	}
+	for _, f := range plan.planned() {
+		state := "ok"
+		if _, _, err := transforms.CheckPlanned(ctx, f); err != nil {
+			state = err.Error()
+		}
+		rec.Files[f.Path] = state
+	}
+	held := "no table"
+	if len(rec.Held) > 0 {
+		held = strings.Join(rec.Held, ", ")
+	}
+	now := time.Now().UnixMicro()
+	for _, name := range Tables {
+		if slices.Contains(rec.Held, name) {
+			continue
+		}
+		loc := lake.Join(lakeDir, name)
+		opts := lake.WriteOptions{Operation: "ABANDON BATCH", AppID: AppID, Version: n,
+			Parameters: map[string]string{"abandoned_batch": fmt.Sprint(n), "held_by": held}}
+		var err error
+		switch name {
+		case ApplicationTable:
+			var counts []transforms.ApplicationRow
+			if slices.Contains(rec.Held, GoldTable) {
+				if counts, err = batchGoldCounts(ctx, lake.Join(lakeDir, GoldTable), n); err != nil {
+					return fmt.Errorf("--abandon-batch %d: %w", n, err)
+				}
+			}
+			_, err = transforms.CommitApplication(ctx, loc, AppID, n, counts)
+		case QuarantineTable:
+			rows := make([]transforms.QuarantineRow, 0, len(plan.Files))
+			for _, f := range plan.Files {
+				rows = append(rows, transforms.QuarantineRow{Stage: "bronze", SourceFile: f, ProcessingTime: now,
+					Reason: fmt.Sprintf("%s: batch %d closed by --abandon-batch (file %s; held by %s)", ReasonAbandoned, n, rec.Files[f], held)})
+			}
+			err = appendRows(ctx, loc, transforms.QuarantineSchema, rows, opts)
+		default:
+			_, err = lake.Open(loc).Append(ctx, baseSchema(name), nil, opts)
+		}
+		if err != nil {
+			return fmt.Errorf("--abandon-batch %d: table %s: %w", n, name, err)
+		}
+		rec.Closed = append(rec.Closed, name)
+	}
+	data, _ := json.MarshalIndent(rec, "", "  ")
+	err = cp.store.PutIfAbsent(ctx, fmt.Sprintf("%s/%020d.json", abandonedDir, n), data)
+	if err != nil && !errors.Is(err, lake.ErrExist) {
+		return fmt.Errorf("--abandon-batch %d: record it: %w", n, err)
+	}
+	fmt.Fprintf(out, "batch %d abandoned: closed in %s (held by %s); record in %s/%020d.json", n, strings.Join(rec.Closed, ", "), held, abandonedDir, n)
+	if slices.Contains(rec.Closed, QuarantineTable) {
+		fmt.Fprintf(out, "; %d planned file(s) in quarantine as %q", len(plan.Files), ReasonAbandoned)
+	}
+	fmt.Fprintln(out)
+	return nil
+}
+
+func baseSchema(table string) lake.Schema {
+	switch table {
+	case BronzeTable:
+		return transforms.BronzeSchema
+	case SilverTable:
+		return transforms.SilverSchema
+	case QuarantineTable:
+		return transforms.QuarantineSchema
+	case GoldTable:
+		return transforms.GoldSchema
+	}
+	return transforms.ApplicationSchema
+}
+
+// appendRows writes quarantine rows as one data file and appends it.
+func appendRows(ctx context.Context, loc string, schema lake.Schema, rows []transforms.QuarantineRow, opts lake.WriteOptions) error {
+	t := lake.Open(loc)
+	as, err := schema.ArrowSchema()
+	if err != nil {
+		return err
+	}
+	var adds []lake.AddFile
+	if len(rows) > 0 {
+		w, err := t.NewDataWriter(ctx, as, lake.WriterOptions{})
+		if err != nil {
+			return fmt.Errorf("write %s: %w", loc, err)
+		}
+		b := array.NewRecordBuilder(memory.DefaultAllocator, as)
+		defer b.Release()
+		for _, r := range rows {
+			r.AppendTo(b)
+		}
+		rec := b.NewRecordBatch()
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
+			w.Abort(ctx)
+			return fmt.Errorf("write %s: %w", loc, err)
+		}
+		add, err := w.Close()
+		if err != nil {
+			return fmt.Errorf("write %s: %w", loc, err)
+		}
+		adds = append(adds, add)
+	}
+	_, err = t.Append(ctx, schema, adds, opts)
+	return err
+}
+
+// batchGoldCounts reads back the gold rows batch committed (its commits, by
+// txn version) and counts them per mention.
+func batchGoldCounts(ctx context.Context, goldDir string, batch int64) ([]transforms.ApplicationRow, error) {
+	t := lake.Open(goldDir)
+	after, err := latestVersion(ctx, goldDir)
+	if err != nil {
+		return nil, err
+	}
+	commits, err := batchCommits(ctx, t, after, batch)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := tableSchema(ctx, t, after)
+	if err != nil {
+		return nil, err
+	}
+	var rows []transforms.GoldRow
+	for _, cm := range commits {
+		for _, a := range cm.Adds {
+			rec, err := t.ReadFile(ctx, a, schema)
+			if err != nil {
+				return nil, fmt.Errorf("gold %s: %w", a.Path, err)
+			}
+			col := func(n string) int { return rec.Schema().FieldIndices(n)[0] }
+			ts := rec.Column(col("timestamp")).(*array.Timestamp)
+			mention := rec.Column(col("mention")).(*array.String)
+			pred := rec.Column(col("predicted_sentiment_id")).(*array.Int32)
+			for i := 0; i < int(rec.NumRows()); i++ {
+				rows = append(rows, transforms.GoldRow{Timestamp: int64(ts.Value(i)), Mention: mention.Value(i), PredictedSentimentID: pred.Value(i)})
+			}
+			rec.Release()
+		}
+	}
+	return transforms.CountGold(rows), nil
+}
+
+// absPath makes a local lake path absolute, as Validate does, so plans
+// (which hold absolute paths) and tables are found whatever the working folder.
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
