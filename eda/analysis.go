@@ -318,3 +318,48 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
+
+// LineageRow is one table commit and what it was computed from (its
+// commitInfo lineage), for the report's lineage table.
+type LineageRow struct {
+	Table     string
+	Version   int64
+	Operation string
+	Source    string // the lineage as one line; empty for a commit without one (another writer)
+}
+
+// lineageCommits is how many of each table's newest commits the report shows.
+const lineageCommits = 3
+
+// analyzeLineage reads each table's newest commits and their lineage, so
+// the report says where every layer's current rows came from: the raw
+// plans, the upstream table versions, and the model that scored gold.
+func analyzeLineage(ctx context.Context, lakeDir string) ([]LineageRow, error) {
+	var out []LineageRow
+	for _, name := range []string{"bronze", "silver", "quarantine", "gold", "application"} {
+		t := lake.Open(lake.Join(lakeDir, name))
+		if ok, err := t.Exists(ctx); err != nil || !ok {
+			continue
+		}
+		snap, err := t.Snapshot(ctx, -1)
+		if err != nil {
+			return nil, err
+		}
+		h, err := t.History(ctx, max(snap.Version-lineageCommits+1, 0))
+		if err != nil {
+			return nil, err
+		}
+		for i := len(h) - 1; i >= 0; i-- {
+			row := LineageRow{Table: name, Version: h[i].Version, Operation: h[i].Info.Operation}
+			l, ok, err := transforms.ParseLineage(h[i].Info.OperationParameters)
+			if err != nil {
+				return nil, fmt.Errorf("%s v%d: %w", name, h[i].Version, err)
+			}
+			if ok {
+				row.Source = l.String()
+			}
+			out = append(out, row)
+		}
+	}
+	return out, nil
+}

@@ -88,7 +88,9 @@ func TestEDAOnAKnownLake(t *testing.T) {
 	add(1, sp("negative"), "positive")
 	add(1, nil, "positive")
 	writeTable(t, filepath.Join(lk, "gold"), transforms.GoldSchema, gold,
-		map[string]string{"model_uri": "models:/m/Production", "model_name": "m", "model_version": "2"})
+		transforms.Lineage{Stage: "silver:gold", Table: "silver", To: transforms.Int64(0), Mode: "full",
+			Model: &transforms.ModelInfo{URI: "models:/m/Production", Name: "m", Version: 2}}.Params(
+			map[string]string{"model_uri": "models:/m/Production", "model_name": "m", "model_version": "2"}))
 	day := time.Date(2009, 4, 6, 0, 0, 0, 0, time.UTC).UnixMicro()
 	writeTable(t, filepath.Join(lk, "application"), transforms.ApplicationSchema, []deltaio.Row{
 		transforms.ApplicationRow{Mention: "bob", MinTimestamp: day, MaxTimestamp: day + 1e6, Negative: 3, Neutral: 1, Positive: 5, Total: 9},
@@ -147,6 +149,8 @@ func TestEDAOnAKnownLake(t *testing.T) {
 		"ann                       2",
 		"distinct mentioned handles: 2; mention rows: 10",
 		"confusion (given × predicted negative/neutral/positive): negative [2 0 1], positive [1 1 3]",
+		"gold        v0    WRITE                silver:gold: silver v0, whole table; model models:/m/Production (m v2)",
+		"silver      v0    WRITE                (no lineage recorded: another writer)",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
@@ -157,7 +161,8 @@ func TestEDAOnAKnownLake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`id="precision">0.7500<`, `id="recall">0.6000<`, `id="tweets">4<`, "@bob"} {
+	for _, want := range []string{`id="precision">0.7500<`, `id="recall">0.6000<`, `id="tweets">4<`, "@bob",
+		"<td>gold</td><td class=\"n\">0</td><td>WRITE</td><td>silver:gold: silver v0, whole table; model models:/m/Production (m v2)</td>"} {
 		if !bytes.Contains(html, []byte(want)) {
 			t.Errorf("report lacks %s", want)
 		}

@@ -92,12 +92,16 @@ func Run(ctx context.Context, o Options, w io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	lineage, err := analyzeLineage(ctx, o.Lake)
+	if err != nil {
+		return "", fmt.Errorf("lineage: %w", err)
+	}
 	if ev.ModelURI != "" && ev.ModelName == "" { // a plain folder, or a commit from an older writer
 		if res, err := (tracking.Registry{Root: o.Registry}).Resolve(ev.ModelURI); err == nil && res.Name != "" {
 			ev.ModelName, ev.ModelVersion = res.Name, strconv.Itoa(res.Version)
 		}
 	}
-	printSummary(w, o, src, app, ev)
+	printSummary(w, o, src, app, ev, lineage)
 
 	// CSVs: all users and all mentions.
 	var files []string
@@ -206,7 +210,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (string, error) {
 	}); err != nil {
 		return fail(err)
 	}
-	rep := Report{Generated: time.Now(), Lake: o.Lake, RunID: run.ID(), RunWhere: run.Where(), Source: src, App: app, Eval: ev,
+	rep := Report{Generated: time.Now(), Lake: o.Lake, RunID: run.ID(), RunWhere: run.Where(), Source: src, App: app, Eval: ev, Lineage: lineage,
 		Plots: pl, TopN: o.TopN, TopUsers: top}
 	for _, m := range app.Mentions[:min(o.TopN, len(app.Mentions))] {
 		rep.TopMentions = append(rep.TopMentions, mentionRow{Mention: m.Mention, Total: m.Total, Negative: m.Negative,
@@ -246,7 +250,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (string, error) {
 	return reportPath, nil
 }
 
-func printSummary(w io.Writer, o Options, src SourceEDA, app AppEDA, ev Evaluation) {
+func printSummary(w io.Writer, o Options, src SourceEDA, app AppEDA, ev Evaluation, lineage []LineageRow) {
 	fmt.Fprintf(w, "== source and bronze (bronze v%d)\n", src.BronzeVersion)
 	fmt.Fprintf(w, "raw folder %s: %s files, %.1f KiB\n", src.RawFolder, group(int64(src.RawFiles)), float64(src.RawBytes)/1024)
 	if src.SampleFile != "" {
@@ -272,6 +276,14 @@ func printSummary(w io.Writer, o Options, src SourceEDA, app AppEDA, ev Evaluati
 	fmt.Fprintf(w, "  accuracy %.4f  weighted precision %.4f  recall %.4f  f1 %.4f  neutral rate %.4f\n",
 		ev.Accuracy, ev.WeightedPrecision, ev.WeightedRecall, ev.WeightedF1, ev.NeutralRate)
 	fmt.Fprintf(w, "  confusion (given × predicted negative/neutral/positive): negative %v, positive %v\n", ev.Confusion[0], ev.Confusion[1])
+	fmt.Fprintf(w, "\n== lineage (each table's newest %d commits: what they were computed from)\n", lineageCommits)
+	for _, l := range lineage {
+		src := l.Source
+		if src == "" {
+			src = "(no lineage recorded: another writer)"
+		}
+		fmt.Fprintf(w, "  %-11s v%-4d %-20s %s\n", l.Table, l.Version, l.Operation, src)
+	}
 }
 
 func writeCSV(path string, rows [][]string) error {

@@ -18,6 +18,7 @@ type Report struct {
 	Source      SourceEDA
 	App         AppEDA
 	Eval        Evaluation
+	Lineage     []LineageRow
 	Plots       []Plot
 	TopN        int
 	Downloads   []string
@@ -104,6 +105,12 @@ class with a neutral prediction counting as not positive; weighted scores averag
 <tr><td>weighted_f1</td><td class="n">{{f4 .Eval.WeightedF1}}</td></tr>
 <tr><td>neutral_rate</td><td class="n">{{pct .Eval.NeutralRate}}</td></tr>
 </table>
+
+<h2>Lineage</h2>
+<p>Each table's newest commits and what they were computed from (recorded in the commit's <code>commitInfo</code>).</p>
+<table id="lineage"><tr><th>table</th><th class="n">version</th><th>operation</th><th>computed from</th></tr>
+{{range .Lineage}}<tr><td>{{.Table}}</td><td class="n">{{.Version}}</td><td>{{.Operation}}</td><td>{{if .Source}}{{.Source}}{{else}}<em>no lineage recorded (another writer)</em>{{end}}</td></tr>
+{{end}}</table>
 
 <h2>Plots</h2>
 {{range .Plots}}<figure><img src="{{.PNG}}" alt="{{.Title}}"><figcaption>{{.Title}} · <a href="{{.SVG}}">SVG</a></figcaption></figure>

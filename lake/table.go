@@ -145,6 +145,12 @@ type WriteOptions struct {
 	Configuration map[string]string
 	// Parameters are added to commitInfo.operationParameters.
 	Parameters map[string]string
+	// RequireTxn makes the commit conditional: each appId must be at exactly
+	// this txn version (-1: absent) in the snapshot the commit lands on, or
+	// the write fails with ErrConflict. An overwrite computed from another
+	// table's state uses it so that it never drops rows an append committed
+	// after that state was read.
+	RequireTxn map[string]int64
 }
 
 // Append commits data files to the table, creating it with schema when it
@@ -210,6 +216,15 @@ func (t *Table) write(ctx context.Context, schema Schema, files []AddFile, opts 
 			}
 			if len(files) == 0 && !overwrite && opts.AppID == "" {
 				return nil, nil
+			}
+			for app, want := range opts.RequireTxn {
+				got, ok := snap.TxnVersion(app)
+				if !ok {
+					got = -1
+				}
+				if got != want {
+					return nil, fmt.Errorf("%w: txn %s is at version %d, this write expects %d: another writer committed since its input was read", ErrConflict, app, got, want)
+				}
 			}
 			merged, changed, err := snap.Schema.Merge(schema)
 			if err != nil {

@@ -27,17 +27,33 @@ func init() {
 	beam.RegisterType(reflect.TypeOf((*ApplicationRow)(nil)).Elem())
 }
 
+// ApplicationConfig says where and how Application commits.
+type ApplicationConfig struct {
+	Location string
+	// AppID and Version make the commit idempotent (a txn action).
+	AppID   string
+	Version int64
+	// Replace makes the counts the whole table (a rebuild from all of gold,
+	// after a rescore) instead of merging them into the previous version.
+	Replace bool
+	// Lineage is recorded in the commit; the gold version committed just
+	// before is filled in when known.
+	Lineage Lineage
+	// RequireTxn guards a Replace (see lake.WriteOptions.RequireTxn).
+	RequireTxn map[string]int64
+}
+
 // Application aggregates gold per mention (first and last timestamp,
 // negative/neutral/positive counts) and commits the application table as a
-// new version: this run's counts merged into the table's previous ones. It
-// commits only after gold has (goldCommitted is its signal), so application
-// never counts rows gold does not hold.
-// With appID set, the commit is idempotent for (appID, version).
-func Application(s beam.Scope, gold, goldCommitted beam.PCollection, location, appID string, version int64) beam.PCollection {
+// new version: this run's counts merged into the table's previous ones, or
+// replacing them (cfg.Replace). It commits only after gold has
+// (goldCommitted is its signal), so application never counts rows gold
+// does not hold.
+func Application(s beam.Scope, gold, goldCommitted beam.PCollection, cfg ApplicationConfig) beam.PCollection {
 	s = s.Scope("Application")
 	perMention := beam.CombinePerKey(s, MergeCounts, beam.ParDo(s, mentionCounts, gold))
 	rows := beam.ParDo(s, withMention, perMention)
-	return beam.ParDo(s, &applicationCommitFn{Location: location, AppID: appID, Version: version}, beam.Impulse(s),
+	return beam.ParDo(s, &applicationCommitFn{Cfg: cfg}, beam.Impulse(s),
 		beam.SideInput{Input: rows}, beam.SideInput{Input: goldCommitted})
 }
 
@@ -71,22 +87,24 @@ func MergeCounts(a, b ApplicationRow) ApplicationRow {
 func withMention(m string, r ApplicationRow) ApplicationRow { r.Mention = m; return r }
 
 type applicationCommitFn struct {
-	Location string
-	AppID    string
-	Version  int64
+	Cfg ApplicationConfig
 }
 
 func (f *applicationCommitFn) ProcessElement(ctx context.Context, _ []byte, rows func(*ApplicationRow) bool,
 	goldCommitted func(*deltaio.Committed) bool, emit func(deltaio.Committed)) error {
+	cfg := f.Cfg
 	var c deltaio.Committed
 	for goldCommitted(&c) {
+		if c.Version >= 0 {
+			cfg.Lineage.To = Int64(c.Version)
+		}
 	}
 	var batch []ApplicationRow
 	var r ApplicationRow
 	for rows(&r) {
 		batch = append(batch, r)
 	}
-	committed, err := CommitApplication(ctx, f.Location, f.AppID, f.Version, batch)
+	committed, err := CommitApplication(ctx, cfg, batch)
 	if err != nil {
 		return err
 	}
@@ -113,10 +131,12 @@ func CountGold(rows []GoldRow) []ApplicationRow {
 }
 
 // CommitApplication merges one batch's per-mention counts into the
-// application table's previous version and commits the result, once for
-// (appID, version): the pipeline's last step, and --abandon-batch's when
-// gold holds a batch that application lacks.
-func CommitApplication(ctx context.Context, location, appID string, version int64, batch []ApplicationRow) (deltaio.Committed, error) {
+// application table's previous version (or, with cfg.Replace, makes them
+// the table) and commits the result, once for (AppID, Version): the
+// pipeline's last step, and --abandon-batch's when gold holds a batch that
+// application lacks.
+func CommitApplication(ctx context.Context, cfg ApplicationConfig, batch []ApplicationRow) (deltaio.Committed, error) {
+	location, appID, version := cfg.Location, cfg.AppID, cfg.Version
 	merged := map[string]ApplicationRow{}
 	for _, r := range batch {
 		merged[r.Mention] = r
@@ -134,9 +154,11 @@ func CommitApplication(ctx context.Context, location, appID string, version int6
 		if v, ok := snap.TxnVersion(appID); appID != "" && ok && v >= version {
 			return deltaio.Committed{Table: location, Version: -1}, nil // this batch was merged before a restart
 		}
-		if len(merged) == 0 && appID == "" {
+		if len(merged) == 0 && appID == "" && !cfg.Replace {
 			return deltaio.Committed{Table: location, Version: -1}, nil // nothing new: the table stays as it is
 		}
+	}
+	if exists && !cfg.Replace {
 		old, err := ReadApplication(ctx, tbl)
 		if err != nil {
 			return deltaio.Committed{}, fmt.Errorf("application %s: %w", location, err)
@@ -184,7 +206,8 @@ func CommitApplication(ctx context.Context, location, appID string, version int6
 		}
 		adds = append(adds, add)
 	}
-	v, err := tbl.Overwrite(ctx, ApplicationSchema, adds, lake.WriteOptions{Operation: "APPLICATION REFRESH", AppID: appID, Version: version})
+	v, err := tbl.Overwrite(ctx, ApplicationSchema, adds, lake.WriteOptions{Operation: "APPLICATION REFRESH", AppID: appID, Version: version,
+		Parameters: cfg.Lineage.Params(nil), RequireTxn: cfg.RequireTxn})
 	if err != nil {
 		return deltaio.Committed{}, fmt.Errorf("commit %s: %w", location, err)
 	}

@@ -78,6 +78,11 @@ type Config struct {
 	// table with nothing new still records the version.
 	AppID   string
 	Version int64
+	// Overwrite replaces the table's rows with these in the one commit
+	// (readers see the old rows or the new, never a mix); RequireTxn then
+	// guards it (see lake.WriteOptions.RequireTxn).
+	Overwrite  bool
+	RequireTxn map[string]int64
 }
 
 // Write appends rows (a PCollection of a type implementing Row) to the table
@@ -95,7 +100,8 @@ func Write(s beam.Scope, cfg Config, rows beam.PCollection) beam.PCollection {
 	keyed := beam.ParDo(s, &shardFn{Shards: shards}, rows)
 	grouped := beam.GroupByKey(s, keyed)
 	files := beam.ParDo(s, &writeFilesFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), MaxRows: maxRows, Codec: cfg.Codec}, grouped)
-	return beam.ParDo(s, &commitFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), Operation: cfg.Operation, Parameters: cfg.Parameters, AppID: cfg.AppID, Version: cfg.Version},
+	return beam.ParDo(s, &commitFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), Operation: cfg.Operation, Parameters: cfg.Parameters, AppID: cfg.AppID, Version: cfg.Version,
+		Overwrite: cfg.Overwrite, RequireTxn: cfg.RequireTxn},
 		beam.Impulse(s), beam.SideInput{Input: files})
 }
 
@@ -214,6 +220,8 @@ type commitFn struct {
 	Parameters map[string]string
 	AppID      string
 	Version    int64
+	Overwrite  bool
+	RequireTxn map[string]int64
 }
 
 func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*DataFile) bool, emit func(Committed)) error {
@@ -244,7 +252,12 @@ func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*Dat
 		schema.Fields = append(schema.Fields, lake.Field{Name: c, Type: lake.TypeString, Nullable: true})
 	}
 	sort.Slice(adds, func(i, j int) bool { return adds[i].Path < adds[j].Path })
-	v, err := lake.Open(f.Location).Append(ctx, schema, adds, lake.WriteOptions{Operation: f.Operation, Parameters: f.Parameters, AppID: f.AppID, Version: f.Version})
+	opts := lake.WriteOptions{Operation: f.Operation, Parameters: f.Parameters, AppID: f.AppID, Version: f.Version, RequireTxn: f.RequireTxn}
+	write := lake.Open(f.Location).Append
+	if f.Overwrite {
+		write = lake.Open(f.Location).Overwrite
+	}
+	v, err := write(ctx, schema, adds, opts)
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", f.Location, err)
 	}

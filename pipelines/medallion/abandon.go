@@ -103,7 +103,8 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 					return fmt.Errorf("--abandon-batch %d: %w", n, err)
 				}
 			}
-			_, err = transforms.CommitApplication(ctx, loc, AppID, n, counts)
+			_, err = transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: loc, AppID: AppID, Version: n,
+				Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: batchTxn(n)}}, counts)
 		case QuarantineTable:
 			rows := make([]transforms.QuarantineRow, 0, len(plan.Files))
 			for _, f := range plan.Files {
@@ -193,26 +194,13 @@ func batchGoldCounts(ctx context.Context, goldDir string, batch int64) ([]transf
 	if err != nil {
 		return nil, err
 	}
-	schema, err := tableSchema(ctx, t, after)
-	if err != nil {
-		return nil, err
-	}
-	var rows []transforms.GoldRow
+	var adds []lake.AddFile
 	for _, cm := range commits {
-		for _, a := range cm.Adds {
-			rec, err := t.ReadFile(ctx, a, schema)
-			if err != nil {
-				return nil, fmt.Errorf("gold %s: %w", a.Path, err)
-			}
-			col := func(n string) int { return rec.Schema().FieldIndices(n)[0] }
-			ts := rec.Column(col("timestamp")).(*array.Timestamp)
-			mention := rec.Column(col("mention")).(*array.String)
-			pred := rec.Column(col("predicted_sentiment_id")).(*array.Int32)
-			for i := 0; i < int(rec.NumRows()); i++ {
-				rows = append(rows, transforms.GoldRow{Timestamp: int64(ts.Value(i)), Mention: mention.Value(i), PredictedSentimentID: pred.Value(i)})
-			}
-			rec.Release()
-		}
+		adds = append(adds, cm.Adds...)
+	}
+	rows, err := readRows(ctx, t, after, adds, goldCountRows)
+	if err != nil {
+		return nil, fmt.Errorf("gold: %w", err)
 	}
 	return transforms.CountGold(rows), nil
 }

@@ -61,6 +61,9 @@ type checkpoint struct {
 
 const plansDir = "_checkpoints/plans"
 
+// planName is where a batch's plan is, relative to the lake.
+func planName(batch int64) string { return fmt.Sprintf("%s/%020d.json", plansDir, batch) }
+
 func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
 	cp := &checkpoint{store: lake.StorageFor(lakeDir), lake: lakeDir, claimed: map[string]bool{}}
 	names, err := cp.store.List(ctx, plansDir)
@@ -164,7 +167,7 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 	if err != nil {
 		return nil, false, err
 	}
-	if err := cp.store.PutIfAbsent(ctx, fmt.Sprintf("%s/%020d.json", plansDir, p.Batch), data); err != nil {
+	if err := cp.store.PutIfAbsent(ctx, planName(p.Batch), data); err != nil {
 		if errors.Is(err, lake.ErrExist) {
 			return nil, false, fmt.Errorf("checkpoint %s: batch %d was planned by another run of this pipeline on the same lake: stop it first (--status)", cp.lake, p.Batch)
 		}

@@ -242,16 +242,7 @@ func halfCommitted(t *testing.T, cfg Config, lacking ...string) {
 		t.Fatal(err)
 	}
 	for _, name := range lacking {
-		v, err := latestVersion(ctx, cfg.table(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		log := filepath.Join(cfg.table(name), "_delta_log")
-		for _, f := range []string{fmt.Sprintf("%020d.json", v), fmt.Sprintf("%020d.checkpoint.parquet", v), "_last_checkpoint"} {
-			if err := os.Remove(filepath.Join(log, f)); err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-		}
+		dropLastCommit(t, cfg.table(name))
 	}
 }
 

@@ -60,13 +60,15 @@ var (
 	monitoring  = flag.String("monitoring", "", "folder for the monitoring series and charts (default: LAKE/_monitoring, or ./_monitoring for an s3:// or gs:// lake)")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the run (go tool pprof) to this file")
 	retention   = flag.Duration("retention", lake.DefaultRetention, "vacuum: keep unreferenced files younger than this")
+	rescore     = flag.Bool("rescore", false, "recompute gold from the whole current silver table with --model (one overwrite of gold), rebuild application from it, and exit; reads no raw file")
+	stages      = flag.String("stages", StagesAll, "the stages this run runs: "+StagesAll+" (from the raw files), or "+StagesFromBronze+" (from what other writers appended to the bronze table since the last such run)")
 	abandon     = flag.Int64("abandon-batch", -1, "close unfinished batch N in the tables that lack it (when a planned file is gone for good), and exit")
 )
 
 // ownFlags are the flags this command defines (Beam adds many of its own).
 var ownFlags = []string{"input", "lake", "monitoring", "cpuprofile", "mode", "model", "registry", "batch-size", "quantized", "inference-threads", "shards", "codec",
 	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize", "vacuum", "retention",
-	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose", "abandon-batch"}
+	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose", "abandon-batch", "rescore", "stages"}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: medallion --input DIR --lake DIR [flags]\n\n")
@@ -93,13 +95,27 @@ func main() {
 		}
 		return
 	}
-	if *input == "" || *lakeF == "" {
+	fromTable := ""
+	switch {
+	case *rescore:
+		fromTable = SilverTable
+	case *stages == StagesFromBronze:
+		fromTable = BronzeTable
+	case *stages != StagesAll:
+		fmt.Fprintf(os.Stderr, "medallion: --stages %q: want %s or %s\n", *stages, StagesAll, StagesFromBronze)
+		os.Exit(2)
+	}
+	if fromTable != "" && *mode != "batch" {
+		fmt.Fprintf(os.Stderr, "medallion: --rescore and --stages %s run in --mode batch only\n", StagesFromBronze)
+		os.Exit(2)
+	}
+	if *input == "" && fromTable == "" || *lakeF == "" {
 		fmt.Fprintf(os.Stderr, "medallion: --input and --lake are required\n\n")
 		usage()
 		os.Exit(2)
 	}
 	cfg := Config{Input: *input, Lake: *lakeF, Shards: *shards, Codec: *codec,
-		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring}
+		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring, FromTable: fromTable}
 	cfg.Limits = transforms.DefaultLimits
 	cfg.Limits.MaxFileBytes, cfg.Limits.MaxRecordBytes = *maxFileBytes, *maxRecordBytes
 	cfg.Limits.MaxRecordsPerFile, cfg.Limits.MaxMentions = *maxRecords, *maxMentions
@@ -121,8 +137,20 @@ func main() {
 	defer cancel()
 	start := time.Now()
 	run := func(p *beam.Pipeline) (beam.PipelineResult, error) { return beamx.RunWithMetrics(ctx, p) }
-	switch *mode {
-	case "batch":
+	switch {
+	case *rescore:
+		res, err := Rescore(ctx, cfg, run)
+		if err != nil {
+			fail(err, 1)
+		}
+		res.Print(os.Stdout)
+	case fromTable == BronzeTable:
+		res, err := RunFromBronze(ctx, cfg, run)
+		if err != nil {
+			fail(err, 1)
+		}
+		res.Print(os.Stdout)
+	case *mode == "batch":
 		if files, err := listInput(cfg.Input, nil); err == nil {
 			if pr, ok := progressRunner(ctx, min(len(files), batchFiles(files, cfg.MaxBatchBytes))); ok {
 				run = pr
@@ -140,7 +168,7 @@ func main() {
 				mon.charts()
 			}
 		}
-	case "stream":
+	case *mode == "stream":
 		totals, reason, err := Stream(ctx, cfg, run, StreamOptions{Trigger: *trigger, IdleTimeout: *idleTimeout, Monitor: *monitorF}, os.Stdout)
 		if err != nil {
 			fail(err, 1)

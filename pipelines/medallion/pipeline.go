@@ -39,6 +39,10 @@ type Config struct {
 	// Monitoring is the folder for the monitoring series and charts
 	// (default LAKE/_monitoring; ./_monitoring for a lake on an object store).
 	Monitoring string
+	// FromTable is set when the run starts from a table rather than the raw
+	// files (--rescore: silver; --stages bronze:...: bronze); --input is
+	// then not needed, and not read.
+	FromTable string
 
 	model tracking.Resolved // set by Validate
 }
@@ -46,12 +50,15 @@ type Config struct {
 // Validate checks the configuration before anything runs, so mistakes fail
 // with a clear message rather than inside a worker.
 func (c *Config) Validate() error {
-	if c.Input == "" || c.Lake == "" {
-		return errors.New("--input and --lake are required")
+	if c.Lake == "" {
+		return errors.New("--lake is required")
+	}
+	if c.Input == "" && c.FromTable == "" {
+		return errors.New("--input is required (unless the run starts from a table: --rescore, --stages bronze:silver,...)")
 	}
 	// An object-store prefix exists once an object does (a stream may start
 	// before the first file lands): remote input is checked when planned.
-	if !lake.IsRemote(c.Input) {
+	if c.Input != "" && !lake.IsRemote(c.Input) {
 		if st, err := os.Stat(c.Input); err == nil && !st.IsDir() {
 			return fmt.Errorf("--input %s is a file: give its folder or a glob", c.Input)
 		} else if err != nil {
@@ -143,10 +150,23 @@ func (c Config) table(name string) string { return lake.Join(c.Lake, name) }
 func Build(s beam.Scope, c Config, plan *Plan) {
 	silver := Ingest(s, c, plan)
 	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
-	goldCommitted := c.write(s, plan, GoldTable, transforms.GoldSchema, gold, map[string]string{
-		"model_uri": c.model.URI, "model_name": c.model.Name, "model_version": fmt.Sprint(c.model.Version), "model_dir": c.model.Dir})
-	transforms.Application(s, gold, goldCommitted, c.table(ApplicationTable), AppID, plan.Batch)
+	goldCommitted := c.write(s, AppID, plan.Batch, GoldTable, transforms.GoldSchema, gold, c.scoredBy(SilverTable, batchTxn(plan.Batch)))
+	transforms.Application(s, gold, goldCommitted, transforms.ApplicationConfig{Location: c.table(ApplicationTable), AppID: AppID, Version: plan.Batch,
+		Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: batchTxn(plan.Batch)}})
 }
+
+// scoredBy is gold's lineage: the silver rows named by txn and the model
+// that scored them. The model also goes in the model_* parameters, which
+// the EDA's evaluation run logs.
+func (c Config) scoredBy(table, txn string) map[string]string {
+	l := transforms.Lineage{Stage: "silver:gold", Table: table, Txn: txn,
+		Model: &transforms.ModelInfo{URI: c.model.URI, Name: c.model.Name, Version: c.model.Version}}
+	return l.Params(map[string]string{
+		"model_uri": c.model.URI, "model_name": c.model.Name, "model_version": fmt.Sprint(c.model.Version), "model_dir": c.model.Dir})
+}
+
+// batchTxn names a batch's commits by their txn action.
+func batchTxn(batch int64) string { return fmt.Sprintf("%s=%d", AppID, batch) }
 
 // Ingest is the model-free half of a batch: raw files to the bronze,
 // silver and quarantine tables. It returns silver for gold.
@@ -167,16 +187,21 @@ func Ingest(s beam.Scope, c Config, plan *Plan) beam.PCollection {
 	}
 	silver, silverQuarantine := transforms.Silver(s, bronze, c.Limits)
 	quarantine := beam.Flatten(s, append(quarantines, silverQuarantine)...)
-	c.write(s, plan, BronzeTable, transforms.BronzeSchema, bronze, nil)
-	c.write(s, plan, SilverTable, transforms.SilverSchema, silver, nil)
-	c.write(s, plan, QuarantineTable, transforms.QuarantineSchema, quarantine, nil)
+	fromPlan := transforms.Lineage{Stage: "raw:bronze", Plan: planName(plan.Batch), Batch: transforms.Int64(plan.Batch), Files: len(plan.Files)}
+	c.write(s, AppID, plan.Batch, BronzeTable, transforms.BronzeSchema, bronze, fromPlan.Params(nil))
+	c.write(s, AppID, plan.Batch, SilverTable, transforms.SilverSchema, silver,
+		transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable, Txn: batchTxn(plan.Batch)}.Params(nil))
+	fromPlan.Stage = "raw:bronze+bronze:silver"
+	c.write(s, AppID, plan.Batch, QuarantineTable, transforms.QuarantineSchema, quarantine, fromPlan.Params(nil))
 	return silver
 }
 
-// write commits rows to a table as part of the plan's batch.
-func (c Config) write(s beam.Scope, plan *Plan, name string, schema lake.Schema, rows beam.PCollection, params map[string]string) beam.PCollection {
+// write commits rows to a table as part of a batch (appID AppID) or a
+// stage offset (StageAppID), whose txn the commit carries; params (the
+// lineage, for gold the model) go in the commit's operationParameters.
+func (c Config) write(s beam.Scope, appID string, version int64, name string, schema lake.Schema, rows beam.PCollection, params map[string]string) beam.PCollection {
 	return deltaio.Write(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec,
-		Parameters: params, AppID: AppID, Version: plan.Batch}, rows)
+		Parameters: params, AppID: appID, Version: version}, rows)
 }
 
 // Runner runs a built pipeline (prism, direct, a job server).

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/lake/deltaio"
+	"github.com/tweetsentiment/medallion/tracking"
+	"github.com/tweetsentiment/medallion/transforms"
+)
+
+// RescoreAppID names a rescore's commits to gold and application in their
+// txn actions (version: the rescore's number), so a rescore killed half-way
+// is finished by the next one and never applied twice.
+const RescoreAppID = "medallion-rescore"
+
+const rescoreDir = "_checkpoints/rescore"
+
+// rescorePlan is one rescore, fixed before anything is read: the silver
+// version it scores, the txn versions silver had there (gold must be at the
+// same ones, so the overwrite drops no batch) and the model. Like a batch
+// plan it is written once, put-if-absent, and a rerun redoes it exactly.
+type rescorePlan struct {
+	Seq           int64             `json:"seq"`
+	SilverVersion int64             `json:"silver_version"`
+	Txns          map[string]int64  `json:"txns"`
+	Model         tracking.Resolved `json:"model"`
+	Created       time.Time         `json:"created"`
+}
+
+// RescoreResult is what a rescore committed.
+type RescoreResult struct {
+	Seq                int64
+	Redo               bool // finished a rescore a killed run left
+	SilverVersion      int64
+	GoldVersion        int64
+	GoldRows           int64
+	ApplicationVersion int64
+	Model              string
+}
+
+// Print writes the result as a few lines.
+func (r *RescoreResult) Print(w io.Writer) {
+	redo := ""
+	if r.Redo {
+		redo = " (finished a rescore an earlier run left)"
+	}
+	fmt.Fprintf(w, "rescore %d%s: gold v%d (%s rows) from silver v%d with %s; application v%d rebuilt from gold; no raw file read\n",
+		r.Seq, redo, r.GoldVersion, group(r.GoldRows), r.SilverVersion, r.Model, r.ApplicationVersion)
+}
+
+// Rescore recomputes gold from the whole current silver table with the
+// configured (resolved) model, as one overwrite of gold, and rebuilds
+// application from the new gold: what promoting a new model version asks
+// for. It reads no raw file. A rescore a killed run left unfinished is
+// finished first, with its own silver version and model.
+func Rescore(ctx context.Context, c Config, run Runner) (*RescoreResult, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	last, err := lastRescorePlan(ctx, c.Lake)
+	if err != nil {
+		return nil, err
+	}
+	if last != nil {
+		done, err := holdsTxn(ctx, c.table(ApplicationTable), RescoreAppID, last.Seq)
+		if err != nil {
+			return nil, err
+		}
+		if !done {
+			res, err := runRescore(ctx, c, last, run)
+			if err != nil {
+				return nil, fmt.Errorf("rescore %d (unfinished, redone): %w", last.Seq, err)
+			}
+			res.Redo = true
+			if sameModel(last.Model, c.model) {
+				return res, nil
+			}
+		}
+	}
+	plan, err := planRescore(ctx, c, last)
+	if err != nil {
+		return nil, err
+	}
+	res, err := runRescore(ctx, c, plan, run)
+	if err != nil {
+		return nil, fmt.Errorf("rescore %d: %w", plan.Seq, err)
+	}
+	return res, nil
+}
+
+func sameModel(a, b tracking.Resolved) bool {
+	return a.URI == b.URI && a.Name == b.Name && a.Version == b.Version && a.Dir == b.Dir
+}
+
+// lastRescorePlan reads the newest rescore plan (nil: none yet).
+func lastRescorePlan(ctx context.Context, lakeDir string) (*rescorePlan, error) {
+	store := lake.StorageFor(lakeDir)
+	names, err := store.List(ctx, rescoreDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("rescore checkpoint %s: %w", lakeDir, err)
+	}
+	var last *rescorePlan
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".json") {
+			continue
+		}
+		data, err := store.ReadFile(ctx, rescoreDir+"/"+n)
+		if err != nil {
+			return nil, fmt.Errorf("rescore checkpoint %s: %w", n, err)
+		}
+		var p rescorePlan
+		if err := json.Unmarshal(data, &p); err != nil {
+			return nil, fmt.Errorf("rescore checkpoint %s: %w", n, err)
+		}
+		if last == nil || p.Seq > last.Seq {
+			last = &p
+		}
+	}
+	return last, nil
+}
+
+// planRescore fixes the next rescore: the latest silver version, whose
+// batches gold must all hold (else the overwrite would drop or invent
+// rows), and the configured model.
+func planRescore(ctx context.Context, c Config, last *rescorePlan) (*rescorePlan, error) {
+	silver, err := lake.Open(c.table(SilverTable)).Snapshot(ctx, -1)
+	if err != nil {
+		return nil, fmt.Errorf("silver: %w (run the pipeline first)", err)
+	}
+	gold, err := lake.Open(c.table(GoldTable)).Snapshot(ctx, -1)
+	if err != nil {
+		return nil, fmt.Errorf("gold: %w (run the pipeline first)", err)
+	}
+	txns := upstreamTxns(silver)
+	for app, v := range txns {
+		if g, ok := gold.TxnVersion(app); !ok || g != v {
+			return nil, &Failure{Msg: fmt.Sprintf("--rescore: silver holds %s version %d but gold does not: a batch is unfinished", app, v),
+				Hint: "run the pipeline once more (it finishes the batch), then --rescore"}
+		}
+	}
+	p := &rescorePlan{SilverVersion: silver.Version, Txns: txns, Model: c.model, Created: time.Now().UTC()}
+	if last != nil {
+		p.Seq = last.Seq + 1
+	}
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := lake.StorageFor(c.Lake).PutIfAbsent(ctx, fmt.Sprintf("%s/%020d.json", rescoreDir, p.Seq), data); err != nil {
+		if errors.Is(err, lake.ErrExist) {
+			return nil, fmt.Errorf("rescore %d was planned by another run on the same lake: let it finish", p.Seq)
+		}
+		return nil, fmt.Errorf("rescore checkpoint: plan %d: %w", p.Seq, err)
+	}
+	return p, nil
+}
+
+// upstreamTxns are the txn versions of the writers that carry rows from
+// silver to gold (the whole-chain batches and the bronze:silver stage):
+// gold holds the same ones exactly when it holds every silver row.
+func upstreamTxns(snap *lake.Snapshot) map[string]int64 {
+	out := map[string]int64{}
+	for _, app := range []string{AppID, StageAppID} {
+		if v, ok := snap.TxnVersion(app); ok {
+			out[app] = v
+		}
+	}
+	return out
+}
+
+// requireTxns turns upstream txns into a RequireTxn guard: the writers
+// absent upstream must be absent from the table written too.
+func requireTxns(txns map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for _, app := range []string{AppID, StageAppID} {
+		out[app] = -1
+		if v, ok := txns[app]; ok {
+			out[app] = v
+		}
+	}
+	return out
+}
+
+// runRescore runs one planned rescore: a Beam job scores silver at the
+// plan's version and overwrites gold, then application is rebuilt from it.
+// When gold already holds the rescore (a run died before application),
+// application is rebuilt from the gold table as it is.
+func runRescore(ctx context.Context, c Config, p *rescorePlan, run Runner) (*RescoreResult, error) {
+	res := &RescoreResult{Seq: p.Seq, SilverVersion: p.SilverVersion, Model: p.Model.URI}
+	if p.Model.Name != "" {
+		res.Model = fmt.Sprintf("%s (%s version %d)", p.Model.URI, p.Model.Name, p.Model.Version)
+	}
+	require := requireTxns(p.Txns)
+	goldHeld, err := holdsTxn(ctx, c.table(GoldTable), RescoreAppID, p.Seq)
+	if err != nil {
+		return nil, err
+	}
+	if !goldHeld {
+		silverTbl := lake.Open(c.table(SilverTable))
+		snap, err := silverTbl.Snapshot(ctx, p.SilverVersion)
+		if err != nil {
+			return nil, fmt.Errorf("silver v%d: %w", p.SilverVersion, err)
+		}
+		rows, err := readRows(ctx, silverTbl, p.SilverVersion, snap.Files(), silverRows)
+		if err != nil {
+			return nil, fmt.Errorf("silver v%d: %w", p.SilverVersion, err)
+		}
+		mc := c
+		mc.model = p.Model
+		pl, s := beam.NewPipelineWithRoot()
+		gold := transforms.Gold(s, beam.CreateList(s, rows), mc.inferenceConfig(p.Model.Dir))
+		lineage := transforms.Lineage{Stage: "silver:gold", Table: SilverTable, To: transforms.Int64(p.SilverVersion), Mode: "full",
+			Model: &transforms.ModelInfo{URI: p.Model.URI, Name: p.Model.Name, Version: p.Model.Version}}
+		deltaio.Write(s, deltaio.Config{Location: c.table(GoldTable), BaseSchema: transforms.GoldSchema, Shards: c.Shards, Codec: c.Codec,
+			Operation: "RESCORE", Parameters: lineage.Params(map[string]string{"model_uri": p.Model.URI, "model_name": p.Model.Name,
+				"model_version": fmt.Sprint(p.Model.Version), "model_dir": p.Model.Dir, "rescore": fmt.Sprint(p.Seq)}),
+			AppID: RescoreAppID, Version: p.Seq, Overwrite: true, RequireTxn: require}, gold)
+		if _, err := run(pl); err != nil {
+			return nil, batchFailure(p.Seq, err)
+		}
+	}
+	// Application is rebuilt from the gold table itself, not from the job's
+	// rows: a redo after a kill between the two commits then counts exactly
+	// what gold holds.
+	goldTbl := lake.Open(c.table(GoldTable))
+	gsnap, err := goldTbl.Snapshot(ctx, -1)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := gsnap.TxnVersion(RescoreAppID); !ok || v < p.Seq {
+		return nil, fmt.Errorf("gold: rescore %d did not commit", p.Seq)
+	}
+	grows, err := readRows(ctx, goldTbl, gsnap.Version, gsnap.Files(), goldCountRows)
+	if err != nil {
+		return nil, fmt.Errorf("gold v%d: %w", gsnap.Version, err)
+	}
+	res.GoldVersion, res.GoldRows = gsnap.Version, int64(len(grows))
+	committed, err := transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: c.table(ApplicationTable),
+		AppID: RescoreAppID, Version: p.Seq, Replace: true, RequireTxn: requireTxns(upstreamTxns(gsnap)),
+		Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, To: transforms.Int64(gsnap.Version), Mode: "full"}},
+		transforms.CountGold(grows))
+	if err != nil {
+		return nil, err
+	}
+	res.ApplicationVersion = committed.Version
+	if committed.Version < 0 {
+		if res.ApplicationVersion, err = latestVersion(ctx, c.table(ApplicationTable)); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// holdsTxn reports whether a table records app's txn at version or later.
+func holdsTxn(ctx context.Context, dir, app string, version int64) (bool, error) {
+	t := lake.Open(dir)
+	ok, err := t.Exists(ctx)
+	if err != nil || !ok {
+		return false, err
+	}
+	snap, err := t.Snapshot(ctx, -1)
+	if err != nil {
+		return false, err
+	}
+	v, ok := snap.TxnVersion(app)
+	return ok && v >= version, nil
+}
