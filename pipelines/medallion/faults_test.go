@@ -443,7 +443,6 @@ func TestFaultMatrix(t *testing.T) {
 		name   string
 		root   bool
 		inject func(t *testing.T) (lake string, args []string) // the lake, and extra arguments for the failing run
-		remove func(t *testing.T)                              // set by inject
 		code   int
 		want   []string // in the message
 	}

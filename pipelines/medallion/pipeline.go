@@ -346,10 +346,6 @@ func latestVersion(ctx context.Context, dir string) (int64, error) {
 	return snap.Version, nil
 }
 
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
 
 // sweepLoopbackFiles removes the empty beamloopbackworker-* files Beam's
 // portable runner library leaves in the temporary folder, one per job in
