@@ -9,17 +9,7 @@ cd "$(dirname "$0")/.."
 
 ORT_VERSION=1.30.0
 CACHE=.cache
-say() { printf 'setup: %s\n' "$*"; }
-need() {
-	command -v "$1" >/dev/null 2>&1 && return 0
-	if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-		say "installing $2 with apt-get"
-		apt-get update -qq >/dev/null && apt-get install -y -qq "$2" >/dev/null
-	else
-		say "missing $1: install $2 and run again" >&2
-		exit 1
-	fi
-}
+. scripts/setup-lib.sh
 
 need go golang-go
 if [ -z "${ORT_LIB:-}" ]; then
