@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# What the demo needs, and no more: Go's modules for the commands the demo
-# runs, and the ONNX Runtime shared library (from the npm package
-# onnxruntime-node, into the ignored .cache/onnxruntime). Idempotent: a second
-# run only checks. The test command installs the rest (scripts/setup-test.sh).
+# What the demo needs, and no more: Go, and the ONNX Runtime shared library
+# (from the npm package onnxruntime-node, into the ignored .cache/onnxruntime);
+# the demo's go build fetches the Go modules its commands use. Idempotent: a
+# second run only checks. The test command installs the rest
+# (scripts/setup-test.sh).
 # Set ORT_LIB=/path/to/libonnxruntime.so to use an ONNX Runtime you installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
