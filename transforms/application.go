@@ -8,7 +8,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
@@ -178,33 +177,9 @@ func CommitApplication(ctx context.Context, cfg ApplicationConfig, batch []Appli
 	sort.Slice(all, func(i, j int) bool {
 		return all[i].Total > all[j].Total || all[i].Total == all[j].Total && all[i].Mention < all[j].Mention
 	})
-	var adds []lake.AddFile
-	if len(all) > 0 {
-		as, err := ApplicationSchema.ArrowSchema()
-		if err != nil {
-			return deltaio.Committed{}, err
-		}
-		w, err := tbl.NewDataWriter(ctx, as, lake.WriterOptions{})
-		if err != nil {
-			return deltaio.Committed{}, fmt.Errorf("write %s: %w", location, err)
-		}
-		b := array.NewRecordBuilder(memory.DefaultAllocator, as)
-		defer b.Release()
-		for _, r := range all {
-			r.AppendTo(b)
-		}
-		rec := b.NewRecordBatch()
-		err = w.Write(rec)
-		rec.Release()
-		if err != nil {
-			w.Abort(ctx)
-			return deltaio.Committed{}, fmt.Errorf("write %s: %w", location, err)
-		}
-		add, err := w.Close()
-		if err != nil {
-			return deltaio.Committed{}, fmt.Errorf("write %s: %w", location, err)
-		}
-		adds = append(adds, add)
+	adds, err := WriteDataFile(ctx, tbl, ApplicationSchema, all)
+	if err != nil {
+		return deltaio.Committed{}, err
 	}
 	v, err := tbl.Overwrite(ctx, ApplicationSchema, adds, lake.WriteOptions{Operation: "APPLICATION REFRESH", AppID: appID, Version: version,
 		Parameters: cfg.Lineage.Params(nil), RequireTxn: cfg.RequireTxn})

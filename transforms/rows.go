@@ -1,8 +1,12 @@
 package transforms
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/tweetsentiment/medallion/lake"
 )
@@ -167,4 +171,39 @@ func (r ApplicationRow) AppendTo(b *array.RecordBuilder) {
 	for i, v := range []int64{r.Negative, r.Neutral, r.Positive, r.Total} {
 		b.Field(3 + i).(*array.Int64Builder).Append(v)
 	}
+}
+
+// WriteDataFile writes rows as one data file of the table (not yet
+// committed: the caller's commit names it), for the small writes made
+// outside a Beam sink: application's rewrite, an abandoned batch's
+// quarantine rows. No rows, no file.
+func WriteDataFile[R interface{ AppendTo(*array.RecordBuilder) }](ctx context.Context, tbl *lake.Table, schema lake.Schema, rows []R) ([]lake.AddFile, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	as, err := schema.ArrowSchema()
+	if err != nil {
+		return nil, err
+	}
+	w, err := tbl.NewDataWriter(ctx, as, lake.WriterOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", tbl.Location, err)
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, as)
+	defer b.Release()
+	for _, r := range rows {
+		r.AppendTo(b)
+	}
+	rec := b.NewRecordBatch()
+	err = w.Write(rec)
+	rec.Release()
+	if err != nil {
+		w.Abort(ctx)
+		return nil, fmt.Errorf("write %s: %w", tbl.Location, err)
+	}
+	add, err := w.Close()
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", tbl.Location, err)
+	}
+	return []lake.AddFile{add}, nil
 }

@@ -11,9 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/transforms"
 )
@@ -150,33 +147,9 @@ func baseSchema(table string) lake.Schema {
 // appendRows writes quarantine rows as one data file and appends it.
 func appendRows(ctx context.Context, loc string, schema lake.Schema, rows []transforms.QuarantineRow, opts lake.WriteOptions) error {
 	t := lake.Open(loc)
-	as, err := schema.ArrowSchema()
+	adds, err := transforms.WriteDataFile(ctx, t, schema, rows)
 	if err != nil {
 		return err
-	}
-	var adds []lake.AddFile
-	if len(rows) > 0 {
-		w, err := t.NewDataWriter(ctx, as, lake.WriterOptions{})
-		if err != nil {
-			return fmt.Errorf("write %s: %w", loc, err)
-		}
-		b := array.NewRecordBuilder(memory.DefaultAllocator, as)
-		defer b.Release()
-		for _, r := range rows {
-			r.AppendTo(b)
-		}
-		rec := b.NewRecordBatch()
-		err = w.Write(rec)
-		rec.Release()
-		if err != nil {
-			w.Abort(ctx)
-			return fmt.Errorf("write %s: %w", loc, err)
-		}
-		add, err := w.Close()
-		if err != nil {
-			return fmt.Errorf("write %s: %w", loc, err)
-		}
-		adds = append(adds, add)
 	}
 	_, err = t.Append(ctx, schema, adds, opts)
 	return err
@@ -185,18 +158,9 @@ func appendRows(ctx context.Context, loc string, schema lake.Schema, rows []tran
 // batchGoldCounts reads back the gold rows batch committed (its commits, by
 // txn version) and counts them per mention.
 func batchGoldCounts(ctx context.Context, goldDir string, batch int64) ([]transforms.ApplicationRow, error) {
-	t := lake.Open(goldDir)
-	after, err := latestVersion(ctx, goldDir)
+	t, after, adds, err := batchDataFiles(ctx, goldDir, batch)
 	if err != nil {
 		return nil, err
-	}
-	commits, err := batchCommits(ctx, t, after, batch)
-	if err != nil {
-		return nil, err
-	}
-	var adds []lake.AddFile
-	for _, cm := range commits {
-		adds = append(adds, cm.Adds...)
 	}
 	rows, err := readRows(ctx, t, after, adds, goldCountRows)
 	if err != nil {

@@ -210,3 +210,32 @@ func listInput(input string, claimed func(path string) bool) ([]inputFile, error
 	}
 	return out, nil
 }
+
+// newestRecord reads the JSON records under the lake's folder dir (rescore
+// plans, stage offsets) and returns the one with the highest sequence
+// number, nil when there is none. what names them in errors.
+func newestRecord[T any](ctx context.Context, lakeDir, dir, what string, seq func(*T) int64) (*T, error) {
+	store := lake.StorageFor(lakeDir)
+	names, err := store.List(ctx, dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s %s: %w", what, lakeDir, err)
+	}
+	var last *T
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".json") {
+			continue
+		}
+		data, err := store.ReadFile(ctx, dir+"/"+n)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", what, n, err)
+		}
+		r := new(T)
+		if err := json.Unmarshal(data, r); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", what, n, err)
+		}
+		if last == nil || seq(r) > seq(last) {
+			last = r
+		}
+	}
+	return last, nil
+}

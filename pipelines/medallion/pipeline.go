@@ -346,7 +346,6 @@ func latestVersion(ctx context.Context, dir string) (int64, error) {
 	return snap.Version, nil
 }
 
-
 // sweepLoopbackFiles removes the empty beamloopbackworker-* files Beam's
 // portable runner library leaves in the temporary folder, one per job in
 // LOOPBACK mode (which in-process prism uses): a stream with a 10 s trigger

@@ -29,20 +29,30 @@ func canReplay(held []string) bool {
 // commits, found by txn version), unknown fields included, as the bronze
 // step emitted them.
 func readBatchBronze(ctx context.Context, c Config, batch int64) ([]transforms.BronzeRow, error) {
-	t := lake.Open(c.table(BronzeTable))
-	after, err := latestVersion(ctx, t.Location)
+	t, after, adds, err := batchDataFiles(ctx, c.table(BronzeTable), batch)
 	if err != nil {
 		return nil, err
 	}
+	return readRows(ctx, t, after, adds, bronzeRows)
+}
+
+// batchDataFiles returns the table, its latest version and the data files the
+// batch added to it (its commits, found by txn version).
+func batchDataFiles(ctx context.Context, dir string, batch int64) (*lake.Table, int64, []lake.AddFile, error) {
+	t := lake.Open(dir)
+	after, err := latestVersion(ctx, dir)
+	if err != nil {
+		return nil, -1, nil, err
+	}
 	commits, err := batchCommits(ctx, t, after, batch)
 	if err != nil {
-		return nil, err
+		return nil, -1, nil, err
 	}
 	var adds []lake.AddFile
 	for _, cm := range commits {
 		adds = append(adds, cm.Adds...)
 	}
-	return readRows(ctx, t, after, adds, bronzeRows)
+	return t, after, adds, nil
 }
 
 // readRows reads data files of a table, shaped to its schema at version,

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -104,29 +102,7 @@ func sameModel(a, b tracking.Resolved) bool {
 
 // lastRescorePlan reads the newest rescore plan (nil: none yet).
 func lastRescorePlan(ctx context.Context, lakeDir string) (*rescorePlan, error) {
-	store := lake.StorageFor(lakeDir)
-	names, err := store.List(ctx, rescoreDir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("rescore checkpoint %s: %w", lakeDir, err)
-	}
-	var last *rescorePlan
-	for _, n := range names {
-		if !strings.HasSuffix(n, ".json") {
-			continue
-		}
-		data, err := store.ReadFile(ctx, rescoreDir+"/"+n)
-		if err != nil {
-			return nil, fmt.Errorf("rescore checkpoint %s: %w", n, err)
-		}
-		var p rescorePlan
-		if err := json.Unmarshal(data, &p); err != nil {
-			return nil, fmt.Errorf("rescore checkpoint %s: %w", n, err)
-		}
-		if last == nil || p.Seq > last.Seq {
-			last = &p
-		}
-	}
-	return last, nil
+	return newestRecord(ctx, lakeDir, rescoreDir, "rescore checkpoint", func(p *rescorePlan) int64 { return p.Seq })
 }
 
 // planRescore fixes the next rescore: the latest silver version, whose

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -91,27 +89,9 @@ func RunFromBronze(ctx context.Context, c Config, run Runner) (*StageResult, err
 // lacks it (a run died), else a new one over bronze's versions since, else
 // nil when bronze has nothing new.
 func nextStageOffset(ctx context.Context, c Config) (*stageOffset, error) {
-	store := lake.StorageFor(c.Lake)
-	names, err := store.List(ctx, stageDir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("stage checkpoint %s: %w", c.Lake, err)
-	}
-	var last *stageOffset
-	for _, n := range names {
-		if !strings.HasSuffix(n, ".json") {
-			continue
-		}
-		data, err := store.ReadFile(ctx, stageDir+"/"+n)
-		if err != nil {
-			return nil, fmt.Errorf("stage checkpoint %s: %w", n, err)
-		}
-		var o stageOffset
-		if err := json.Unmarshal(data, &o); err != nil {
-			return nil, fmt.Errorf("stage checkpoint %s: %w", n, err)
-		}
-		if last == nil || o.Seq > last.Seq {
-			last = &o
-		}
+	last, err := newestRecord(ctx, c.Lake, stageDir, "stage checkpoint", func(o *stageOffset) int64 { return o.Seq })
+	if err != nil {
+		return nil, err
 	}
 	if last != nil {
 		for _, t := range stageTables {
@@ -139,7 +119,7 @@ func nextStageOffset(ctx context.Context, c Config) (*stageOffset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := store.PutIfAbsent(ctx, fmt.Sprintf("%s/%020d.json", stageDir, off.Seq), data); err != nil {
+	if err := lake.StorageFor(c.Lake).PutIfAbsent(ctx, fmt.Sprintf("%s/%020d.json", stageDir, off.Seq), data); err != nil {
 		if errors.Is(err, lake.ErrExist) {
 			return nil, fmt.Errorf("stage offset %d was planned by another run on the same lake: stop it first", off.Seq)
 		}
