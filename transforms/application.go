@@ -186,7 +186,7 @@ func CommitApplication(ctx context.Context, cfg ApplicationConfig, batch []Appli
 	if err != nil {
 		return deltaio.Committed{}, fmt.Errorf("commit %s: %w", location, err)
 	}
-	return deltaio.Committed{Table: location, Version: v, Files: len(adds), Rows: int64(len(all))}, nil
+	return deltaio.Committed{Table: location, Version: v, Files: int64(len(adds)), Rows: int64(len(all))}, nil
 }
 
 // ReadApplication reads the current application table.

@@ -67,7 +67,7 @@ func (f *textShardFn) ProcessElement(r SilverRow) (int, SilverRow) {
 }
 
 // SentimentID encodes a sentiment as gold's integer columns do.
-func SentimentID(s string) int32 {
+func SentimentID(s string) int64 {
 	switch s {
 	case inference.Positive:
 		return 1
@@ -79,7 +79,7 @@ func SentimentID(s string) int32 {
 
 // GoldFrom joins a silver row and its prediction.
 func GoldFrom(r SilverRow, p inference.Prediction) GoldRow {
-	given := int32(-1)
+	given := int64(-1)
 	if r.Sentiment != nil {
 		given = SentimentID(*r.Sentiment)
 	}

@@ -135,8 +135,12 @@ type GoldRow struct {
 	Sentiment            *string
 	PredictedScore       float64 // 0–100
 	PredictedSentiment   string  // negative, neutral or positive
-	SentimentID          int32   // given: 1 positive, 0 negative, -1 otherwise
-	PredictedSentimentID int32   // 1 positive, 0 negative, -1 neutral
+	// The two ids are int32 columns but int64 here: the Go SDK writes an
+	// int32 field of a schema row as a 64-bit varint, so -1 takes 10 bytes,
+	// and Java runners (Flink, Spark) decode INT32 as a 32-bit varint and
+	// fail ("varint overflow") on every row whose id is -1.
+	SentimentID          int64 // given: 1 positive, 0 negative, -1 otherwise
+	PredictedSentimentID int64 // 1 positive, 0 negative, -1 neutral
 }
 
 // ApplicationRow aggregates gold per mention.
@@ -157,8 +161,8 @@ func (r GoldRow) AppendTo(b *array.RecordBuilder) {
 	appendOpt(b.Field(3), r.Sentiment)
 	b.Field(4).(*array.Float64Builder).Append(r.PredictedScore)
 	b.Field(5).(*array.StringBuilder).Append(r.PredictedSentiment)
-	b.Field(6).(*array.Int32Builder).Append(r.SentimentID)
-	b.Field(7).(*array.Int32Builder).Append(r.PredictedSentimentID)
+	b.Field(6).(*array.Int32Builder).Append(int32(r.SentimentID))
+	b.Field(7).(*array.Int32Builder).Append(int32(r.PredictedSentimentID))
 }
 
 func (r ApplicationRow) ShardKey() string       { return r.Mention }

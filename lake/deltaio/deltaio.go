@@ -44,7 +44,7 @@ type DataFile struct {
 type Committed struct {
 	Table   string
 	Version int64
-	Files   int
+	Files   int64 // int64, not int: Java runners do not know the Go SDK's "int" logical type
 	Rows    int64
 }
 
@@ -268,6 +268,6 @@ func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*Dat
 		}
 	}
 	slog.Debug("committed", "table", f.Location, "version", v, "files", len(adds), "rows", rows)
-	emit(Committed{Table: f.Location, Version: v, Files: len(adds), Rows: rows})
+	emit(Committed{Table: f.Location, Version: v, Files: int64(len(adds)), Rows: rows})
 	return nil
 }
