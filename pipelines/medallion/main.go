@@ -25,6 +25,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/pipelines"
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
@@ -38,7 +39,7 @@ var (
 	model = flag.String("model", "models:/tweet-sentiment/Production",
 		"model: models:/NAME/STAGE, models:/NAME/VERSION, models:/NAME@ALIAS, or a model folder")
 	registry  = flag.String("registry", "mlruns", "MLflow file store, or http(s):// tracking server, that models:/ URIs resolve in")
-	batchSize = flag.Int("batch-size", DefaultBatchSize, "texts per ONNX Runtime run")
+	batchSize = flag.Int("batch-size", pipelines.DefaultBatchSize, "texts per ONNX Runtime run")
 	quantized = flag.Bool("quantized", false, "run the model folder's int8 onnx/model_quantized.onnx instead of onnx/model.onnx")
 	threads   = flag.Int("inference-threads", 0, "ONNX Runtime intra-op threads per worker (0: all cores)")
 
@@ -61,7 +62,7 @@ var (
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the run (go tool pprof) to this file")
 	retention   = flag.Duration("retention", lake.DefaultRetention, "vacuum: keep unreferenced files younger than this")
 	rescore     = flag.Bool("rescore", false, "recompute gold from the whole current silver table with --model (one overwrite of gold), rebuild application from it, and exit; reads no raw file")
-	stages      = flag.String("stages", StagesAll, "the stages this run runs: "+StagesAll+" (from the raw files), or "+StagesFromBronze+" (from what other writers appended to the bronze table since the last such run)")
+	stages      = flag.String("stages", pipelines.StagesAll, "the stages this run runs: "+pipelines.StagesAll+" (from the raw files), or "+pipelines.StagesFromBronze+" (from what other writers appended to the bronze table since the last such run)")
 	abandon     = flag.Int64("abandon-batch", -1, "close unfinished batch N in the tables that lack it (when a planned file is gone for good), and exit")
 )
 
@@ -87,7 +88,7 @@ func main() {
 	flag.Usage = usage
 	flag.Parse()
 	beam.Init()
-	quietLogs(os.Stderr, *verbose)
+	pipelines.QuietLogs(os.Stderr, *verbose)
 
 	if *lakeF != "" && (*stop || *status || *reset || *optimize || *vacuum || *abandon >= 0) {
 		if err := utility(*lakeF); err != nil {
@@ -98,15 +99,15 @@ func main() {
 	fromTable := ""
 	switch {
 	case *rescore:
-		fromTable = SilverTable
-	case *stages == StagesFromBronze:
-		fromTable = BronzeTable
-	case *stages != StagesAll:
-		fmt.Fprintf(os.Stderr, "medallion: --stages %q: want %s or %s\n", *stages, StagesAll, StagesFromBronze)
+		fromTable = pipelines.SilverTable
+	case *stages == pipelines.StagesFromBronze:
+		fromTable = pipelines.BronzeTable
+	case *stages != pipelines.StagesAll:
+		fmt.Fprintf(os.Stderr, "medallion: --stages %q: want %s or %s\n", *stages, pipelines.StagesAll, pipelines.StagesFromBronze)
 		os.Exit(2)
 	}
 	if fromTable != "" && *mode != "batch" {
-		fmt.Fprintf(os.Stderr, "medallion: --rescore and --stages %s run in --mode batch only\n", StagesFromBronze)
+		fmt.Fprintf(os.Stderr, "medallion: --rescore and --stages %s run in --mode batch only\n", pipelines.StagesFromBronze)
 		os.Exit(2)
 	}
 	if *input == "" && fromTable == "" || *lakeF == "" {
@@ -114,7 +115,7 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	cfg := Config{Input: *input, Lake: *lakeF, Shards: *shards, Codec: *codec,
+	cfg := pipelines.Config{Input: *input, Lake: *lakeF, Shards: *shards, Codec: *codec,
 		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring, FromTable: fromTable}
 	cfg.Limits = transforms.DefaultLimits
 	cfg.Limits.MaxFileBytes, cfg.Limits.MaxRecordBytes = *maxFileBytes, *maxRecordBytes
@@ -139,42 +140,41 @@ func main() {
 	run := func(p *beam.Pipeline) (beam.PipelineResult, error) { return beamx.RunWithMetrics(ctx, p) }
 	switch {
 	case *rescore:
-		res, err := Rescore(ctx, cfg, run)
+		res, err := pipelines.Rescore(ctx, cfg, run)
 		if err != nil {
 			fail(err, 1)
 		}
 		res.Print(os.Stdout)
-	case fromTable == BronzeTable:
-		res, err := RunFromBronze(ctx, cfg, run)
+	case fromTable == pipelines.BronzeTable:
+		res, err := pipelines.RunFromBronze(ctx, cfg, run)
 		if err != nil {
 			fail(err, 1)
 		}
 		res.Print(os.Stdout)
 	case *mode == "batch":
-		if files, err := listInput(cfg.Input, nil); err == nil {
-			if pr, ok := progressRunner(ctx, min(len(files), batchFiles(files, cfg.MaxBatchBytes))); ok {
+		if n, err := pipelines.FirstBatchFiles(cfg.Input, cfg.MaxBatchBytes); err == nil {
+			if pr, ok := pipelines.ProgressRunner(ctx, n); ok {
 				run = pr
 			}
 		}
-		sum, err := Run(ctx, cfg, run)
+		sum, err := pipelines.Run(ctx, cfg, run)
 		if err != nil {
 			fail(err, 1)
 		}
 		sum.Elapsed = time.Since(start)
 		sum.Print(os.Stdout)
 		if sum.Batch >= 0 {
-			if mon, err := newMonitor(cfg.Monitoring, os.Stdout); err == nil && mon.record(sum) == nil {
-				mon.print()
-				mon.charts()
+			if err := pipelines.MonitorBatch(cfg.Monitoring, sum, os.Stdout); err != nil {
+				fmt.Fprintf(os.Stderr, "medallion: monitoring: %v\n", err)
 			}
 		}
 	case *mode == "stream":
-		totals, reason, err := Stream(ctx, cfg, run, StreamOptions{Trigger: *trigger, IdleTimeout: *idleTimeout, Monitor: *monitorF}, os.Stdout)
+		totals, reason, err := pipelines.Stream(ctx, cfg, run, pipelines.StreamOptions{Trigger: *trigger, IdleTimeout: *idleTimeout, Monitor: *monitorF}, os.Stdout)
 		if err != nil {
 			fail(err, 1)
 		}
 		fmt.Printf("stream stopped (%s): bronze %s, silver %s, gold %s rows; elapsed %s\n", reason,
-			group(totals["bronze_stream"]), group(totals["silver_stream"]), group(totals["gold_stream"]), time.Since(start).Round(time.Millisecond))
+			pipelines.FormatCount(totals["bronze_stream"]), pipelines.FormatCount(totals["silver_stream"]), pipelines.FormatCount(totals["gold_stream"]), time.Since(start).Round(time.Millisecond))
 	default:
 		fmt.Fprintf(os.Stderr, "medallion: --mode %q: want batch or stream\n", *mode)
 		os.Exit(2)
@@ -185,16 +185,16 @@ func main() {
 // and, when it has one, a hint on the next; --verbose adds the full error.
 // It exits with code.
 func fail(err error, code int) {
-	var f *Failure
+	var f *pipelines.Failure
 	if errors.As(err, &f) {
 		fmt.Fprintf(os.Stderr, "medallion: %s\n", err)
 		if f.Hint != "" {
 			fmt.Fprintf(os.Stderr, "  next: %s\n", f.Hint)
 		}
 	} else {
-		cause := rootCause(err)
+		cause := pipelines.RootCause(err)
 		fmt.Fprintf(os.Stderr, "medallion: %s\n", cause)
-		if hint := hintFor(cause); hint != "" {
+		if hint := pipelines.HintFor(cause); hint != "" {
 			fmt.Fprintf(os.Stderr, "  next: %s\n", hint)
 		}
 	}
@@ -204,38 +204,24 @@ func fail(err error, code int) {
 	os.Exit(code)
 }
 
-// batchFiles is how many files the first batch takes (for the progress bar).
-func batchFiles(files []inputFile, maxBytes int64) int {
-	var n int
-	var bytes int64
-	for _, f := range files {
-		if n > 0 && maxBytes > 0 && bytes+f.Size > maxBytes {
-			break
-		}
-		n++
-		bytes += f.Size
-	}
-	return n
-}
-
 // utility runs --stop, --status, --reset, --vacuum or --optimize.
 func utility(lakeDir string) error {
 	switch {
 	case *stop:
-		if err := RequestStop(lakeDir); err != nil {
+		if err := pipelines.RequestStop(lakeDir); err != nil {
 			return err
 		}
 		fmt.Printf("asked the stream on %s to stop; it commits its current batch first (--status shows when it has)\n", lakeDir)
 		return nil
 	case *status:
-		return PrintStatus(lakeDir, os.Stdout)
+		return pipelines.PrintStatus(lakeDir, os.Stdout)
 	case *reset:
-		return Reset(lakeDir, os.Stdout)
+		return pipelines.Reset(lakeDir, os.Stdout)
 	case *vacuum:
-		return Vacuum(context.Background(), lakeDir, *retention, os.Stdout)
+		return pipelines.Vacuum(context.Background(), lakeDir, *retention, os.Stdout)
 	case *abandon >= 0:
-		return AbandonBatch(context.Background(), lakeDir, *abandon, os.Stdout)
+		return pipelines.AbandonBatch(context.Background(), lakeDir, *abandon, os.Stdout)
 	default:
-		return Optimize(context.Background(), lakeDir, *codec, os.Stdout)
+		return pipelines.Optimize(context.Background(), lakeDir, *codec, os.Stdout)
 	}
 }

@@ -6,7 +6,7 @@ Modes:
                          into .cache/ivy (set-up time; the only mode that may use the network), then
                          round-trip a tiny table through Spark and delta-rs.
   compare DUMP.json      read every table and version of DUMP (what our Go reader saw, written by
-                         pipelines/medallion/compat_test.go) with Spark (versionAsOf) and delta-rs
+                         pipelines/compat_test.go) with Spark (versionAsOf) and delta-rs
                          (DeltaTable(path, version=v)); compare rows (multisets), schema (name, type,
                          nullable) and txn versions (delta-spark's DeltaLog.getChanges; delta-rs's
                          transaction_version per app id); at each table's latest version also Spark's

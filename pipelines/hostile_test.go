@@ -1,4 +1,4 @@
-package main
+package pipelines
 
 import (
 	"context"
@@ -46,7 +46,7 @@ func copyDir(t *testing.T, src, dst string) {
 func TestHostileInput(t *testing.T) {
 	needRuntime(t)
 	in := t.TempDir()
-	copyDir(t, "../../testdata/hostile", in)
+	copyDir(t, "../testdata/hostile", in)
 	write := func(name, content string) {
 		if err := os.WriteFile(filepath.Join(in, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)

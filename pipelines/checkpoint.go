@@ -1,4 +1,4 @@
-package main
+package pipelines
 
 import (
 	"context"
@@ -238,4 +238,24 @@ func newestRecord[T any](ctx context.Context, lakeDir, dir, what string, seq fun
 		}
 	}
 	return last, nil
+}
+
+// FirstBatchFiles is how many of input's files the first batch of a run
+// takes, with at most maxBytes of raw input (0: no limit); a progress bar
+// counts up to it.
+func FirstBatchFiles(input string, maxBytes int64) (int, error) {
+	files, err := listInput(input, nil)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var bytes int64
+	for _, f := range files {
+		if n > 0 && maxBytes > 0 && bytes+f.Size > maxBytes {
+			break
+		}
+		n++
+		bytes += f.Size
+	}
+	return n, nil
 }

@@ -1,4 +1,4 @@
-package main
+package pipelines
 
 import (
 	"context"
@@ -18,11 +18,11 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// progressRunner runs a batch on an in-process prism job server and shows a
+// ProgressRunner runs a batch on an in-process prism job server and shows a
 // progress bar (files read, texts inferred) from the job's live counters.
 // It is used for the default runner when stdout is a terminal; otherwise
 // (and with any --runner) the pipeline runs as Beam runs it.
-func progressRunner(ctx context.Context, files int) (Runner, bool) {
+func ProgressRunner(ctx context.Context, files int) (Runner, bool) {
 	if *runners.Runner != "" && *runners.Runner != "prism" || !term.IsTerminal(int(os.Stdout.Fd())) {
 		return nil, false
 	}

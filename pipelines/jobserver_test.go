@@ -1,4 +1,4 @@
-package main
+package pipelines
 
 import (
 	"bytes"
@@ -52,7 +52,7 @@ func (b *lockedBuffer) String() string {
 // (and so that of the worker processes it starts).
 func startJobServerLogged(t *testing.T) (string, *lockedBuffer) {
 	t.Helper()
-	bin, _ := filepath.Abs("../../.cache/bin/prism")
+	bin, _ := filepath.Abs("../.cache/bin/prism")
 	needTool(t, "the prism job server binary", bin)
 	port := func() int {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -179,17 +179,12 @@ func TestJobServer(t *testing.T) {
 // how Flink and Spark task managers run it; the tables equal an in-process run.
 func TestProcessWorkers(t *testing.T) {
 	needRuntime(t)
-	boot, _ := filepath.Abs("../../.cache/bin/beam-boot")
+	boot, _ := filepath.Abs("../.cache/bin/beam-boot")
 	needTool(t, "Beam's Go boot program", boot)
-	script, _ := filepath.Abs("../../scripts/process-worker.sh")
+	script, _ := filepath.Abs("../scripts/process-worker.sh")
 	endpoint, logs := startJobServerLogged(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "medallion")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the worker binary: %v\n%s", err, out)
-	}
+	bin := medallionBin(t)
 	in := filepath.Join(dir, "raw")
 	if _, err := gen.Generate(gen.Options{Out: in, Tweets: 300, PerFile: 1, Format: "object", Seed: 71, Bad: 0.03}); err != nil {
 		t.Fatal(err)

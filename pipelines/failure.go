@@ -1,4 +1,4 @@
-package main
+package pipelines
 
 import (
 	"context"
@@ -33,11 +33,11 @@ func (f *Failure) Unwrap() error { return f.Err }
 // doFnFailed is the line Beam puts before a DoFn's error.
 var doFnFailed = regexp.MustCompile(`^DoFn\[.*\] failed:$`)
 
-// rootCause digs the error a DoFn returned out of a runner's error: Beam Go
+// RootCause digs the error a DoFn returned out of a runner's error: Beam Go
 // workers report "… while executing Process for Plan[…]: <the plan, one step
 // a line> caused by: DoFn[…] failed: <the error>", and prism wraps that
 // again. Without a "caused by", it is the error's first line.
-func rootCause(err error) string {
+func RootCause(err error) string {
 	s := err.Error()
 	if i := strings.LastIndex(s, "caused by:"); i >= 0 {
 		s = s[i+len("caused by:"):]
@@ -64,20 +64,20 @@ const (
 
 // batchFailure turns a batch's runner error into a Failure.
 func batchFailure(batch int64, err error) *Failure {
-	cause := rootCause(err)
+	cause := RootCause(err)
 	if errors.Is(err, context.Canceled) {
 		cause = "interrupted"
 	}
-	hint := hintFor(cause)
+	hint := HintFor(cause)
 	if hint == "" {
 		hint = hintRerun
 	}
 	return &Failure{Msg: fmt.Sprintf("batch %d failed: %s", batch, cause), Hint: hint, Err: err}
 }
 
-// hintFor is what to do about a root cause that names a known fault
+// HintFor is what to do about a root cause that names a known fault
 // ("" when it names none).
-func hintFor(cause string) string {
+func HintFor(cause string) string {
 	lc := strings.ToLower(cause)
 	switch {
 	case strings.Contains(lc, "no space left on device") || strings.Contains(lc, "disk quota exceeded"):
@@ -115,10 +115,10 @@ func stuckFailure(c Config, plan *Plan, held []string, path string, fault *trans
 	}
 }
 
-// quietLogs sends prism's and Beam's logs (slog, Beam's log package, Go's
+// QuietLogs sends prism's and Beam's logs (slog, Beam's log package, Go's
 // log) nowhere, or to w at info level when verbose: a failed run prints its
 // root cause in one line, not 10 KB of bundle plans at ERROR level.
-func quietLogs(w io.Writer, verbose bool) {
+func QuietLogs(w io.Writer, verbose bool) {
 	if verbose {
 		slog.SetDefault(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})))
 		beamlog.SetLogger(slogLogger{})
@@ -145,10 +145,9 @@ func (h ownWarnings) Handle(ctx context.Context, r slog.Record) error {
 		return nil
 	}
 	fn, _ := runtime.CallersFrames([]uintptr{r.PC}).Next()
-	// Library packages only: the command's own functions (main.…, or this
-	// package's import path in a test binary) include the bridge from Beam's
-	// log package, and the command reports its errors itself.
-	if !strings.HasPrefix(fn.Function, ownModule) || strings.HasPrefix(fn.Function, ownModule+"pipelines/") {
+	// This module's packages only, less the bridge from Beam's log package
+	// (slogLogger), whose records are Beam's.
+	if !strings.HasPrefix(fn.Function, ownModule) || strings.HasPrefix(fn.Function, ownModule+"pipelines.slogLogger.") {
 		return nil
 	}
 	return h.Handler.Handle(ctx, r)
@@ -160,7 +159,7 @@ func (h ownWarnings) WithAttrs(as []slog.Attr) slog.Handler {
 func (h ownWarnings) WithGroup(n string) slog.Handler { return ownWarnings{h.Handler.WithGroup(n)} }
 
 // slogLogger routes Beam's log package through slog.Default, so one switch
-// (quietLogs) governs both.
+// (QuietLogs) governs both.
 type slogLogger struct{}
 
 func (slogLogger) Log(ctx context.Context, sev beamlog.Severity, _ int, msg string) {

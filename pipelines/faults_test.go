@@ -1,4 +1,4 @@
-package main
+package pipelines
 
 import (
 	"context"
@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,27 +23,42 @@ import (
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
-// mainEnv makes the test binary run the command's main() with the
-// arguments it holds (separated by \x1f) and exit: the tests below check
-// what a user sees (stderr, exit code) without building another binary.
-// It runs from init, after the package's other init functions (test files
-// are compiled after the package's own), before the test flags exist.
-const mainEnv = "MEDALLION_TEST_MAIN"
-
-func init() {
-	if args := os.Getenv(mainEnv); args != "" {
-		os.Args = append([]string{"medallion"}, strings.Split(args, "\x1f")...)
-		main()
-		os.Exit(0)
+// medallionBin builds the command (pipelines/medallion) once per test
+// process, with cgo (ONNX Runtime), into a temporary folder: the tests below
+// check what a user sees (stderr, exit code), and worker-process tests stage
+// it as the workers' binary.
+func medallionBin(t *testing.T) string {
+	t.Helper()
+	cmdBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "medallion-cmd-")
+		if err != nil {
+			cmdBuild.err = err
+			return
+		}
+		cmdBuild.path = filepath.Join(dir, "medallion")
+		build := exec.Command("go", "build", "-o", cmdBuild.path, "./medallion")
+		build.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := build.CombinedOutput(); err != nil {
+			cmdBuild.err = fmt.Errorf("build the medallion command: %v\n%s", err, out)
+		}
+	})
+	if cmdBuild.err != nil {
+		t.Fatal(cmdBuild.err)
 	}
+	return cmdBuild.path
+}
+
+var cmdBuild struct {
+	once sync.Once
+	path string
+	err  error
 }
 
 // cli runs the command with args in a child process and returns its
 // stderr, stdout and exit code.
 func cli(t *testing.T, args ...string) (stderr, stdout string, code int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), mainEnv+"="+strings.Join(args, "\x1f"))
+	cmd := exec.Command(medallionBin(t), args...)
 	var e, o strings.Builder
 	cmd.Stderr, cmd.Stdout = &e, &o
 	err := cmd.Run()
@@ -632,8 +649,8 @@ func TestRootCause(t *testing.T) {
 		{"open /l/_checkpoints/plans/.tmp: read-only file system", "open /l/_checkpoints/plans/.tmp: read-only file system"},
 		{"\nsecond line only", "second line only"},
 	} {
-		if got := rootCause(errors.New(tc.err)); got != tc.want {
-			t.Errorf("rootCause(%.40q) = %q, want %q", tc.err, got, tc.want)
+		if got := RootCause(errors.New(tc.err)); got != tc.want {
+			t.Errorf("RootCause(%.40q) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 	f := batchFailure(3, errors.New(prismErr))
@@ -658,8 +675,10 @@ func TestQuietLogs(t *testing.T) {
 	}
 	for _, verbose := range []bool{false, true} {
 		var buf strings.Builder
-		quietLogs(&buf, verbose)
-		slog.Error("[SDK] process bundle failed: 1: DataSource …")
+		QuietLogs(&buf, verbose)
+		// A record logged outside this module, as prism logs a failed bundle.
+		prism := slog.NewRecord(time.Now(), slog.LevelError, "[SDK] process bundle failed: 1: DataSource …", reflect.ValueOf(strings.ToUpper).Pointer())
+		slog.Default().Handler().Handle(ctx, prism)
 		beamlog.Errorf(ctx, "beam says %d", 42)
 		if _, err := tbl.Snapshot(ctx, -1); err != nil {
 			t.Fatal(err)
@@ -672,7 +691,7 @@ func TestQuietLogs(t *testing.T) {
 			t.Errorf("verbose %v: runner logs shown %v:\n%s", verbose, noisy, out)
 		}
 	}
-	quietLogs(io.Discard, false)
+	QuietLogs(io.Discard, false)
 }
 
 // The model folder removed while a stream runs: the model was loaded once,

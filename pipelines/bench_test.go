@@ -1,4 +1,4 @@
-package main
+package pipelines
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // (scripts/bench-course.sh makes the course-scale ones); without it, 10,000
 // generated one-tweet files.
 //
-//	BENCH_INPUT=/tmp/bench-course/files100k go test -run '^$' -bench Ingest -benchtime 3x ./pipelines/medallion/
+//	BENCH_INPUT=/tmp/bench-course/files100k go test -run '^$' -bench Ingest -benchtime 3x ./pipelines/
 func BenchmarkIngest(b *testing.B) {
 	in := os.Getenv("BENCH_INPUT")
 	if in == "" {

@@ -1,4 +1,4 @@
-package main
+package pipelines
 
 import (
 	"context"
@@ -351,3 +351,6 @@ var numbers = message.NewPrinter(language.English)
 
 // group formats 12345 as 12,345.
 func group(v int64) string { return numbers.Sprint(v) }
+
+// FormatCount formats 12345 as 12,345, as the summaries print counts.
+func FormatCount(v int64) string { return group(v) }

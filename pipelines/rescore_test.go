@@ -1,4 +1,4 @@
-package main
+package pipelines
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 )
 
 // otherModel is a second model whose predictions differ from the demo's.
-const otherModel = "../../testdata/models/tiny-roberta-bpe"
+const otherModel = "../testdata/models/tiny-roberta-bpe"
 
 // generate writes tweets into each of dirs (the same files in each).
 func generate(t *testing.T, o gen.Options, dirs ...string) {

@@ -1,4 +1,4 @@
-package main
+package pipelines
 
 import (
 	"encoding/csv"
@@ -186,4 +186,20 @@ func readSeries(path string) (map[string][]point, error) {
 		out[r[2]] = append(out[r[2]], point{At: at, Batch: batch, Rows: rows, ProcessingMs: ms})
 	}
 	return out, nil
+}
+
+// MonitorBatch adds a batch run's numbers to the monitoring series in dir,
+// prints them to out and redraws the charts: what a batch command shows
+// after its summary.
+func MonitorBatch(dir string, s *Summary, out io.Writer) error {
+	m, err := newMonitor(dir, out)
+	if err != nil {
+		return err
+	}
+	if err := m.record(s); err != nil {
+		return err
+	}
+	m.print()
+	_, err = m.charts()
+	return err
 }

@@ -1,4 +1,4 @@
-package main
+package pipelines
 
 import (
 	"context"
@@ -36,7 +36,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		runChild()
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if cmdBuild.path != "" {
+		os.RemoveAll(filepath.Dir(cmdBuild.path))
+	}
+	os.Exit(code)
 }
 
 // expected is what the pipeline must commit, computed without Beam by
@@ -325,7 +329,7 @@ func needRuntime(t *testing.T) {
 	}
 }
 
-const demoModel = "../../testdata/models/tweet-sentiment-demo"
+const demoModel = "../testdata/models/tweet-sentiment-demo"
 
 // The demo model, through the inference package, on tweets from a seed not
 // used in training, against the sentiment the generator intended.
