@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Beam's Flink and Spark job servers, resolved from Maven Central into
+# .cache/m2 as class paths (.cache/runners/flink.classpath and spark.classpath)
+# that scripts/jobserver.sh runs. The Maven projects in scripts/runners/ pin the
+# versions and say why those. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup-lib.sh
+need java openjdk-17-jre-headless
+need mvn maven
+out=.cache/runners
+mkdir -p "$out"
+for r in flink spark; do
+	pom=scripts/runners/$r/pom.xml
+	if [ -s "$out/$r.classpath" ] && [ "$out/$r.classpath" -nt "$pom" ]; then
+		continue
+	fi
+	say "resolving Beam's $r job server from Maven Central ($pom)"
+	mvn -B -q -Dstyle.color=never -f "$pom" -Dmaven.repo.local="$PWD/.cache/m2" \
+		dependency:build-classpath -Dmdep.outputFile="$PWD/$out/$r.classpath.tmp" >/dev/null
+	mv "$out/$r.classpath.tmp" "$out/$r.classpath"
+done
