@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"   // gs:// input
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // file:// and plain paths
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 
 	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/lake"
@@ -70,6 +74,9 @@ func (c *Config) Validate() error {
 	if c.Codec != "zstd" && c.Codec != "snappy" {
 		return fmt.Errorf("--codec %q: want zstd or snappy", c.Codec)
 	}
+	if c.Shards == 0 {
+		c.Shards = DefaultShards()
+	}
 	if c.Shards < 1 {
 		return fmt.Errorf("--shards %d: want at least 1", c.Shards)
 	}
@@ -116,6 +123,38 @@ func (c *Config) Validate() error {
 
 func (c Config) inferenceConfig(modelDir string) transforms.InferenceConfig {
 	return transforms.InferenceConfig{ModelDir: modelDir, BatchSize: c.BatchSize, Threads: c.Threads, Shards: c.Shards, Quantized: c.Quantized}
+}
+
+// DefaultShards is the writers per table and inference groups when none
+// are given: the CPUs for a runner in this process (prism, direct), four per
+// slot of a job server's --parallelism (so keys that hash together still
+// spread), and 16 when a job server chooses its own parallelism.
+func DefaultShards() int {
+	if !onJobServer() {
+		return runtime.NumCPU()
+	}
+	if p := *jobopts.Parallelism; p > 0 {
+		return 4 * p
+	}
+	return 16
+}
+
+// onJobServer reports whether Beam's --runner submits the pipeline to a
+// job server (a portable runner: Flink, Spark, Dataflow, a standalone prism)
+// rather than running it in this process.
+func onJobServer() bool {
+	switch *runners.Runner {
+	case "universal", "flink", "spark", "dataflow", "samza":
+		return true
+	}
+	return false
+}
+
+// workersElsewhere reports whether the pipeline's workers may run on other
+// machines than this one: on a job server, unless its SDK harness loops
+// back into this process (--environment_type=LOOPBACK).
+func workersElsewhere() bool {
+	return onJobServer() && !strings.EqualFold(*jobopts.EnvironmentType, "LOOPBACK")
 }
 
 // DefaultBatchSize is the texts per ONNX Runtime run; see docs/BENCHMARKS.md.
@@ -176,11 +215,14 @@ func Ingest(s beam.Scope, c Config, plan *Plan) beam.PCollection {
 	if plan.replay != nil {
 		// Bronze and quarantine hold the batch, but its files are no longer
 		// what they read: the other tables follow from bronze's rows.
-		bronze = beam.CreateList(s, plan.replay)
+		bronze = beam.Reshuffle(s, beam.CreateList(s, plan.replay))
 	} else {
 		// A planned file that vanished or changed is quarantined, and the
 		// batch goes on without it, only while no table holds the batch.
-		files, missing := transforms.OpenPlanned(s, beam.CreateList(s, plan.planned()), len(plan.held) == 0)
+		// The plan enters from one impulse: Reshuffle spreads its files over
+		// every worker, or reading and parsing would run in one bundle.
+		planned := beam.Reshuffle(s, beam.CreateList(s, plan.planned()))
+		files, missing := transforms.OpenPlanned(s, planned, len(plan.held) == 0)
 		var bronzeQuarantine beam.PCollection
 		bronze, bronzeQuarantine = transforms.Bronze(s, files, c.Limits)
 		quarantines = append(quarantines, missing, bronzeQuarantine)

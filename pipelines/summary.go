@@ -48,6 +48,34 @@ type Summary struct {
 	Held                                 int  // tables that already held the redone batch
 	PlannedFiles                         int
 	ProcessingMicros                     map[string]int64 // per stage: bronze, silver, gold
+	// Workers is the work each worker process did (host/pid → files read,
+	// texts inferred), from the runner's counters: on a cluster it shows
+	// whether the work spread. Retried bundles may count twice here.
+	Workers map[string]WorkerWork
+}
+
+// WorkerWork is what one worker process did.
+type WorkerWork struct{ Files, Texts int64 }
+
+// spread counts the worker processes that read files and that ran the model.
+func (s *Summary) spread() (readers, inferrers int) {
+	for _, w := range s.Workers {
+		if w.Files > 0 {
+			readers++
+		}
+		if w.Texts > 0 {
+			inferrers++
+		}
+	}
+	return readers, inferrers
+}
+
+func (s *Summary) addWorker(worker string, w WorkerWork) {
+	if s.Workers == nil {
+		s.Workers = map[string]WorkerWork{}
+	}
+	old := s.Workers[worker]
+	s.Workers[worker] = WorkerWork{Files: old.Files + w.Files, Texts: old.Texts + w.Texts}
 }
 
 // add folds one batch's summary into a run's.
@@ -85,6 +113,9 @@ func (s *Summary) add(b *Summary) {
 	for k, v := range b.ProcessingMicros {
 		s.ProcessingMicros[k] += v
 	}
+	for k, v := range b.Workers {
+		s.addWorker(k, v)
+	}
 }
 
 func (s *Summary) table(name string) TableRun {
@@ -101,6 +132,15 @@ func summarize(ctx context.Context, c Config, batch int64, before map[string]int
 	if res != nil {
 		for _, cr := range res.Metrics().AllMetrics().Counters() {
 			v := cr.Result()
+			if cr.Namespace() == transforms.WorkerNamespace {
+				switch kind, worker, _ := transforms.ParseWorkerCounter(cr.Name()); kind {
+				case "files":
+					s.addWorker(worker, WorkerWork{Files: v})
+				case "texts":
+					s.addWorker(worker, WorkerWork{Texts: v})
+				}
+				continue
+			}
 			switch cr.Namespace() + "/" + cr.Name() {
 			case "bronze/files":
 				s.Files += v
@@ -309,6 +349,10 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "  quarantined (silver)  %12s\n", n(s.SilverQuarantined))
 	fmt.Fprintf(w, "  silver rows           %12s   (one per tweet and distinct mention)\n", n(s.table(SilverTable).Rows))
 	fmt.Fprintf(w, "  gold rows             %12s   (%s distinct texts inferred by %s)\n", n(s.table(GoldTable).Rows), n(s.TextsInferred), s.Model)
+	if len(s.Workers) > 1 {
+		readers, inferrers := s.spread()
+		fmt.Fprintf(w, "  worker processes      %12d   (%d read files, %d ran the model)\n", len(s.Workers), readers, inferrers)
+	}
 	if app := s.table(ApplicationTable); app.After >= 0 {
 		fmt.Fprintf(w, "  application mentions  %12s\n", n(app.Rows))
 	}

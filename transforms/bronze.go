@@ -27,6 +27,7 @@ func init() {
 
 var (
 	filesRead       = beam.NewCounter("bronze", "files")
+	workerFiles     = workerCounter("files")
 	filesSkipped    = beam.NewCounter("bronze", "hidden_files_skipped")
 	rawRecords      = beam.NewCounter("bronze", "raw_records")
 	bronzeRows      = beam.NewCounter("bronze", "rows")
@@ -64,6 +65,7 @@ func (f *bronzeFn) ProcessElement(ctx context.Context, rf fileio.ReadableFile, e
 		return nil
 	}
 	filesRead.Inc(ctx, 1)
+	workerFiles.Inc(ctx, 1)
 	start := time.Now()
 	defer func() { bronzeMicros.Inc(ctx, time.Since(start).Microseconds()) }()
 	now := start.UnixMicro()

@@ -24,6 +24,7 @@ func init() {
 var (
 	goldRows      = beam.NewCounter("gold", "rows")
 	textsInferred = beam.NewCounter("gold", "texts_inferred")
+	workerTexts   = workerCounter("texts")
 	inferMillis   = beam.NewDistribution("gold", "inference_ms_per_batch")
 	goldMicros    = beam.NewCounter("gold", "processing_us")
 )
@@ -136,6 +137,7 @@ func (f *inferFn) ProcessElement(ctx context.Context, _ int, rows func(*SilverRo
 			batches := (inferred + batch - 1) / batch
 			inferMillis.Update(ctx, time.Since(start).Milliseconds()/int64(batches))
 			textsInferred.Inc(ctx, int64(inferred))
+			workerTexts.Inc(ctx, int64(inferred))
 		}
 		for i, text := range order {
 			for _, r := range pending[text] {

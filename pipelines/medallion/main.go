@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -32,7 +31,7 @@ import (
 var (
 	input   = flag.String("input", "", "folder (or glob) of raw tweet JSON files (required)")
 	lakeF   = flag.String("lake", "", "where the Delta tables live: a folder, s3://bucket/prefix or gs://bucket/prefix (required)")
-	shards  = flag.Int("shards", runtime.NumCPU(), "parallel writers per table and inference groups (default: the CPUs)")
+	shards  = flag.Int("shards", 0, "parallel writers per table and inference groups (0: the CPUs in process; 4 × --parallelism on a job server, or 16 when it is not given)")
 	codec   = flag.String("codec", "zstd", "parquet compression: zstd or snappy")
 	verbose = flag.Bool("verbose", false, "show the runner's logs (prism logs every job step at info level) and a failure's full error; without it a failure is one line and a hint")
 
