@@ -2,6 +2,7 @@ package lake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -361,6 +362,41 @@ func TestIdempotentTxn(t *testing.T) {
 	}
 	if v, _ := snap.TxnVersion("stream-1"); v != 8 {
 		t.Errorf("txn version = %d, want 8", v)
+	}
+}
+
+// A write with BaseVersion lands only on that version: once another writer
+// committed, it fails with ErrStale (and ErrConflict) and commits nothing,
+// unless the table already holds its txn.
+func TestBaseVersion(t *testing.T) {
+	ctx := context.Background()
+	tbl := Open(t.TempDir())
+	base := int64(-1)
+	opts := WriteOptions{AppID: "merge", Version: 0, BaseVersion: &base}
+	if v, err := tbl.Overwrite(ctx, testSchema, []AddFile{writeFile(t, tbl, testSchema, 0, 2)}, opts); err != nil || v != 0 {
+		t.Fatalf("on no table: %d %v", v, err)
+	}
+	if _, err := tbl.Append(ctx, testSchema, []AddFile{writeFile(t, tbl, testSchema, 2, 3)}, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	base, opts.Version = 0, 1
+	_, err := tbl.Overwrite(ctx, testSchema, []AddFile{writeFile(t, tbl, testSchema, 3, 4)}, opts)
+	if !errors.Is(err, ErrStale) || !errors.Is(err, ErrConflict) {
+		t.Fatalf("on version 0 with the table at 1: %v, want ErrStale", err)
+	}
+	if snap, _ := tbl.Snapshot(ctx, -1); snap.Version != 1 {
+		t.Fatalf("a stale write committed version %d", snap.Version)
+	}
+	base = 1
+	if v, err := tbl.Overwrite(ctx, testSchema, []AddFile{writeFile(t, tbl, testSchema, 3, 4)}, opts); err != nil || v != 2 {
+		t.Fatalf("on version 1: %d %v", v, err)
+	}
+	base = 0 // stale, but the txn is held: nothing to do
+	if v, err := tbl.Overwrite(ctx, testSchema, nil, opts); err != nil || v != -1 {
+		t.Fatalf("replay of a committed txn: %d %v, want nothing", v, err)
+	}
+	if _, err := tbl.Append(ctx, testSchema, nil, WriteOptions{AppID: "x", Version: 0, BaseVersion: &base}); !errors.Is(err, ErrStale) {
+		t.Fatalf("append on a stale version: %v, want ErrStale", err)
 	}
 }
 

@@ -73,6 +73,11 @@ func (t *Table) History(ctx context.Context, from int64) ([]Commit, error) {
 // ErrConflict is returned when a commit could not be placed after many tries.
 var ErrConflict = errors.New("commit conflict")
 
+// ErrStale is returned by a write whose BaseVersion is no longer the table's
+// latest: another writer committed after the caller read the table, so what
+// the caller computed from it must be computed again.
+var ErrStale = fmt.Errorf("%w: the table changed since it was read", ErrConflict)
+
 // maxCommitAttempts bounds the optimistic retry loop.
 const maxCommitAttempts = 200
 
@@ -151,6 +156,11 @@ type WriteOptions struct {
 	// table's state uses it so that it never drops rows an append committed
 	// after that state was read.
 	RequireTxn map[string]int64
+	// BaseVersion, when set, makes the write land on exactly that version
+	// of the table (-1: on no table), or fail with ErrStale: a write
+	// computed from the table's own rows (read, merge, overwrite) must not
+	// be rebased onto rows it never saw. The caller reads again and retries.
+	BaseVersion *int64
 }
 
 // Append commits data files to the table, creating it with schema when it
@@ -196,6 +206,9 @@ func (t *Table) write(ctx context.Context, schema Schema, files []AddFile, opts 
 	info.IsBlindAppend = &blind
 	return t.Commit(ctx, info, func(snap *Snapshot) ([]Action, error) {
 		var actions []Action
+		if opts.BaseVersion != nil && snap == nil && *opts.BaseVersion >= 0 {
+			return nil, fmt.Errorf("%w: version %d was read, and the table is gone", ErrStale, *opts.BaseVersion)
+		}
 		if snap == nil {
 			now := time.Now().UnixMilli()
 			conf := opts.Configuration
@@ -216,6 +229,9 @@ func (t *Table) write(ctx context.Context, schema Schema, files []AddFile, opts 
 			}
 			if len(files) == 0 && !overwrite && opts.AppID == "" {
 				return nil, nil
+			}
+			if opts.BaseVersion != nil && *opts.BaseVersion != snap.Version {
+				return nil, fmt.Errorf("%w: this write was computed from version %d, the table is at %d", ErrStale, *opts.BaseVersion, snap.Version)
 			}
 			for app, want := range opts.RequireTxn {
 				got, ok := snap.TxnVersion(app)

@@ -47,6 +47,11 @@ type Config struct {
 	// files (--rescore: silver; --stages bronze:...: bronze); --input is
 	// then not needed, and not read.
 	FromTable string
+	// SharedPaths declares that the local paths given (--lake, --input, the
+	// model folder) are on a file system every worker mounts at the same
+	// path. Without it, a local path is refused when the workers run
+	// elsewhere (a job server's non-LOOPBACK environment).
+	SharedPaths bool
 
 	model tracking.Resolved // set by Validate
 }
@@ -105,24 +110,78 @@ func (c *Config) Validate() error {
 	if err != nil {
 		return err
 	}
-	if res.Dir, err = filepath.Abs(res.Dir); err != nil {
+	remoteModel := lake.IsRemote(res.Dir)
+	if !remoteModel {
+		if res.Dir, err = filepath.Abs(res.Dir); err != nil {
+			return err
+		}
+	}
+	if err := c.checkWorkersReach(res); err != nil {
 		return err
 	}
-	if p, err := inference.FindModelFile(res.Dir, true); c.Quantized && (err != nil || filepath.Base(p) != "model_quantized.onnx") {
+	// A model on an object store is fetched by every worker process into
+	// its cache and checked against the content digest computed here, so
+	// all of them run the model resolved now. The driver's copy serves the
+	// checks below and, with workers in this process, the workers too.
+	dir := res.Dir
+	if remoteModel {
+		if dir, res.Digest, err = inference.Mirror(context.Background(), res.Dir); err != nil {
+			return err
+		}
+	}
+	if p, err := inference.FindModelFile(dir, true); c.Quantized && (err != nil || filepath.Base(p) != "model_quantized.onnx") {
 		return fmt.Errorf("--quantized: model %s (%s) has no onnx/model_quantized.onnx or model_quantized.onnx", c.Model, res.Dir)
 	}
-	// Acquire the model exactly as the gold workers will: in-process runners
-	// (prism, direct, LOOPBACK) then reuse this session, already loaded,
-	// with its prediction cache, in every batch.
-	if _, err := inference.Acquire(res.Dir, c.inferenceConfig(res.Dir).Options()); err != nil {
+	if workersElsewhere() {
+		// Nothing of the model runs in this process: it needs no ONNX
+		// Runtime, only a folder with a model in it.
+		if _, err := inference.FindModelFile(dir, c.Quantized); err != nil {
+			return fmt.Errorf("model %s: %w", c.Model, err)
+		}
+	} else if _, err := inference.Acquire(dir, c.inferenceConfig(dir).Options()); err != nil {
+		// Acquire the model exactly as the gold workers will: in-process
+		// runners (prism, direct, LOOPBACK) then reuse this session,
+		// already loaded, with its prediction cache, in every batch.
 		return err
 	}
 	c.model = res
 	return nil
 }
 
+// checkWorkersReach refuses, when the workers may run on other machines,
+// the local paths they would have to open (unless declared shared): a
+// worker elsewhere would otherwise fail, or read another machine's folder,
+// long after the job started.
+func (c *Config) checkWorkersReach(model tracking.Resolved) error {
+	if !workersElsewhere() || c.SharedPaths {
+		return nil
+	}
+	where := fmt.Sprintf("the workers may run on other machines (--runner=%s, --environment_type=%s)", *runners.Runner, *jobopts.EnvironmentType)
+	const shared = "or pass --shared-paths if every worker mounts that path at the same place"
+	switch {
+	case !lake.IsRemote(c.Lake):
+		return &Failure{Msg: fmt.Sprintf("--lake %s is a local path, but %s", c.Lake, where),
+			Hint: "put the lake on an object store (--lake s3://bucket/prefix or gs://bucket/prefix), " + shared}
+	case c.Input != "" && c.FromTable == "" && !lake.IsRemote(c.Input):
+		return &Failure{Msg: fmt.Sprintf("--input %s is a local path, but %s", c.Input, where),
+			Hint: "put the raw files on an object store (--input s3://bucket/raw or gs://bucket/raw), " + shared}
+	case !lake.IsRemote(model.Dir):
+		return &Failure{Msg: fmt.Sprintf("--model %s is the local folder %s, but %s", c.Model, model.Dir, where),
+			Hint: "put the model folder on an object store (--model s3://bucket/model-folder, or a registry there: --registry s3://bucket/mlruns), " +
+				"from where each worker fetches it, " + shared}
+	}
+	return nil
+}
+
+// inferenceConfig is how gold runs the model in modelDir: a local folder,
+// or the resolved model's location on an object store, which workers fetch
+// and check against its digest.
 func (c Config) inferenceConfig(modelDir string) transforms.InferenceConfig {
-	return transforms.InferenceConfig{ModelDir: modelDir, BatchSize: c.BatchSize, Threads: c.Threads, Shards: c.Shards, Quantized: c.Quantized}
+	ic := transforms.InferenceConfig{ModelDir: modelDir, BatchSize: c.BatchSize, Threads: c.Threads, Shards: c.Shards, Quantized: c.Quantized}
+	if lake.IsRemote(modelDir) {
+		ic.ModelDir, ic.ModelLocation, ic.ModelDigest = "", modelDir, c.model.Digest
+	}
+	return ic
 }
 
 // DefaultShards is the writers per table and inference groups when none
@@ -208,13 +267,17 @@ func (c Config) scoredBy(table, txn string) map[string]string {
 func batchTxn(batch int64) string { return fmt.Sprintf("%s=%d", AppID, batch) }
 
 // Ingest is the model-free half of a batch: raw files to the bronze,
-// silver and quarantine tables. It returns silver for gold.
+// silver and quarantine tables. It returns silver for gold. The counts the
+// run's accounting needs beyond table rows (files and raw records read,
+// tweets with and without mentions) travel as tallies into bronze's and
+// silver's commits, so they hold on runners that retry bundles.
 func Ingest(s beam.Scope, c Config, plan *Plan) beam.PCollection {
-	var bronze beam.PCollection
+	var bronze, bronzeTallies beam.PCollection
 	var quarantines []beam.PCollection
 	if plan.replay != nil {
 		// Bronze and quarantine hold the batch, but its files are no longer
-		// what they read: the other tables follow from bronze's rows.
+		// what they read: the other tables follow from bronze's rows (and
+		// the run's raw records from bronze's commit).
 		bronze = beam.Reshuffle(s, beam.CreateList(s, plan.replay))
 	} else {
 		// A planned file that vanished or changed is quarantined, and the
@@ -222,17 +285,18 @@ func Ingest(s beam.Scope, c Config, plan *Plan) beam.PCollection {
 		// The plan enters from one impulse: Reshuffle spreads its files over
 		// every worker, or reading and parsing would run in one bundle.
 		planned := beam.Reshuffle(s, beam.CreateList(s, plan.planned()))
-		files, missing := transforms.OpenPlanned(s, planned, len(plan.held) == 0)
-		var bronzeQuarantine beam.PCollection
-		bronze, bronzeQuarantine = transforms.Bronze(s, files, c.Limits)
+		files, missing, missingTallies := transforms.OpenPlanned(s, planned, len(plan.held) == 0)
+		var bronzeQuarantine, readTallies beam.PCollection
+		bronze, bronzeQuarantine, readTallies = transforms.Bronze(s, files, c.Limits)
+		bronzeTallies = beam.Flatten(s, missingTallies, readTallies)
 		quarantines = append(quarantines, missing, bronzeQuarantine)
 	}
-	silver, silverQuarantine := transforms.Silver(s, bronze, c.Limits)
+	silver, silverQuarantine, silverTallies := transforms.Silver(s, bronze, c.Limits)
 	quarantine := beam.Flatten(s, append(quarantines, silverQuarantine)...)
 	fromPlan := transforms.Lineage{Stage: "raw:bronze", Plan: planName(plan.Batch), Batch: transforms.Int64(plan.Batch), Files: len(plan.Files)}
-	c.write(s, AppID, plan.Batch, BronzeTable, transforms.BronzeSchema, bronze, fromPlan.Params(nil))
-	c.write(s, AppID, plan.Batch, SilverTable, transforms.SilverSchema, silver,
-		transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable, Txn: batchTxn(plan.Batch)}.Params(nil))
+	c.writeTallied(s, AppID, plan.Batch, BronzeTable, transforms.BronzeSchema, bronze, fromPlan.Params(nil), bronzeTallies, transforms.BronzeTallies)
+	c.writeTallied(s, AppID, plan.Batch, SilverTable, transforms.SilverSchema, silver,
+		transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable, Txn: batchTxn(plan.Batch)}.Params(nil), silverTallies, transforms.SilverTallies)
 	fromPlan.Stage = "raw:bronze+bronze:silver"
 	c.write(s, AppID, plan.Batch, QuarantineTable, transforms.QuarantineSchema, quarantine, fromPlan.Params(nil))
 	return silver
@@ -242,8 +306,17 @@ func Ingest(s beam.Scope, c Config, plan *Plan) beam.PCollection {
 // stage offset (StageAppID), whose txn the commit carries; params (the
 // lineage, for gold the model) go in the commit's operationParameters.
 func (c Config) write(s beam.Scope, appID string, version int64, name string, schema lake.Schema, rows beam.PCollection, params map[string]string) beam.PCollection {
-	return deltaio.Write(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec,
-		Parameters: params, AppID: appID, Version: version}, rows)
+	return c.writeTallied(s, appID, version, name, schema, rows, params, beam.PCollection{}, nil)
+}
+
+// writeTallied is write that also records tallies (see deltaio.WriteTallied)
+// in the commit: the names given always (0 when none arrived), so a reader
+// tells a zero from a commit made without them. A table that already holds
+// the batch keeps the tallies of the run that committed it.
+func (c Config) writeTallied(s beam.Scope, appID string, version int64, name string, schema lake.Schema, rows beam.PCollection, params map[string]string,
+	tallies beam.PCollection, names []string) beam.PCollection {
+	return deltaio.WriteTallied(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec,
+		Parameters: params, AppID: appID, Version: version, Tallies: names}, rows, tallies)
 }
 
 // Runner runs a built pipeline (prism, direct, a job server).
@@ -348,9 +421,10 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 		return nil, err
 	}
 	sum.Batch, sum.FirstBatch, sum.Redo, sum.PlannedFiles = plan.Batch, plan.Batch, redo, len(plan.Files)
-	if plan.replay != nil {
-		// No file was read: the batch's raw records are what its committed
-		// bronze rows and bronze quarantine rows came from.
+	if plan.replay != nil && sum.untallied(transforms.TallyRawRecords) {
+		// No file was read, and bronze's commit (made before commits
+		// recorded tallies) does not say how many records it read: they are
+		// what its committed bronze rows and bronze quarantine rows came from.
 		sum.RawRecords = sum.table(BronzeTable).Rows + sum.BronzeQuarantined
 	}
 	if err := sum.Check(); err != nil {

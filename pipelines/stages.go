@@ -177,7 +177,7 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 		return 0, fmt.Errorf("bronze: %w", err)
 	}
 	p, s := beam.NewPipelineWithRoot()
-	silver, quarantine := transforms.Silver(s, beam.CreateList(s, rows), c.Limits)
+	silver, quarantine, _ := transforms.Silver(s, beam.CreateList(s, rows), c.Limits)
 	from := transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable, From: transforms.Int64(off.From), To: transforms.Int64(off.To), Mode: "append"}
 	c.write(s, StageAppID, off.Seq, SilverTable, transforms.SilverSchema, silver, from.Params(nil))
 	c.write(s, StageAppID, off.Seq, QuarantineTable, transforms.QuarantineSchema, quarantine, from.Params(nil))

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/lake/deltaio"
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
@@ -30,8 +31,12 @@ type TableRun struct {
 	Held bool // the table held the batch before this run (a redo)
 }
 
-// Summary is what a run did, from the pipeline's counters (files, records,
-// tweets without mentions) and from the tables' new versions (rows, reasons).
+// Summary is what a run did, from the batch's commits: rows and quarantine
+// reasons from their data files, and files, raw records and tweets with and
+// without mentions from the tallies bronze's and silver's commits record
+// (whichever run made them). Beam counters give only what is shown and not
+// checked (texts inferred, processing time, workers): a runner that retries
+// bundles counts those twice.
 type Summary struct {
 	Files, HiddenSkipped, RawRecords     int64
 	TweetsWithMentions, NoMentions       int64
@@ -52,6 +57,20 @@ type Summary struct {
 	// texts inferred), from the runner's counters: on a cluster it shows
 	// whether the work spread. Retried bundles may count twice here.
 	Workers map[string]WorkerWork
+	// Untallied names the tallies the batch's commits lacked (commits made
+	// before tallies were recorded), whose numbers come from this run's
+	// counters instead.
+	Untallied []string
+}
+
+// untallied reports whether a tally came from counters, not commits.
+func (s *Summary) untallied(name string) bool {
+	for _, n := range s.Untallied {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 // WorkerWork is what one worker process did.
@@ -90,6 +109,11 @@ func (s *Summary) add(b *Summary) {
 	s.SilverQuarantined += b.SilverQuarantined
 	s.PlannedFiles += b.PlannedFiles
 	s.Redo = s.Redo || b.Redo
+	for _, n := range b.Untallied {
+		if !s.untallied(n) {
+			s.Untallied = append(s.Untallied, n)
+		}
+	}
 	if s.Batch < 0 {
 		s.FirstBatch, s.Held = b.Batch, b.Held
 		s.Tables = append([]TableRun(nil), b.Tables...)
@@ -127,8 +151,36 @@ func (s *Summary) table(name string) TableRun {
 	return TableRun{Name: name, Before: -1, After: -1}
 }
 
+// counterTallies maps the counters that mirror a tally to it: they stand in
+// for a tally only when the batch's commit lacks it.
+var counterTallies = map[string]string{
+	"bronze/files":                   transforms.TallyFilesRead,
+	"bronze/hidden_files_skipped":    transforms.TallyHiddenFiles,
+	"bronze/raw_records":             transforms.TallyRawRecords,
+	"silver/tweets_with_mentions":    transforms.TallyWithMentions,
+	"silver/tweets_without_mentions": transforms.TallyNoMentions,
+}
+
+// tallyField is where a tally goes in the summary.
+func (s *Summary) tallyField(name string) *int64 {
+	switch name {
+	case transforms.TallyFilesRead:
+		return &s.Files
+	case transforms.TallyHiddenFiles:
+		return &s.HiddenSkipped
+	case transforms.TallyRawRecords:
+		return &s.RawRecords
+	case transforms.TallyWithMentions:
+		return &s.TweetsWithMentions
+	case transforms.TallyNoMentions:
+		return &s.NoMentions
+	}
+	return nil
+}
+
 func summarize(ctx context.Context, c Config, batch int64, before map[string]int64, res beam.PipelineResult) (*Summary, error) {
 	s := &Summary{QuarantineByReason: map[string]int64{}}
+	counted := map[string]int64{} // tally name → this run's counter
 	if res != nil {
 		for _, cr := range res.Metrics().AllMetrics().Counters() {
 			v := cr.Result()
@@ -141,17 +193,12 @@ func summarize(ctx context.Context, c Config, batch int64, before map[string]int
 				}
 				continue
 			}
-			switch cr.Namespace() + "/" + cr.Name() {
-			case "bronze/files":
-				s.Files += v
-			case "bronze/hidden_files_skipped":
-				s.HiddenSkipped += v
-			case "bronze/raw_records":
-				s.RawRecords += v
-			case "silver/tweets_with_mentions":
-				s.TweetsWithMentions += v
-			case "silver/tweets_without_mentions":
-				s.NoMentions += v
+			key := cr.Namespace() + "/" + cr.Name()
+			if name, ok := counterTallies[key]; ok {
+				counted[name] += v
+				continue
+			}
+			switch key {
 			case "gold/texts_inferred":
 				s.TextsInferred += v
 			case "bronze/processing_us", "silver/processing_us", "gold/processing_us":
@@ -183,6 +230,24 @@ func summarize(ctx context.Context, c Config, batch int64, before map[string]int
 		}
 		if err != nil {
 			return nil, err
+		}
+		var tallies []string
+		switch name {
+		case BronzeTable:
+			tallies = transforms.BronzeTallies
+		case SilverTable:
+			tallies = transforms.SilverTallies
+		}
+		for _, tally := range tallies {
+			n, ok, err := commitTally(commits, tally)
+			if err != nil {
+				return nil, fmt.Errorf("table %s: %w", name, err)
+			}
+			if !ok {
+				n = counted[tally]
+				s.Untallied = append(s.Untallied, tally)
+			}
+			*s.tallyField(tally) = n
 		}
 		var schema *arrow.Schema
 		for _, cm := range commits {
@@ -217,6 +282,19 @@ func summarize(ctx context.Context, c Config, batch int64, before map[string]int
 	}
 	s.TopMentions = top
 	return s, nil
+}
+
+// commitTally sums a tally over a batch's commits to one table; ok is false
+// when none recorded it.
+func commitTally(commits []lake.Commit, name string) (n int64, ok bool, err error) {
+	for _, cm := range commits {
+		v, has, err := deltaio.ReadTally(cm.Info.OperationParameters, name)
+		if err != nil {
+			return 0, false, fmt.Errorf("version %d: %w", cm.Version, err)
+		}
+		n, ok = n+v, ok || has
+	}
+	return n, ok, nil
 }
 
 // batchCommits returns the commits of a table that carry the batch's txn
@@ -297,9 +375,11 @@ func (s *Summary) countReasons(ctx context.Context, t *lake.Table, a lake.AddFil
 
 // Check verifies the accounting a run promises: every raw record is a bronze
 // row or quarantined, and every bronze row reached silver, was quarantined
-// there, or had no mention. It holds for a redone batch too: its rows come
-// from the batch's commits, whichever run made them, and a redo reads every
-// planned file again.
+// there, or had no mention. Every number it compares is held by the batch's
+// commits (rows in their data files' stats and quarantine rows, raw records
+// and tweets with and without mentions in bronze's and silver's tallies),
+// never by counters, which retried bundles inflate; so it holds for a redone
+// batch too, whichever runs made the commits.
 func (s *Summary) Check() error {
 	if s.Batch < 0 {
 		return nil

@@ -2,9 +2,11 @@ package transforms
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -129,12 +131,36 @@ func CountGold(rows []GoldRow) []ApplicationRow {
 	return out
 }
 
+// maxApplicationAttempts bounds how often an application commit merges
+// again because other writers committed between its read and its commit.
+const maxApplicationAttempts = 50
+
+// beforeApplicationCommit runs between an application commit's read of the
+// table and its commit. Only tests set it: to commit as another writer in
+// between.
+var beforeApplicationCommit = func(ctx context.Context, location string) {}
+
 // CommitApplication merges one batch's per-mention counts into the
 // application table's previous version (or, with cfg.Replace, makes them
 // the table) and commits the result, once for (AppID, Version): the
 // pipeline's last step, and --abandon-batch's when gold holds a batch that
-// application lacks.
+// application lacks. The merge is a read-modify-write: the commit must land
+// on the very version it merged into (lake.WriteOptions.BaseVersion), and
+// when another writer committed first, the newer version is read and merged
+// into again, so no writer's counts are ever dropped.
 func CommitApplication(ctx context.Context, cfg ApplicationConfig, batch []ApplicationRow) (deltaio.Committed, error) {
+	for attempt := 1; ; attempt++ {
+		committed, err := commitApplicationOnce(ctx, cfg, batch)
+		if !errors.Is(err, lake.ErrStale) || attempt >= maxApplicationAttempts {
+			return committed, err
+		}
+		time.Sleep(time.Duration(attempt%10+1) * time.Millisecond) // others are committing: back off a little
+	}
+}
+
+// commitApplicationOnce is one read, merge and commit; it fails with
+// lake.ErrStale when another writer committed after the read.
+func commitApplicationOnce(ctx context.Context, cfg ApplicationConfig, batch []ApplicationRow) (deltaio.Committed, error) {
 	location, appID, version := cfg.Location, cfg.AppID, cfg.Version
 	merged := map[string]ApplicationRow{}
 	for _, r := range batch {
@@ -145,28 +171,30 @@ func CommitApplication(ctx context.Context, cfg ApplicationConfig, batch []Appli
 	if err != nil {
 		return deltaio.Committed{}, fmt.Errorf("application %s: %w", location, err)
 	}
+	base := int64(-1) // the version merged into; -1: no table yet
 	if exists {
 		snap, err := tbl.Snapshot(ctx, -1)
 		if err != nil {
 			return deltaio.Committed{}, fmt.Errorf("application %s: %w", location, err)
 		}
+		base = snap.Version
 		if v, ok := snap.TxnVersion(appID); appID != "" && ok && v >= version {
 			return deltaio.Committed{Table: location, Version: -1}, nil // this batch was merged before a restart
 		}
 		if len(merged) == 0 && appID == "" && !cfg.Replace {
 			return deltaio.Committed{Table: location, Version: -1}, nil // nothing new: the table stays as it is
 		}
-	}
-	if exists && !cfg.Replace {
-		old, err := ReadApplication(ctx, tbl)
-		if err != nil {
-			return deltaio.Committed{}, fmt.Errorf("application %s: %w", location, err)
-		}
-		for _, o := range old {
-			if n, ok := merged[o.Mention]; ok {
-				merged[o.Mention] = MergeCounts(o, n)
-			} else {
-				merged[o.Mention] = o
+		if !cfg.Replace {
+			old, err := readApplication(ctx, tbl, snap)
+			if err != nil {
+				return deltaio.Committed{}, fmt.Errorf("application %s: %w", location, err)
+			}
+			for _, o := range old {
+				if n, ok := merged[o.Mention]; ok {
+					merged[o.Mention] = MergeCounts(o, n)
+				} else {
+					merged[o.Mention] = o
+				}
 			}
 		}
 	}
@@ -181,8 +209,20 @@ func CommitApplication(ctx context.Context, cfg ApplicationConfig, batch []Appli
 	if err != nil {
 		return deltaio.Committed{}, err
 	}
-	v, err := tbl.Overwrite(ctx, ApplicationSchema, adds, lake.WriteOptions{Operation: "APPLICATION REFRESH", AppID: appID, Version: version,
-		Parameters: cfg.Lineage.Params(nil), RequireTxn: cfg.RequireTxn})
+	opts := lake.WriteOptions{Operation: "APPLICATION REFRESH", AppID: appID, Version: version,
+		Parameters: cfg.Lineage.Params(nil), RequireTxn: cfg.RequireTxn}
+	if !cfg.Replace {
+		// A Replace is the whole table from gold (RequireTxn guards it); a
+		// merge holds the counts of version base and must land on it.
+		opts.BaseVersion = &base
+	}
+	beforeApplicationCommit(ctx, location)
+	v, err := tbl.Overwrite(ctx, ApplicationSchema, adds, opts)
+	if errors.Is(err, lake.ErrStale) {
+		for _, a := range adds {
+			tbl.Storage.Remove(ctx, a.Path) // never committed; best effort (vacuum removes it otherwise)
+		}
+	}
 	if err != nil {
 		return deltaio.Committed{}, fmt.Errorf("commit %s: %w", location, err)
 	}
@@ -195,6 +235,11 @@ func ReadApplication(ctx context.Context, tbl *lake.Table) ([]ApplicationRow, er
 	if err != nil {
 		return nil, err
 	}
+	return readApplication(ctx, tbl, snap)
+}
+
+// readApplication reads the application table at a snapshot.
+func readApplication(ctx context.Context, tbl *lake.Table, snap *lake.Snapshot) ([]ApplicationRow, error) {
 	at, err := tbl.Read(ctx, snap)
 	if err != nil {
 		return nil, err

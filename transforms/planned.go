@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register.DoFn4x1[context.Context, PlannedFile, func(fileio.ReadableFile), func(QuarantineRow), error](&openPlannedFn{})
+	register.DoFn5x1[context.Context, PlannedFile, func(fileio.ReadableFile), func(QuarantineRow), func(Tally), error](&openPlannedFn{})
 	register.Emitter1[fileio.ReadableFile]()
 	beam.RegisterType(reflect.TypeOf((*PlannedFile)(nil)).Elem())
 }
@@ -64,21 +64,24 @@ func CheckPlanned(ctx context.Context, p PlannedFile) (size int64, mod time.Time
 // skipFaults is set, which the pipeline sets only when no table holds the
 // batch yet: once a table committed the batch from the file's old content,
 // the others must not be finished without it, and the DoFn fails instead.
-func OpenPlanned(s beam.Scope, planned beam.PCollection, skipFaults bool) (files, quarantine beam.PCollection) {
+// The raw record is tallied (tallies, for bronze's commit) as data. A
+// storage failure that is not a FileFault fails the bundle, to be retried.
+func OpenPlanned(s beam.Scope, planned beam.PCollection, skipFaults bool) (files, quarantine, tallies beam.PCollection) {
 	s = s.Scope("OpenPlanned")
-	return beam.ParDo2(s, &openPlannedFn{SkipFaults: skipFaults}, planned)
+	return beam.ParDo3(s, &openPlannedFn{SkipFaults: skipFaults}, planned)
 }
 
 type openPlannedFn struct {
 	SkipFaults bool
 }
 
-func (f *openPlannedFn) ProcessElement(ctx context.Context, p PlannedFile, emit func(fileio.ReadableFile), quarantine func(QuarantineRow)) error {
+func (f *openPlannedFn) ProcessElement(ctx context.Context, p PlannedFile, emit func(fileio.ReadableFile), quarantine func(QuarantineRow), tally func(Tally)) error {
 	size, mod, err := CheckPlanned(ctx, p)
 	var fault *FileFault
 	if errors.As(err, &fault) && f.SkipFaults {
 		rawRecords.Inc(ctx, 1)
 		bronzeQuaranted.Inc(ctx, 1)
+		tally(Tally{Name: TallyRawRecords, N: 1})
 		quarantine(QuarantineRow{Stage: "bronze", SourceFile: p.Path, Reason: fault.Error(), ProcessingTime: time.Now().UnixMicro()})
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/lake/deltaio"
 )
 
 // The table schemas, following the course's data dictionary. Timestamps are
@@ -211,3 +212,26 @@ func WriteDataFile[R interface{ AppendTo(*array.RecordBuilder) }](ctx context.Co
 	}
 	return []lake.AddFile{add}, nil
 }
+
+// Tally is a count that travels as data to a table's commit (see
+// deltaio.WriteTallied): bronze and silver emit them, and the batch's
+// bronze and silver commits record their sums, so the run's accounting
+// holds on runners that retry bundles (whose counters count twice).
+type Tally = deltaio.Tally
+
+// Tally names, also the commitInfo.operationParameters keys they are
+// recorded under.
+const (
+	TallyFilesRead    = "medallion.files_read"
+	TallyHiddenFiles  = "medallion.hidden_files_skipped"
+	TallyRawRecords   = "medallion.raw_records"
+	TallyWithMentions = "medallion.tweets_with_mentions"
+	TallyNoMentions   = "medallion.tweets_without_mentions"
+)
+
+// BronzeTallies are the tallies a batch's bronze commit records;
+// SilverTallies its silver commit's.
+var (
+	BronzeTallies = []string{TallyFilesRead, TallyHiddenFiles, TallyRawRecords}
+	SilverTallies = []string{TallyWithMentions, TallyNoMentions}
+)

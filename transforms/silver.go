@@ -10,10 +10,12 @@ import (
 )
 
 func init() {
-	register.DoFn4x0[context.Context, BronzeRow, func(SilverRow), func(QuarantineRow)](&silverFn{})
+	register.DoFn5x0[context.Context, BronzeRow, func(SilverRow), func(QuarantineRow), func(Tally)](&silverFn{})
 	register.Emitter1[SilverRow]()
 }
 
+// Counters for the live views; they may overcount on a runner that retries
+// bundles, so the accounting uses the tallies silver's commit records.
 var (
 	silverTweets      = beam.NewCounter("silver", "tweets_with_mentions")
 	silverNoMention   = beam.NewCounter("silver", "tweets_without_mentions")
@@ -26,9 +28,11 @@ var (
 // the date parsed and the text cleaned. A tweet without mentions yields no
 // row and is counted; a tweet whose date or text is unusable is quarantined,
 // so bronze rows = tweets with mentions + tweets without + silver quarantine.
-func Silver(s beam.Scope, bronze beam.PCollection, lim Limits) (rows, quarantine beam.PCollection) {
+// The tweets with and without mentions are tallied (tallies) as data, for
+// silver's commit to record.
+func Silver(s beam.Scope, bronze beam.PCollection, lim Limits) (rows, quarantine, tallies beam.PCollection) {
 	s = s.Scope("Silver")
-	return beam.ParDo2(s, &silverFn{Limits: lim}, bronze)
+	return beam.ParDo3(s, &silverFn{Limits: lim}, bronze)
 }
 
 type silverFn struct {
@@ -58,7 +62,7 @@ func SilverRows(b BronzeRow, lim Limits) ([]SilverRow, error) {
 	return out, nil
 }
 
-func (f *silverFn) ProcessElement(ctx context.Context, b BronzeRow, emit func(SilverRow), quarantine func(QuarantineRow)) {
+func (f *silverFn) ProcessElement(ctx context.Context, b BronzeRow, emit func(SilverRow), quarantine func(QuarantineRow), tally func(Tally)) {
 	start := time.Now()
 	defer func() { silverMicros.Inc(ctx, time.Since(start).Microseconds()) }()
 	rows, err := SilverRows(b, f.Limits)
@@ -72,9 +76,11 @@ func (f *silverFn) ProcessElement(ctx context.Context, b BronzeRow, emit func(Si
 	}
 	if len(rows) == 0 {
 		silverNoMention.Inc(ctx, 1)
+		tally(Tally{Name: TallyNoMentions, N: 1})
 		return
 	}
 	silverTweets.Inc(ctx, 1)
+	tally(Tally{Name: TallyWithMentions, N: 1})
 	silverRows.Inc(ctx, int64(len(rows)))
 	for _, r := range rows {
 		emit(r)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sort"
+	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -54,11 +55,42 @@ func init() {
 	register.DoFn4x1[context.Context, int, func(*beam.T) bool, func(DataFile), error](&writeFilesFn{})
 	register.Iter1[beam.T]()
 	register.Emitter1[DataFile]()
-	register.DoFn4x1[context.Context, []byte, func(*DataFile) bool, func(Committed), error](&commitFn{})
+	register.DoFn5x1[context.Context, []byte, func(*DataFile) bool, func(*Tally) bool, func(Committed), error](&commitFn{})
 	register.Iter1[DataFile]()
+	register.Iter1[Tally]()
 	register.Emitter1[Committed]()
+	register.Function1x2[Tally, string, int64](tallyKV)
+	register.Function2x1[int64, int64, int64](sumTally)
+	register.Function2x1[string, int64, Tally](kvTally)
 	beam.RegisterType(reflect.TypeOf((*DataFile)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*Committed)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*Tally)(nil)).Elem())
+}
+
+// Tally is a count that travels as data to a table's commit, which records
+// the sum per Name in commitInfo.operationParameters (see WriteTallied).
+// Unlike a Beam counter it counts exactly once: a runner that retries a
+// bundle discards the failed attempt's outputs, tallies included, while its
+// counters keep what the attempt added. N is int64, not int: Java runners
+// cannot decode the Go SDK's int in schema rows.
+type Tally struct {
+	Name string
+	N    int64
+}
+
+// ReadTally returns a tally a commit recorded in its operationParameters;
+// ok is false when the commit recorded none of that name (another writer,
+// or a commit made before tallies were recorded).
+func ReadTally(params map[string]any, name string) (n int64, ok bool, err error) {
+	s, ok := params[name].(string)
+	if !ok {
+		return 0, false, nil
+	}
+	n, err = strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("tally %s = %q: %w", name, s, err)
+	}
+	return n, true, nil
 }
 
 // Config describes the target table.
@@ -83,12 +115,33 @@ type Config struct {
 	// guards it (see lake.WriteOptions.RequireTxn).
 	Overwrite  bool
 	RequireTxn map[string]int64
+	// Tallies names the tallies (see WriteTallied) the commit records even
+	// when none of that name arrives ("0"), so a reader tells a zero from a
+	// commit that recorded no tallies.
+	Tallies []string
 }
 
 // Write appends rows (a PCollection of a type implementing Row) to the table
 // in one commit and returns a single Committed element.
 func Write(s beam.Scope, cfg Config, rows beam.PCollection) beam.PCollection {
+	return WriteTallied(s, cfg, rows, beam.PCollection{})
+}
+
+// WriteTallied is Write with tallies (a PCollection of Tally, or an invalid
+// PCollection for none): they are summed per name and recorded, as decimal
+// strings, in the commit's operationParameters under their names. Counts
+// that must be exact on a runner that retries bundles (records read, say)
+// travel this way and are read back from the commit that holds the rows.
+func WriteTallied(s beam.Scope, cfg Config, rows, tallies beam.PCollection) beam.PCollection {
 	s = s.Scope("Write " + cfg.Location)
+	var sums beam.PCollection
+	if tallies.IsValid() {
+		// Combined before the commit, so its side input holds one element
+		// per name whatever the number of files or records.
+		sums = beam.ParDo(s, kvTally, beam.CombinePerKey(s, sumTally, beam.ParDo(s, tallyKV, tallies)))
+	} else {
+		sums = beam.CreateList(s, []Tally{})
+	}
 	shards := cfg.Shards
 	if shards <= 0 {
 		shards = 4
@@ -101,9 +154,13 @@ func Write(s beam.Scope, cfg Config, rows beam.PCollection) beam.PCollection {
 	grouped := beam.GroupByKey(s, keyed)
 	files := beam.ParDo(s, &writeFilesFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), MaxRows: maxRows, Codec: cfg.Codec}, grouped)
 	return beam.ParDo(s, &commitFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), Operation: cfg.Operation, Parameters: cfg.Parameters, AppID: cfg.AppID, Version: cfg.Version,
-		Overwrite: cfg.Overwrite, RequireTxn: cfg.RequireTxn},
-		beam.Impulse(s), beam.SideInput{Input: files})
+		Overwrite: cfg.Overwrite, RequireTxn: cfg.RequireTxn, Tallies: cfg.Tallies},
+		beam.Impulse(s), beam.SideInput{Input: files}, beam.SideInput{Input: sums})
 }
+
+func tallyKV(t Tally) (string, int64)    { return t.Name, t.N }
+func sumTally(a, b int64) int64          { return a + b }
+func kvTally(name string, n int64) Tally { return Tally{Name: name, N: n} }
 
 // shardFn keys rows by a hash of their shard key, so a rerun puts the same
 // rows in the same shard.
@@ -222,9 +279,10 @@ type commitFn struct {
 	Version    int64
 	Overwrite  bool
 	RequireTxn map[string]int64
+	Tallies    []string
 }
 
-func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*DataFile) bool, emit func(Committed)) error {
+func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*DataFile) bool, tallies func(*Tally) bool, emit func(Committed)) error {
 	base, err := lake.ParseSchema(f.BaseSchema)
 	if err != nil {
 		return err
@@ -252,7 +310,25 @@ func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*Dat
 		schema.Fields = append(schema.Fields, lake.Field{Name: c, Type: lake.TypeString, Nullable: true})
 	}
 	sort.Slice(adds, func(i, j int) bool { return adds[i].Path < adds[j].Path })
-	opts := lake.WriteOptions{Operation: f.Operation, Parameters: f.Parameters, AppID: f.AppID, Version: f.Version, RequireTxn: f.RequireTxn}
+	params := f.Parameters
+	sums := map[string]int64{}
+	for _, name := range f.Tallies {
+		sums[name] = 0
+	}
+	var t Tally
+	for tallies(&t) {
+		sums[t.Name] += t.N
+	}
+	if len(sums) > 0 {
+		params = make(map[string]string, len(f.Parameters)+len(sums))
+		for k, v := range f.Parameters {
+			params[k] = v
+		}
+		for name, n := range sums {
+			params[name] = strconv.FormatInt(n, 10)
+		}
+	}
+	opts := lake.WriteOptions{Operation: f.Operation, Parameters: params, AppID: f.AppID, Version: f.Version, RequireTxn: f.RequireTxn}
 	write := lake.Open(f.Location).Append
 	if f.Overwrite {
 		write = lake.Open(f.Location).Overwrite
