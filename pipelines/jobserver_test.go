@@ -198,7 +198,7 @@ func TestProcessWorkers(t *testing.T) {
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	run := exec.CommandContext(rctx, bin, "--input", in, "--lake", remote, "--model", model, "--shards", "2", "--inference-threads", "1",
-		"--runner=universal", "--endpoint="+endpoint, "--environment_type=PROCESS",
+		"--runner=universal", "--endpoint="+endpoint, "--environment_type=PROCESS", "--shared-paths", // the workers run on this machine
 		`--environment_config={"command":"`+script+`"}`, "--worker_binary="+bin)
 	run.Dir = dir // not the repository: the worker finds ONNX Runtime through ORT_LIB alone
 	ortLib, _ := filepath.Abs(inference.LibraryPath())

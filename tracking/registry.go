@@ -17,13 +17,17 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tweetsentiment/medallion/lake"
 )
 
 // Stages of a model version (MLflow's, deprecated upstream in favour of
 // aliases but still what models:/NAME/Production means).
 var Stages = []string{"None", "Staging", "Production", "Archived"}
 
-// Registry is an MLflow file-store model registry rooted at an mlruns folder.
+// Registry is an MLflow file-store model registry rooted at an mlruns
+// folder, or at a copy of one on an object store (s3://, gs://), which is
+// only read (see objectstore.go).
 type Registry struct {
 	Root string
 	// Cache holds the Hugging Face layout views of mlflow.onnx flavour
@@ -78,6 +82,9 @@ func (r Registry) versionDir(name string, v int) string {
 // Register copies a model folder into the registry as the next version of
 // name, and optionally sets its stage and an alias.
 func (r Registry) Register(name, modelDir, stage, alias string) (ModelVersion, error) {
+	if r.remote() {
+		return ModelVersion{}, fmt.Errorf("registry %s: a registry on an object store is read-only here: register into a local one and copy it there", r.Root)
+	}
 	if err := checkName(name); err != nil {
 		return ModelVersion{}, err
 	}
@@ -140,6 +147,9 @@ func (r Registry) Register(name, modelDir, stage, alias string) (ModelVersion, e
 
 // SetAlias points alias at a version.
 func (r Registry) SetAlias(name, alias string, version int) error {
+	if r.remote() {
+		return fmt.Errorf("registry %s: a registry on an object store is read-only here", r.Root)
+	}
 	if err := checkName(name); err != nil {
 		return err
 	}
@@ -158,20 +168,14 @@ func (r Registry) Versions(name string) ([]ModelVersion, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(r.modelDir(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	dirs, err := r.versionDirs(name)
 	if err != nil {
 		return nil, err
 	}
 	var out []ModelVersion
-	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), "version-") {
-			continue
-		}
+	for _, d := range dirs {
 		var mv ModelVersion
-		data, err := os.ReadFile(filepath.Join(r.modelDir(name), e.Name(), "meta.yaml"))
+		data, err := r.readFile("models", name, d, "meta.yaml")
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // being registered right now
 		}
@@ -179,7 +183,7 @@ func (r Registry) Versions(name string) ([]ModelVersion, error) {
 			return nil, fmt.Errorf("registry %s: %w", r.Root, err)
 		}
 		if err := yaml.Unmarshal(data, &mv); err != nil {
-			return nil, fmt.Errorf("registry %s: %s/%s/meta.yaml: %w", r.Root, name, e.Name(), err)
+			return nil, fmt.Errorf("registry %s: %s/%s/meta.yaml: %w", r.Root, name, d, err)
 		}
 		out = append(out, mv)
 	}
@@ -198,11 +202,16 @@ func canonicalStage(s string) (string, error) {
 
 // Resolved is a model found from a URI.
 type Resolved struct {
-	URI     string
-	Dir     string // the model folder
+	URI string
+	// Dir is the model folder: a local path, or an s3:// or gs:// location
+	// (a registry or a folder on an object store), which workers fetch.
+	Dir     string
 	Name    string // empty for a plain folder
 	Version int
 	Stage   string
+	// Digest is the content digest of a folder on an object store, which
+	// the pipeline sets when it resolves the model (inference.Mirror).
+	Digest string `json:",omitempty"`
 }
 
 // Resolve turns models:/NAME/Production, models:/NAME/Staging,
@@ -220,6 +229,9 @@ func (r Registry) Resolve(uri string) (Resolved, error) {
 		return Resolved{}, err
 	}
 	hint := fmt.Sprintf("register one with: go run ./scripts/register --registry %s --name %s --model-dir DIR --stage Production", r.Root, ref.Name)
+	if r.remote() {
+		hint = fmt.Sprintf("register one in a local store (go run ./scripts/register --registry mlruns --name %s --model-dir DIR --stage Production) and copy it to %s", ref.Name, r.Root)
+	}
 	versions, err := r.Versions(ref.Name)
 	if err != nil {
 		return Resolved{}, err
@@ -234,6 +246,13 @@ func (r Registry) Resolve(uri string) (Resolved, error) {
 	if pick == nil {
 		return Resolved{}, fmt.Errorf("model %q: no such version in registry %s; %s", uri, r.Root, hint)
 	}
+	if r.remote() {
+		loc, err := r.remoteArtifacts(*pick)
+		if err != nil {
+			return Resolved{}, fmt.Errorf("model %q (version %d): %w", uri, pick.Version, err)
+		}
+		return Resolved{URI: uri, Dir: loc, Name: ref.Name, Version: pick.Version, Stage: pick.CurrentStage}, nil
+	}
 	src, err := r.localArtifacts(*pick)
 	if err != nil {
 		return Resolved{}, fmt.Errorf("model %q (version %d): %w", uri, pick.Version, err)
@@ -245,8 +264,14 @@ func (r Registry) Resolve(uri string) (Resolved, error) {
 	return Resolved{URI: uri, Dir: dir, Name: ref.Name, Version: pick.Version, Stage: pick.CurrentStage}, nil
 }
 
-// resolveFolder accepts a plain model folder.
+// resolveFolder accepts a plain model folder, here or on an object store.
 func resolveFolder(dir string) (Resolved, error) {
+	if lake.IsRemote(dir) {
+		if err := checkRemoteFolder(dir); err != nil {
+			return Resolved{}, fmt.Errorf("model %s: not a models:/ URI and not a model folder: %w", dir, err)
+		}
+		return Resolved{URI: dir, Dir: dir}, nil
+	}
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
 		return Resolved{}, fmt.Errorf("model %s: not a models:/ URI and not a model folder (no config.json)", dir)
 	}
@@ -301,7 +326,7 @@ func parseModelURI(uri string) (modelRef, error) {
 func (r Registry) pickVersion(ref modelRef, versions []ModelVersion) (*ModelVersion, error) {
 	switch {
 	case ref.Alias != "":
-		data, err := os.ReadFile(filepath.Join(r.modelDir(ref.Name), "aliases", ref.Alias))
+		data, err := r.readFile("models", ref.Name, "aliases", ref.Alias)
 		if err != nil {
 			return nil, fmt.Errorf("model %q: alias %s is not set in registry %s", ref.URI, ref.Alias, r.Root)
 		}

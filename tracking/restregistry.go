@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tweetsentiment/medallion/lake"
 )
 
 // RESTRegistry resolves models:/ URIs against an MLflow tracking server's
@@ -53,6 +55,13 @@ func (r RESTRegistry) Resolve(uri string) (Resolved, error) {
 	version, err := strconv.Atoi(mv.Version)
 	if err != nil {
 		return Resolved{}, fmt.Errorf("model %q on %s: version %q: %w", uri, r.Base, mv.Version, err)
+	}
+	// Artifacts on an object store are not downloaded here: the version
+	// resolves to their location, which workers fetch themselves.
+	if loc, err := objectStoreArtifacts(c, ref.Name, version); err != nil {
+		return Resolved{}, fmt.Errorf("model %q (version %d) on %s: %w", uri, version, r.Base, err)
+	} else if loc != "" {
+		return Resolved{URI: uri, Dir: loc, Name: ref.Name, Version: version, Stage: mv.CurrentStage}, nil
 	}
 	dir, err := r.download(c, ref.Name, version)
 	if err != nil {
@@ -102,6 +111,28 @@ func getModelVersion(c restClient, endpoint string) (restModelVersion, error) {
 		return restModelVersion{}, err
 	}
 	return got.ModelVersion, nil
+}
+
+// objectStoreArtifacts returns the version's artifact location when the
+// server reports one on an object store (an s3:// or gs:// artifact root
+// without the artifact proxy), checked to be a Hugging Face ONNX export
+// folder; "" when the artifacts are elsewhere.
+func objectStoreArtifacts(c restClient, name string, version int) (string, error) {
+	q := url.Values{"name": {name}, "version": {strconv.Itoa(version)}}
+	var got struct {
+		ArtifactURI string `json:"artifact_uri"`
+	}
+	if err := c.call("GET", "model-versions/get-download-uri?"+q.Encode(), nil, &got); err != nil {
+		return "", err
+	}
+	if !lake.IsRemote(got.ArtifactURI) {
+		return "", nil
+	}
+	loc := strings.TrimRight(got.ArtifactURI, "/")
+	if err := checkRemoteFolder(loc); err != nil {
+		return "", err
+	}
+	return loc, nil
 }
 
 // manifestName records a complete download: artifact path → size.

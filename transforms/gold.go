@@ -31,10 +31,16 @@ var (
 
 // InferenceConfig says which model gold runs and how.
 type InferenceConfig struct {
-	ModelDir  string // a resolved model folder, readable by every worker
-	BatchSize int    // texts per ONNX Runtime run
-	Threads   int    // ONNX Runtime intra-op threads per worker process (0: all cores)
-	Shards    int    // parallel inference groups
+	ModelDir string // a resolved model folder, readable by every worker
+	// ModelLocation is a model folder on an object store (s3://, gs://),
+	// which each worker process fetches into its cache (inference.Fetch)
+	// and checks against ModelDigest, its content digest as the driver
+	// resolved it. It replaces ModelDir.
+	ModelLocation string
+	ModelDigest   string
+	BatchSize     int // texts per ONNX Runtime run
+	Threads       int // ONNX Runtime intra-op threads per worker process (0: all cores)
+	Shards        int // parallel inference groups
 	// Quantized runs onnx/model_quantized.onnx (int8) when the folder has one.
 	Quantized bool
 }
@@ -56,7 +62,8 @@ func Gold(s beam.Scope, silver beam.PCollection, cfg InferenceConfig) beam.PColl
 		shards = 4
 	}
 	keyed := beam.ParDo(s, &textShardFn{Shards: shards}, silver)
-	return beam.ParDo(s, &inferFn{ModelDir: cfg.ModelDir, BatchSize: cfg.BatchSize, Threads: cfg.Threads, Quantized: cfg.Quantized}, beam.GroupByKey(s, keyed))
+	return beam.ParDo(s, &inferFn{ModelDir: cfg.ModelDir, ModelLocation: cfg.ModelLocation, ModelDigest: cfg.ModelDigest,
+		BatchSize: cfg.BatchSize, Threads: cfg.Threads, Quantized: cfg.Quantized}, beam.GroupByKey(s, keyed))
 }
 
 type textShardFn struct{ Shards int }
@@ -94,16 +101,25 @@ func GoldFrom(r SilverRow, p inference.Prediction) GoldRow {
 // inferFn runs the model over one shard. The model is loaded once per
 // worker process (inference.Acquire) and shared by every instance.
 type inferFn struct {
-	ModelDir  string
-	BatchSize int
-	Threads   int
-	Quantized bool
+	ModelDir      string
+	ModelLocation string // on an object store: fetched once per worker process
+	ModelDigest   string // ModelLocation's content digest, checked after the fetch
+	BatchSize     int
+	Threads       int
+	Quantized     bool
 
 	model *inference.Model
 }
 
-func (f *inferFn) Setup() error {
-	m, err := inference.Acquire(f.ModelDir, InferenceConfig{BatchSize: f.BatchSize, Threads: f.Threads, Quantized: f.Quantized}.Options())
+func (f *inferFn) Setup(ctx context.Context) error {
+	dir := f.ModelDir
+	if f.ModelLocation != "" {
+		var err error
+		if dir, err = inference.Fetch(ctx, f.ModelLocation, f.ModelDigest); err != nil {
+			return fmt.Errorf("gold: %w", err)
+		}
+	}
+	m, err := inference.Acquire(dir, InferenceConfig{BatchSize: f.BatchSize, Threads: f.Threads, Quantized: f.Quantized}.Options())
 	if err != nil {
 		return fmt.Errorf("gold: %w", err)
 	}

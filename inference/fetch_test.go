@@ -1,0 +1,174 @@
+package inference
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/lake/laketest"
+)
+
+// The content digest: a wiring test of our own definition (sha256 over the
+// sorted manifest of name, size and sha256): what must change it does, the
+// order files are listed in does not.
+func TestManifestDigest(t *testing.T) {
+	base := []fileDigest{{"config.json", 3, "aa"}, {"onnx/model.onnx", 10, "bb"}}
+	d := manifestDigest(base)
+	if !validDigest(d) {
+		t.Fatalf("digest %q is not 64 lower-case hex digits", d)
+	}
+	cases := []struct {
+		name  string
+		files []fileDigest
+		same  bool
+	}{
+		{"same files, other order", []fileDigest{base[1], base[0]}, true},
+		{"a file's content", []fileDigest{{"config.json", 3, "ab"}, base[1]}, false},
+		{"a file's size", []fileDigest{{"config.json", 4, "aa"}, base[1]}, false},
+		{"a file's name", []fileDigest{{"config2.json", 3, "aa"}, base[1]}, false},
+		{"a file more", append([]fileDigest{{"README.md", 1, "cc"}}, base...), false},
+		{"a file less", base[:1], false},
+	}
+	for _, c := range cases {
+		if got := manifestDigest(c.files) == d; got != c.same {
+			t.Errorf("%s: same digest %v, want %v", c.name, got, c.same)
+		}
+	}
+	for _, bad := range []string{"", "abc", strings.Repeat("A", 64), strings.Repeat("g", 64), "../" + d[3:]} {
+		if validDigest(bad) {
+			t.Errorf("validDigest(%q) = true", bad)
+		}
+	}
+}
+
+// uploadDir copies a local folder to an object-store location through lake.
+func uploadDir(t *testing.T, dir, location string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		return putObject(location, filepath.ToSlash(rel), p)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func putObject(location, name, src string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return putBytes(location, name, data)
+}
+
+func putBytes(location, name string, data []byte) error {
+	w, err := lake.CreateFile(context.Background(), lake.Join(location, name))
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+// A model folder on a real S3 server (versitygw): the driver's Mirror and
+// the workers' Fetch give a copy whose digest is the local folder's; Fetch
+// downloads once for many concurrent callers and not again; a folder changed
+// after the digest was taken is refused with both digests named, and leaves
+// nothing in the cache. Wiring test of our code against a real S3 API.
+func TestFetchModelFromS3(t *testing.T) {
+	srv := laketest.StartS3(t)
+	srv.Env(t)
+	bucket := srv.Bucket(t, "models")
+	ctx := context.Background()
+	loc := "s3://" + bucket + "/tweet-sentiment/demo"
+	uploadDir(t, demoModel, loc)
+	want, err := LocalDigest(demoModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The driver: one download, then the listing is recognised.
+	t.Setenv(CacheEnv, t.TempDir())
+	before := fetches.Load()
+	dir, digest, err := Mirror(ctx, loc)
+	if err != nil || digest != want {
+		t.Fatalf("Mirror = %s, %s, %v; want the local folder's digest %s", dir, digest, err, want)
+	}
+	if got, err := LocalDigest(dir); err != nil || got != want || dir != filepath.Join(CacheDir(), want) {
+		t.Errorf("mirrored copy %s has digest %s (%v), want %s in the cache", dir, got, err, want)
+	}
+	if _, _, err := Mirror(ctx, loc); err != nil || fetches.Load() != before+1 {
+		t.Errorf("second Mirror: %v; %d downloads, want 1", err, fetches.Load()-before)
+	}
+
+	// A worker process with an empty cache: eight DoFn instances set up at
+	// once download the folder once between them.
+	cache := t.TempDir()
+	t.Setenv(CacheEnv, cache)
+	before = fetches.Load()
+	var wg sync.WaitGroup
+	dirs, errs := make([]string, 8), make([]error, 8)
+	for i := range dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dirs[i], errs[i] = Fetch(ctx, loc, want)
+		}()
+	}
+	wg.Wait()
+	for i := range dirs {
+		if errs[i] != nil || dirs[i] != filepath.Join(cache, want) {
+			t.Fatalf("Fetch %d = %s, %v", i, dirs[i], errs[i])
+		}
+	}
+	if n := fetches.Load() - before; n != 1 {
+		t.Errorf("8 concurrent Fetches downloaded %d times, want 1", n)
+	}
+	st, _ := os.Stat(dirs[0])
+	if got, err := LocalDigest(dirs[0]); err != nil || got != want {
+		t.Errorf("fetched folder digest %s (%v), want %s", got, err, want)
+	}
+	// A later set-up reuses the verified folder: no download, same folder.
+	if d, err := Fetch(ctx, loc, want); err != nil || d != dirs[0] || fetches.Load()-before != 1 {
+		t.Errorf("Fetch again = %s, %v after %d downloads; want the cached folder, 1 download", d, err, fetches.Load()-before)
+	}
+	if st2, _ := os.Stat(dirs[0]); !os.SameFile(st, st2) || !st2.ModTime().Equal(st.ModTime()) {
+		t.Error("the cached folder was replaced")
+	}
+
+	// The model changes after the driver's digest: a worker with an empty
+	// cache refuses it, naming both digests, and caches nothing.
+	if err := putBytes(loc, "config.json", []byte(`{"tampered": true}`)); err != nil {
+		t.Fatal(err)
+	}
+	cache = t.TempDir()
+	t.Setenv(CacheEnv, cache)
+	_, err = Fetch(ctx, loc, want)
+	if !errors.Is(err, ErrDigestMismatch) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "changed after the driver resolved it") {
+		t.Fatalf("Fetch of a changed model: %v; want ErrDigestMismatch naming %s", err, want)
+	}
+	if entries, _ := os.ReadDir(cache); len(entries) != 0 {
+		t.Errorf("a refused download left %d entries in the cache: %v", len(entries), entries)
+	}
+	// The driver sees the change: a new listing, a new digest.
+	if _, d, err := Mirror(ctx, loc); err != nil || d == want {
+		t.Errorf("Mirror after the change = %s, %v; want a new digest", d, err)
+	}
+	if _, err := Fetch(ctx, loc, "not-a-digest"); err == nil {
+		t.Error("Fetch with an invalid digest: no error")
+	}
+	if _, err := Fetch(ctx, "s3://"+bucket+"/nothing-here", want); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Fetch of an empty prefix: %v, want not exist", err)
+	}
+}
