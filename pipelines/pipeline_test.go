@@ -428,7 +428,7 @@ var duckTypes = map[string]string{
 // JavaScript, DuckDB's parquet reader) and compares rows, columns, types and
 // non-null counts with ours.
 func compareWithDuckDB(t *testing.T, cfg Config) {
-	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "duckdb", "check.mjs"))
+	script, _ := filepath.Abs(filepath.Join("..", "scripts", "duckdb", "check.mjs"))
 	needTool(t, "DuckDB (npm @duckdb/node-api)", filepath.Join(filepath.Dir(script), "node_modules", "@duckdb", "node-api"))
 	for _, name := range Tables {
 		out, err := exec.Command("node", script, cfg.table(name)).CombinedOutput()

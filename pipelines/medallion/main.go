@@ -36,8 +36,9 @@ var (
 	verbose = flag.Bool("verbose", false, "show the runner's logs (prism logs every job step at info level) and a failure's full error; without it a failure is one line and a hint")
 
 	model = flag.String("model", "models:/tweet-sentiment/Production",
-		"model: models:/NAME/STAGE, models:/NAME/VERSION, models:/NAME@ALIAS, or a model folder")
-	registry  = flag.String("registry", "mlruns", "MLflow file store, or http(s):// tracking server, that models:/ URIs resolve in")
+		"model: models:/NAME/STAGE, models:/NAME/VERSION, models:/NAME@ALIAS, or a model folder (a path, s3://bucket/prefix or gs://bucket/prefix)")
+	registry  = flag.String("registry", "mlruns", "MLflow file store (a folder, or a copy on s3:// or gs://), or http(s):// tracking server, that models:/ URIs resolve in")
+	shared    = flag.Bool("shared-paths", false, "the local paths given (--lake, --input, the model folder) are on a file system every worker mounts at the same path; without it they are refused when workers run elsewhere (a job server's non-LOOPBACK environment)")
 	batchSize = flag.Int("batch-size", pipelines.DefaultBatchSize, "texts per ONNX Runtime run")
 	quantized = flag.Bool("quantized", false, "run the model folder's int8 onnx/model_quantized.onnx instead of onnx/model.onnx")
 	threads   = flag.Int("inference-threads", 0, "ONNX Runtime intra-op threads per worker (0: all cores)")
@@ -63,12 +64,23 @@ var (
 	rescore     = flag.Bool("rescore", false, "recompute gold from the whole current silver table with --model (one overwrite of gold), rebuild application from it, and exit; reads no raw file")
 	stages      = flag.String("stages", pipelines.StagesAll, "the stages this run runs: "+pipelines.StagesAll+" (from the raw files), or "+pipelines.StagesFromBronze+" (from what other writers appended to the bronze table since the last such run)")
 	abandon     = flag.Int64("abandon-batch", -1, "close unfinished batch N in the tables that lack it (when a planned file is gone for good), and exit")
+	jobOptions  = pipelines.JobOptions{}
 )
 
 // ownFlags are the flags this command defines (Beam adds many of its own).
-var ownFlags = []string{"input", "lake", "monitoring", "cpuprofile", "mode", "model", "registry", "batch-size", "quantized", "inference-threads", "shards", "codec",
+var ownFlags = []string{"input", "lake", "monitoring", "cpuprofile", "mode", "model", "registry", "shared-paths", "batch-size", "quantized", "inference-threads", "shards", "codec",
 	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize", "vacuum", "retention",
-	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose", "abandon-batch", "rescore", "stages"}
+	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose", "abandon-batch", "rescore", "stages", "job-option"}
+
+func init() {
+	flag.Func("job-option", "NAME=VALUE: a pipeline option for a job server's runner that Beam's Go SDK does not pass, e.g. sdk_worker_parallelism=2 (SDK worker processes per Flink task manager or Spark executor); repeatable", func(s string) error {
+		name, v, err := pipelines.ParseJobOption(s)
+		if err == nil {
+			jobOptions[name] = v
+		}
+		return err
+	})
+}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: medallion --input DIR --lake DIR [flags]\n\n")
@@ -115,7 +127,8 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := pipelines.Config{Input: *input, Lake: *lakeF, Shards: *shards, Codec: *codec,
-		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring, FromTable: fromTable}
+		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring, FromTable: fromTable,
+		SharedPaths: *shared}
 	cfg.Limits = transforms.DefaultLimits
 	cfg.Limits.MaxFileBytes, cfg.Limits.MaxRecordBytes = *maxFileBytes, *maxRecordBytes
 	cfg.Limits.MaxRecordsPerFile, cfg.Limits.MaxMentions = *maxRecords, *maxMentions
@@ -137,6 +150,9 @@ func main() {
 	defer cancel()
 	start := time.Now()
 	run := func(p *beam.Pipeline) (beam.PipelineResult, error) { return beamx.RunWithMetrics(ctx, p) }
+	if len(jobOptions) > 0 {
+		run = pipelines.JobServerRunner(ctx, jobOptions)
+	}
 	switch {
 	case *rescore:
 		res, err := pipelines.Rescore(ctx, cfg, run)

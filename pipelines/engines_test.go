@@ -1,0 +1,276 @@
+package pipelines
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tweetsentiment/medallion/inference"
+	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/lake/laketest"
+	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
+	"github.com/tweetsentiment/medallion/tracking"
+)
+
+// startEngine starts Beam's job server for a real engine (scripts/jobserver.sh:
+// Flink's mini cluster or Spark's local[2] in the job server's JVM, with
+// parallelism 2) on a free loopback port, and stops it, with every worker
+// process it started, when the test ends. The workers get the job server's
+// environment: ONNX Runtime's path, Beam's boot program, the test's S3
+// server and a model cache of their own.
+func startEngine(t *testing.T, engine string) (endpoint string, logs *lockedBuffer) {
+	t.Helper()
+	cp, _ := filepath.Abs("../.cache/runners/" + engine + ".classpath")
+	needTool(t, "Beam's "+engine+" job server (scripts/setup-runners.sh)", cp)
+	boot, _ := filepath.Abs("../.cache/bin/beam-boot")
+	needTool(t, "Beam's Go boot program", boot)
+	script, _ := filepath.Abs("../scripts/jobserver.sh")
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(script, engine, "--job-port", strconv.Itoa(port), "--parallelism", "2",
+		"--artifacts-dir", t.TempDir())
+	// Beam's boot program writes pipeline_options.json into its folder.
+	cmd.Dir = t.TempDir()
+	ortLib, _ := filepath.Abs(inference.LibraryPath())
+	// The JVM's temporary files (Flink's RPC jar, Spark's scratch folders)
+	// go to the test's folder: a killed JVM does not remove its own.
+	cmd.Env = append(os.Environ(), "ORT_LIB="+ortLib, "BEAM_BOOT="+boot, inference.CacheEnv+"="+t.TempDir(),
+		"JAVA_OPTS=-Djava.io.tmpdir="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the JVM and its workers, stopped together
+	logs = &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	endpoint = fmt.Sprintf("localhost:%d", port)
+	for deadline := time.Now().Add(90 * time.Second); ; {
+		if c, err := net.Dial("tcp", endpoint); err == nil {
+			c.Close()
+			return endpoint, logs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s job server did not listen on %s:\n%s", engine, endpoint, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// engineFlags are the command's flags for a run on a job server whose
+// workers are processes it starts (PROCESS), two per task manager or
+// executor (sdk_worker_parallelism, a Java pipeline option the command
+// passes with --job-option).
+func engineFlags(t *testing.T, endpoint string) []string {
+	script, _ := filepath.Abs("../scripts/process-worker.sh")
+	return []string{"--runner=universal", "--endpoint=" + endpoint, "--parallelism=2",
+		"--environment_type=PROCESS", `--environment_config={"command":"` + script + `"}`,
+		"--worker_binary=" + medallionBin(t), "--job-option", "sdk_worker_parallelism=2",
+		"--inference-threads", "1", "--batch-size", "16"}
+}
+
+// engineSetup is an S3 server holding raw files and a model registry, as a
+// cluster's workers would reach them.
+type engineSetup struct {
+	srv      *laketest.S3Server
+	bucket   string
+	input    string // s3://…/raw
+	registry string // s3://…/mlruns
+}
+
+func newEngineSetup(t *testing.T) *engineSetup {
+	t.Helper()
+	srv := laketest.StartS3(t)
+	srv.Env(t)
+	e := &engineSetup{srv: srv, bucket: srv.Bucket(t, "medallion")}
+	e.input = "s3://" + e.bucket + "/raw"
+	registry := filepath.Join(t.TempDir(), "mlruns")
+	if _, err := (tracking.Registry{Root: registry}).Register("tweet-sentiment", demoModel, "Production", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.registry = "s3://" + e.bucket + "/mlruns"
+	uploadTree(t, registry, e.registry)
+	return e
+}
+
+// medallion runs the command (the driver) and returns its output.
+func runMedallion(t *testing.T, ctx context.Context, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, medallionBin(t), args...)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("medallion %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// sameEngineTables compares every table of two lakes: rows as multisets
+// (processing_time left out), schemas and latest versions.
+func sameEngineTables(t *testing.T, want, got string, sameVersions bool) {
+	t.Helper()
+	ctx := context.Background()
+	for _, name := range Tables {
+		a, b := tableMultiset(t, lake.Join(want, name)), tableMultiset(t, lake.Join(got, name))
+		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != QuarantineTable {
+			t.Errorf("%s: %d rows in process, %d on the engine", name, len(a), len(b))
+		}
+		va, err := latestVersion(ctx, lake.Join(want, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vb, err := latestVersion(ctx, lake.Join(got, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sameVersions && va != vb {
+			t.Errorf("%s: version %d in process, %d on the engine", name, va, vb)
+		}
+		sa, err := tableSchema(ctx, lake.Open(lake.Join(want, name)), va)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, err := tableSchema(ctx, lake.Open(lake.Join(got, name)), vb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sa.Equal(sb) {
+			t.Errorf("%s: schema in process\n%v\non the engine\n%v", name, sa, sb)
+		}
+	}
+}
+
+var workersLine = regexp.MustCompile(`worker processes\s+(\d+)\s+\((\d+) read files, (\d+) ran the model\)`)
+
+// The batch pipeline on real engines: Beam's Flink job server (Flink 1.19's
+// mini cluster) and Spark job server (Spark 3.5, local[2]), from Maven
+// Central, executing our Go workers as processes they start. Raw files,
+// lake and model registry are on S3 (versitygw); the driver shares nothing
+// with the workers. Every table equals an in-process run's (rows, schemas,
+// versions), and the work spread: more than one worker process read files,
+// and on Flink more than one ran the model. Against reference implementations:
+// Flink's and Spark's Beam runners execute the pipeline.
+func TestEngines(t *testing.T) {
+	needRuntime(t)
+	e := newEngineSetup(t)
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "raw")
+	if _, err := gen.Generate(gen.Options{Out: raw, Tweets: 600, PerFile: 1, Format: "object", Seed: 81, Bad: 0.03}); err != nil {
+		t.Fatal(err)
+	}
+	uploadTree(t, raw, e.input)
+	ctx := context.Background()
+	local := filepath.Join(dir, "in-process")
+	if _, err := Run(ctx, Config{Input: e.input, Lake: local, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()}, prismRunner(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	for _, engine := range []string{"flink", "spark"} {
+		t.Run(engine, func(t *testing.T) {
+			endpoint, logs := startEngine(t, engine)
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+			defer cancel()
+			lk := "s3://" + e.bucket + "/lake-" + engine
+			out := runMedallion(t, rctx, append([]string{"--input", e.input, "--lake", lk, "--registry", e.registry,
+				"--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}, engineFlags(t, endpoint)...)...)
+			sameEngineTables(t, local, lk, true)
+			m := workersLine.FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("no worker processes line: the work ran in one process\n%s\njob server:\n%s", out, logs.String())
+			}
+			// On Spark's local[2] the inference stage ran in one worker
+			// process in every run here (with load_balance_bundles too):
+			// only the reading is required to spread there.
+			readers, inferrers := atoi(m[2]), atoi(m[3])
+			if readers < 2 || engine == "flink" && inferrers < 2 {
+				t.Errorf("work did not spread: %s worker processes, %d read files, %d ran the model\n%s", m[1], readers, inferrers, out)
+			}
+			t.Logf("%s: %s worker processes, %d read files, %d ran the model", engine, m[1], readers, inferrers)
+		})
+	}
+}
+
+// A stream of three triggers on Flink, files landing on S3 between them,
+// ends with the same tables as an in-process stream of the same files.
+func TestStreamOnFlink(t *testing.T) {
+	needRuntime(t)
+	e := newEngineSetup(t)
+	endpoint, logs := startEngine(t, "flink")
+	ctx := context.Background()
+	dir := t.TempDir()
+	lk := "s3://" + e.bucket + "/lake-stream"
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	done := make(chan string, 1)
+	go func() {
+		cmd := exec.CommandContext(rctx, medallionBin(t), append([]string{"--mode", "stream", "--trigger", "1s", "--idle-timeout", "6s", "--monitor", "1h",
+			"--input", e.input, "--lake", lk, "--registry", e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()},
+			engineFlags(t, endpoint)...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			out = append(out, []byte("\nerror: "+err.Error())...)
+		}
+		done <- string(out)
+	}()
+	// Three waves, each after the previous one is committed: three triggers.
+	bronze := lake.Join(lk, BronzeTable)
+	for wave := range 3 {
+		raw := filepath.Join(dir, fmt.Sprintf("wave%d", wave))
+		if _, err := gen.Generate(gen.Options{Out: raw, Tweets: 120, PerFile: 1, Format: "object", Seed: uint64(90 + wave), First: wave * 120, Bad: 0.03}); err != nil {
+			t.Fatal(err)
+		}
+		uploadTree(t, raw, e.input)
+		for deadline := time.Now().Add(2 * time.Minute); ; {
+			if v, _ := latestVersion(ctx, bronze); v >= int64(wave) {
+				break
+			}
+			select {
+			case out := <-done:
+				t.Fatalf("the stream ended before wave %d was committed:\n%s\njob server:\n%s", wave, out, logs.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("wave %d was not committed\njob server:\n%s", wave, logs.String())
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	var out string
+	select {
+	case out = <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the stream on Flink did not stop")
+	}
+	if !strings.Contains(out, "stream stopped") {
+		t.Fatalf("stream on Flink:\n%s", out)
+	}
+	if v, err := latestVersion(ctx, bronze); err != nil || v < 2 {
+		t.Errorf("bronze on Flink at version %d (%v): want 3 triggers' commits", v, err)
+	}
+	local := filepath.Join(dir, "in-process")
+	if _, _, err := Stream(ctx, Config{Input: e.input, Lake: local, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()},
+		prismRunner(ctx), StreamOptions{Trigger: 200 * time.Millisecond, IdleTimeout: time.Second, Monitor: time.Hour}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	sameEngineTables(t, local, lk, false)
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
