@@ -114,8 +114,11 @@ def export(model, folder, inputs, names, max_pos):
     model.eval()
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["logits"] = {0: "batch"}
+    # The TorchScript exporter (dynamo=False): torch 2.9+ defaults to the
+    # dynamo one, which needs onnxscript; Debian's older torch has no flag.
+    kw = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
     torch.onnx.export(model, inputs, os.path.join(folder, "onnx", "model.onnx"), input_names=names,
-                      output_names=["logits"], dynamic_axes=axes, opset_version=14)
+                      output_names=["logits"], dynamic_axes=axes, opset_version=14, **kw)
 
 
 def main():
