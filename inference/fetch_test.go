@@ -46,41 +46,6 @@ func TestManifestDigest(t *testing.T) {
 	}
 }
 
-// uploadDir copies a local folder to an object-store location through lake.
-func uploadDir(t *testing.T, dir, location string) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		return putObject(location, filepath.ToSlash(rel), p)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func putObject(location, name, src string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return putBytes(location, name, data)
-}
-
-func putBytes(location, name string, data []byte) error {
-	w, err := lake.CreateFile(context.Background(), lake.Join(location, name))
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
-}
-
 // A model folder on a real S3 server (versitygw): the driver's Mirror and
 // the workers' Fetch give a copy whose digest is the local folder's; Fetch
 // downloads once for many concurrent callers and not again; a folder changed
@@ -92,7 +57,9 @@ func TestFetchModelFromS3(t *testing.T) {
 	bucket := srv.Bucket(t, "models")
 	ctx := context.Background()
 	loc := "s3://" + bucket + "/tweet-sentiment/demo"
-	uploadDir(t, demoModel, loc)
+	if err := lake.CopyDir(context.Background(), demoModel, loc); err != nil {
+		t.Fatal(err)
+	}
 	want, err := LocalDigest(demoModel)
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +116,7 @@ func TestFetchModelFromS3(t *testing.T) {
 
 	// The model changes after the driver's digest: a worker with an empty
 	// cache refuses it, naming both digests, and caches nothing.
-	if err := putBytes(loc, "config.json", []byte(`{"tampered": true}`)); err != nil {
+	if err := lake.WriteFile(context.Background(), lake.Join(loc, "config.json"), []byte(`{"tampered": true}`)); err != nil {
 		t.Fatal(err)
 	}
 	cache = t.TempDir()

@@ -146,3 +146,39 @@ func CreateFile(ctx context.Context, location string) (io.WriteCloser, error) {
 	st, name := parent(location)
 	return st.Create(ctx, name)
 }
+
+// WriteFile writes data to the file at location (a path, s3:// or gs://),
+// visible whole once written.
+func WriteFile(ctx context.Context, location string, data []byte) error {
+	w, err := CreateFile(ctx, location)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return fmt.Errorf("write %s: %w", location, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", location, err)
+	}
+	return nil
+}
+
+// CopyDir copies the files of a local folder, recursively, under location:
+// how a model folder or a registry reaches an object store.
+func CopyDir(ctx context.Context, dir, location string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return WriteFile(ctx, Join(location, filepath.ToSlash(rel)), data)
+	})
+}

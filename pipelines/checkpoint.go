@@ -259,3 +259,20 @@ func FirstBatchFiles(input string, maxBytes int64) (int, error) {
 	}
 	return n, nil
 }
+
+// claimPlan writes plan v as dir/<seq>.json in the lake's storage, once: a
+// run that planned the same number first wins, and this one stops with a
+// message saying so (what names the plan: "rescore", "stage offset").
+func claimPlan(ctx context.Context, lakeDir, dir string, seq int64, v any, what string) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := lake.StorageFor(lakeDir).PutIfAbsent(ctx, fmt.Sprintf("%s/%020d.json", dir, seq), data); err != nil {
+		if errors.Is(err, lake.ErrExist) {
+			return fmt.Errorf("%s %d was planned by another run on the same lake: let it finish, or stop it (--stop)", what, seq)
+		}
+		return fmt.Errorf("%s checkpoint %d: %w", what, seq, err)
+	}
+	return nil
+}

@@ -47,17 +47,19 @@ func startEngine(t *testing.T, engine string) (endpoint string, logs *lockedBuff
 	// The JVM's temporary files (Flink's RPC jar, Spark's scratch folders)
 	// go to the test's folder: a killed JVM does not remove its own.
 	cmd.Env = append(os.Environ(), "ORT_LIB="+ortLib, "BEAM_BOOT="+boot, inference.CacheEnv+"="+t.TempDir(),
-		"JAVA_OPTS=-Djava.io.tmpdir="+t.TempDir())
+		"JAVA_OPTS=-Djava.io.tmpdir="+t.TempDir(), "TMPDIR="+t.TempDir())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the JVM and its workers, stopped together
 	logs = &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = time.Second
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
+		sweepBootCopies(t, started)
 	})
 	endpoint = fmt.Sprintf("localhost:%d", port)
 	for deadline := time.Now().Add(90 * time.Second); ; {
@@ -104,7 +106,9 @@ func newEngineSetup(t *testing.T) *engineSetup {
 		t.Fatal(err)
 	}
 	e.registry = "s3://" + e.bucket + "/mlruns"
-	uploadTree(t, registry, e.registry)
+	if err := lake.CopyDir(context.Background(), registry, e.registry); err != nil {
+		t.Fatal(err)
+	}
 	return e
 }
 
@@ -173,7 +177,9 @@ func TestEngines(t *testing.T) {
 	if _, err := gen.Generate(gen.Options{Out: raw, Tweets: 600, PerFile: 1, Format: "object", Seed: 81, Bad: 0.03}); err != nil {
 		t.Fatal(err)
 	}
-	uploadTree(t, raw, e.input)
+	if err := lake.CopyDir(context.Background(), raw, e.input); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	local := filepath.Join(dir, "in-process")
 	if _, err := Run(ctx, Config{Input: e.input, Lake: local, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()}, prismRunner(ctx)); err != nil {
@@ -234,7 +240,9 @@ func TestStreamOnFlink(t *testing.T) {
 		if _, err := gen.Generate(gen.Options{Out: raw, Tweets: 120, PerFile: 1, Format: "object", Seed: uint64(90 + wave), First: wave * 120, Bad: 0.03}); err != nil {
 			t.Fatal(err)
 		}
-		uploadTree(t, raw, e.input)
+		if err := lake.CopyDir(context.Background(), raw, e.input); err != nil {
+			t.Fatal(err)
+		}
 		for deadline := time.Now().Add(2 * time.Minute); ; {
 			if v, _ := latestVersion(ctx, bronze); v >= int64(wave) {
 				break

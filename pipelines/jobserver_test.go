@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,14 +71,20 @@ func startJobServerLogged(t *testing.T) (string, *lockedBuffer) {
 	// walking up from their folder: they are told where it is.
 	cmd.Dir = t.TempDir()
 	ortLib, _ := filepath.Abs(inference.LibraryPath())
-	cmd.Env = append(os.Environ(), "ORT_LIB="+ortLib)
+	cmd.Env = append(os.Environ(), "ORT_LIB="+ortLib, "TMPDIR="+t.TempDir())
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = time.Second // worker processes it started may hold its output open
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // prism and the workers it starts, stopped together
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		sweepBootCopies(t, started)
+	})
 	endpoint := fmt.Sprintf("localhost:%d", jobPort)
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if c, err := net.Dial("tcp", endpoint); err == nil {
@@ -88,6 +95,22 @@ func startJobServerLogged(t *testing.T) (string, *lockedBuffer) {
 			t.Fatalf("prism job server did not listen on %s", endpoint)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sweepBootCopies removes the copies of the worker binary that Beam's Go
+// boot program made in /tmp/binNNN since a job server started (it never
+// removes them: about 200 MB a worker process), once the job server and its
+// workers were stopped.
+func sweepBootCopies(t *testing.T, since time.Time) {
+	dirs, _ := filepath.Glob("/tmp/bin*")
+	for _, d := range dirs {
+		st, err := os.Stat(filepath.Join(d, "worker"))
+		if err == nil && !st.ModTime().Before(since.Add(-time.Second)) {
+			if err := os.RemoveAll(d); err != nil {
+				t.Logf("remove the boot program's copy %s: %v", d, err)
+			}
+		}
 	}
 }
 

@@ -20,33 +20,6 @@ import (
 	"github.com/tweetsentiment/medallion/tracking"
 )
 
-// uploadTree copies a local folder to an object-store location through lake.
-func uploadTree(t *testing.T, dir, location string) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		w, err := lake.CreateFile(context.Background(), lake.Join(location, filepath.ToSlash(rel)))
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(data); err != nil {
-			w.Close()
-			return err
-		}
-		return w.Close()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // workersOn sets Beam's runner flags as a submission to a job server with
 // the given environment would, restoring them when the test ends.
 func workersOn(t *testing.T, runner, environment string) {
@@ -67,9 +40,13 @@ func TestValidateWorkersElsewhere(t *testing.T) {
 	bucket := srv.Bucket(t, "medallion")
 	t.Setenv(inference.CacheEnv, t.TempDir())
 	model := "s3://" + bucket + "/models/demo"
-	uploadTree(t, demoModel, model)
+	if err := lake.CopyDir(context.Background(), demoModel, model); err != nil {
+		t.Fatal(err)
+	}
 	broken := "s3://" + bucket + "/models/no-onnx"
-	uploadTree(t, filepath.Join(demoModel, "config.json"), broken+"/config.json")
+	if data, err := os.ReadFile(filepath.Join(demoModel, "config.json")); err != nil || lake.WriteFile(context.Background(), broken+"/config.json", data) != nil {
+		t.Fatal("upload config.json")
+	}
 	registry := t.TempDir()
 	if _, err := (tracking.Registry{Root: registry}).Register("tweet-sentiment", demoModel, "Production", ""); err != nil {
 		t.Fatal(err)
@@ -155,12 +132,16 @@ func TestModelOnS3EndToEnd(t *testing.T) {
 	if _, err := gen.Generate(gen.Options{Out: in, Tweets: 300, PerFile: 10, Format: "ndjson", Seed: 71, Bad: 0.03}); err != nil {
 		t.Fatal(err)
 	}
-	uploadTree(t, in, "s3://"+bucket+"/raw")
+	if err := lake.CopyDir(context.Background(), in, "s3://"+bucket+"/raw"); err != nil {
+		t.Fatal(err)
+	}
 	registry := t.TempDir()
 	if _, err := (tracking.Registry{Root: registry}).Register("tweet-sentiment", demoModel, "Production", "champion"); err != nil {
 		t.Fatal(err)
 	}
-	uploadTree(t, registry, "s3://"+bucket+"/mlruns")
+	if err := lake.CopyDir(context.Background(), registry, "s3://"+bucket+"/mlruns"); err != nil {
+		t.Fatal(err)
+	}
 
 	local := Config{Input: in, Lake: t.TempDir(), Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()}
 	if _, err := Run(ctx, local, prismRunner(ctx)); err != nil {
@@ -226,12 +207,16 @@ func TestProcessWorkersShareNothing(t *testing.T) {
 	if _, err := gen.Generate(gen.Options{Out: in, Tweets: 300, PerFile: 10, Format: "ndjson", Seed: 72, Bad: 0.03}); err != nil {
 		t.Fatal(err)
 	}
-	uploadTree(t, in, "s3://"+bucket+"/raw")
+	if err := lake.CopyDir(context.Background(), in, "s3://"+bucket+"/raw"); err != nil {
+		t.Fatal(err)
+	}
 	registry := filepath.Join(dir, "mlruns")
 	if _, err := (tracking.Registry{Root: registry}).Register("tweet-sentiment", demoModel, "Production", ""); err != nil {
 		t.Fatal(err)
 	}
-	uploadTree(t, registry, "s3://"+bucket+"/mlruns")
+	if err := lake.CopyDir(context.Background(), registry, "s3://"+bucket+"/mlruns"); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	local := filepath.Join(dir, "local")
 	if _, err := Run(ctx, Config{Input: in, Lake: local, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()}, prismRunner(ctx)); err != nil {

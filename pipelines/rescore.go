@@ -2,8 +2,6 @@ package pipelines
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -128,15 +126,8 @@ func planRescore(ctx context.Context, c Config, last *rescorePlan) (*rescorePlan
 	if last != nil {
 		p.Seq = last.Seq + 1
 	}
-	data, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
+	if err := claimPlan(ctx, c.Lake, rescoreDir, p.Seq, p, "rescore"); err != nil {
 		return nil, err
-	}
-	if err := lake.StorageFor(c.Lake).PutIfAbsent(ctx, fmt.Sprintf("%s/%020d.json", rescoreDir, p.Seq), data); err != nil {
-		if errors.Is(err, lake.ErrExist) {
-			return nil, fmt.Errorf("rescore %d was planned by another run on the same lake: let it finish", p.Seq)
-		}
-		return nil, fmt.Errorf("rescore checkpoint: plan %d: %w", p.Seq, err)
 	}
 	return p, nil
 }

@@ -2,8 +2,6 @@ package pipelines
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -115,15 +113,8 @@ func nextStageOffset(ctx context.Context, c Config) (*stageOffset, error) {
 	if latest < 0 || off.From > off.To {
 		return nil, nil
 	}
-	data, err := json.MarshalIndent(off, "", "  ")
-	if err != nil {
+	if err := claimPlan(ctx, c.Lake, stageDir, off.Seq, off, "stage offset"); err != nil {
 		return nil, err
-	}
-	if err := lake.StorageFor(c.Lake).PutIfAbsent(ctx, fmt.Sprintf("%s/%020d.json", stageDir, off.Seq), data); err != nil {
-		if errors.Is(err, lake.ErrExist) {
-			return nil, fmt.Errorf("stage offset %d was planned by another run on the same lake: stop it first", off.Seq)
-		}
-		return nil, fmt.Errorf("stage checkpoint: offset %d: %w", off.Seq, err)
 	}
 	return off, nil
 }

@@ -32,8 +32,12 @@ esac
 
 # The job servers run for the whole sitting, as a cluster's would; their
 # start-up is not measured, each job's is.
+# Beam's boot program leaves a copy of the worker binary in /tmp/binNNN per
+# worker process; the job servers' are removed with them.
+touch "$OUT/started"
 pids=()
-trap 'for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || true; done' EXIT
+trap 'for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || true; done
+	find /tmp -maxdepth 1 -name "bin*" -newer "$OUT/started" -exec rm -rf {} +' EXIT
 port=18300
 declare -A endpoint
 for r in $RUNNERS; do

@@ -19,6 +19,8 @@ for target in transforms:FuzzSplitAndDecode transforms:FuzzParseTweetDate transf
 done
 echo "== end to end: pipeline, EDA, report in Chromium, metrics against scikit-learn"
 ./scripts/check-eda.sh
+echo "== re-scoring 100,000 tweets with a new model equals a fresh run (delta-rs)"
+./scripts/check-rescore.sh
 echo "== go test"
 ./.cache/bin/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -count=1 ./...
 tree_after=$(git status --porcelain 2>/dev/null || true)

@@ -17,35 +17,6 @@ import (
 	"github.com/tweetsentiment/medallion/lake/laketest"
 )
 
-// uploadTree copies a local folder to an object-store location through lake,
-// as `aws s3 sync` would.
-func uploadTree(t *testing.T, dir, location string) {
-	t.Helper()
-	ctx := context.Background()
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		w, err := lake.CreateFile(ctx, lake.Join(location, filepath.ToSlash(rel)))
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(data); err != nil {
-			w.Close()
-			return err
-		}
-		return w.Close()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // sameModelFiles checks that the folder at a remote location holds exactly
 // the demo model's files, by content digest.
 func sameModelFiles(t *testing.T, location string) {
@@ -75,7 +46,9 @@ func TestRegistryOnS3(t *testing.T) {
 		}
 	}
 	root := "s3://" + bucket + "/mlruns"
-	uploadTree(t, local.Root, root)
+	if err := lake.CopyDir(context.Background(), local.Root, root); err != nil {
+		t.Fatal(err)
+	}
 	reg, ok := NewResolver(root).(Registry)
 	if !ok {
 		t.Fatalf("NewResolver(%s) is a %T", root, NewResolver(root))
@@ -137,7 +110,9 @@ func TestRegistryOnS3RegisteredByMLflow(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "mlruns")
 	reg := registerWithMLflow(t, fileURI(store), "mlflow-demo")
 	root := "s3://" + bucket + "/copied/mlruns"
-	uploadTree(t, store, root)
+	if err := lake.CopyDir(context.Background(), store, root); err != nil {
+		t.Fatal(err)
+	}
 	// Where MLflow put version 1's artifacts, inside the store.
 	src, err := fileURIPath(reg.Versions[0].Source)
 	if err != nil {
@@ -173,7 +148,9 @@ func TestRESTRegistryArtifactsOnS3(t *testing.T) {
 	s3.Env(t)
 	bucket := s3.Bucket(t, "artifacts")
 	folder := "s3://" + bucket + "/models/demo"
-	uploadTree(t, demo, folder)
+	if err := lake.CopyDir(context.Background(), demo, folder); err != nil {
+		t.Fatal(err)
+	}
 	tmp := t.TempDir()
 	srv := startMLflowServer(t, "--backend-store-uri", "sqlite:///"+filepath.Join(tmp, "db.sqlite"),
 		"--default-artifact-root", "s3://"+bucket+"/mlflow", "--no-serve-artifacts")
