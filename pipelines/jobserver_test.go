@@ -74,7 +74,7 @@ func startJobServerLogged(t *testing.T) (string, *lockedBuffer) {
 	cmd.Env = append(os.Environ(), "ORT_LIB="+ortLib, "TMPDIR="+t.TempDir())
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.WaitDelay = time.Second // worker processes it started may hold its output open
+	cmd.WaitDelay = time.Second                           // worker processes it started may hold its output open
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // prism and the workers it starts, stopped together
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
