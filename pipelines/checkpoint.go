@@ -150,15 +150,10 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 	}
 	sort.Slice(fresh, func(i, j int) bool { return fresh[i].Path < fresh[j].Path })
 	p := &Plan{Batch: 0, Created: time.Now().UTC()}
-	var bytes int64
-	for _, f := range fresh {
-		if len(p.Files) > 0 && maxBytes > 0 && bytes+f.Size > maxBytes {
-			break
-		}
+	for _, f := range fresh[:batchLen(fresh, maxBytes)] {
 		p.Files = append(p.Files, f.Path)
 		p.Sizes = append(p.Sizes, f.Size)
 		p.ModTimes = append(p.ModTimes, f.Mod.UnixNano())
-		bytes += f.Size
 	}
 	if cp.last != nil {
 		p.Batch = cp.last.Batch + 1
@@ -248,6 +243,12 @@ func FirstBatchFiles(input string, maxBytes int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return batchLen(files, maxBytes), nil
+}
+
+// batchLen is how many of files, in order, one batch takes: up to maxBytes
+// of input (0: no limit), and at least one file.
+func batchLen(files []inputFile, maxBytes int64) int {
 	var n int
 	var bytes int64
 	for _, f := range files {
@@ -257,7 +258,7 @@ func FirstBatchFiles(input string, maxBytes int64) (int, error) {
 		n++
 		bytes += f.Size
 	}
-	return n, nil
+	return n
 }
 
 // claimPlan writes plan v as dir/<seq>.json in the lake's storage, once: a

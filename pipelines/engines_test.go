@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,43 +32,13 @@ func startEngine(t *testing.T, engine string) (endpoint string, logs *lockedBuff
 	boot, _ := filepath.Abs("../.cache/bin/beam-boot")
 	needTool(t, "Beam's Go boot program", boot)
 	script, _ := filepath.Abs("../scripts/jobserver.sh")
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := loopbackPort(t)
 	cmd := exec.Command(script, engine, "--job-port", strconv.Itoa(port), "--parallelism", "2",
 		"--artifacts-dir", t.TempDir())
-	// Beam's boot program writes pipeline_options.json into its folder.
-	cmd.Dir = t.TempDir()
-	ortLib, _ := filepath.Abs(inference.LibraryPath())
 	// The JVM's temporary files (Flink's RPC jar, Spark's scratch folders)
 	// go to the test's folder: a killed JVM does not remove its own.
-	cmd.Env = append(os.Environ(), "ORT_LIB="+ortLib, "BEAM_BOOT="+boot, inference.CacheEnv+"="+t.TempDir(),
-		"JAVA_OPTS=-Djava.io.tmpdir="+t.TempDir(), "TMPDIR="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the JVM and its workers, stopped together
-	logs = &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.WaitDelay = time.Second
-	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		sweepBootCopies(t, started)
-	})
-	endpoint = fmt.Sprintf("localhost:%d", port)
-	for deadline := time.Now().Add(90 * time.Second); ; {
-		if c, err := net.Dial("tcp", endpoint); err == nil {
-			c.Close()
-			return endpoint, logs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s job server did not listen on %s:\n%s", engine, endpoint, logs.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	cmd.Env = []string{"BEAM_BOOT=" + boot, inference.CacheEnv + "=" + t.TempDir(), "JAVA_OPTS=-Djava.io.tmpdir=" + t.TempDir()}
+	return runJobServer(t, cmd, port, engine, 90*time.Second)
 }
 
 // engineFlags are the command's flags for a run on a job server whose
@@ -124,15 +91,16 @@ func runMedallion(t *testing.T, ctx context.Context, args ...string) string {
 	return string(out)
 }
 
-// sameEngineTables compares every table of two lakes: rows as multisets
-// (processing_time left out), schemas and latest versions.
-func sameEngineTables(t *testing.T, want, got string, sameVersions bool) {
+// sameLakes compares every table of two lakes (an in-process run's and one
+// through a job server or engine): rows as multisets (processing_time left
+// out), schemas and, with sameVersions, latest versions.
+func sameLakes(t *testing.T, want, got string, sameVersions bool) {
 	t.Helper()
 	ctx := context.Background()
 	for _, name := range Tables {
 		a, b := tableMultiset(t, lake.Join(want, name)), tableMultiset(t, lake.Join(got, name))
 		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != QuarantineTable {
-			t.Errorf("%s: %d rows in process, %d on the engine", name, len(a), len(b))
+			t.Errorf("%s: %d rows in process, %d through the runner", name, len(a), len(b))
 		}
 		va, err := latestVersion(ctx, lake.Join(want, name))
 		if err != nil {
@@ -143,7 +111,7 @@ func sameEngineTables(t *testing.T, want, got string, sameVersions bool) {
 			t.Fatal(err)
 		}
 		if sameVersions && va != vb {
-			t.Errorf("%s: version %d in process, %d on the engine", name, va, vb)
+			t.Errorf("%s: version %d in process, %d through the runner", name, va, vb)
 		}
 		sa, err := tableSchema(ctx, lake.Open(lake.Join(want, name)), va)
 		if err != nil {
@@ -154,7 +122,7 @@ func sameEngineTables(t *testing.T, want, got string, sameVersions bool) {
 			t.Fatal(err)
 		}
 		if !sa.Equal(sb) {
-			t.Errorf("%s: schema in process\n%v\non the engine\n%v", name, sa, sb)
+			t.Errorf("%s: schema in process\n%v\nthrough the runner\n%v", name, sa, sb)
 		}
 	}
 }
@@ -193,7 +161,7 @@ func TestEngines(t *testing.T) {
 			lk := "s3://" + e.bucket + "/lake-" + engine
 			out := runMedallion(t, rctx, append([]string{"--input", e.input, "--lake", lk, "--registry", e.registry,
 				"--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}, engineFlags(t, endpoint)...)...)
-			sameEngineTables(t, local, lk, true)
+			sameLakes(t, local, lk, true)
 			m := workersLine.FindStringSubmatch(out)
 			if m == nil {
 				t.Fatalf("no worker processes line: the work ran in one process\n%s\njob server:\n%s", out, logs.String())
@@ -275,7 +243,7 @@ func TestStreamOnFlink(t *testing.T) {
 		prismRunner(ctx), StreamOptions{Trigger: 200 * time.Millisecond, IdleTimeout: time.Second, Monitor: time.Hour}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	sameEngineTables(t, local, lk, false)
+	sameLakes(t, local, lk, false)
 }
 
 func atoi(s string) int {

@@ -55,27 +55,36 @@ func startJobServerLogged(t *testing.T) (string, *lockedBuffer) {
 	t.Helper()
 	bin, _ := filepath.Abs("../.cache/bin/prism")
 	needTool(t, "the prism job server binary", bin)
-	port := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
-	jobPort, webPort := port(), port()
+	jobPort, webPort := loopbackPort(t), loopbackPort(t)
 	cmd := exec.Command(bin, fmt.Sprintf("--job_port=%d", jobPort), fmt.Sprintf("--web_port=%d", webPort))
-	// Workers it starts inherit its folder, and Beam's boot program writes
-	// pipeline_options.json there: a temporary one, never the repository.
-	// There the workers cannot find the repository's ONNX Runtime by
-	// walking up from their folder: they are told where it is.
+	return runJobServer(t, cmd, jobPort, "prism", 30*time.Second)
+}
+
+func loopbackPort(t *testing.T) int {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// runJobServer starts a job server (prism, or scripts/jobserver.sh) that
+// listens on port, waits until it does, and stops it with every worker
+// process it started when the test ends. Workers inherit its folder, where
+// Beam's boot program writes pipeline_options.json: a temporary one, never
+// the repository; there they cannot find the repository's ONNX Runtime by
+// walking up, so they are told where it is (ORT_LIB). cmd.Env, when set,
+// adds to this process's environment.
+func runJobServer(t *testing.T, cmd *exec.Cmd, port int, what string, wait time.Duration) (string, *lockedBuffer) {
+	t.Helper()
 	cmd.Dir = t.TempDir()
 	ortLib, _ := filepath.Abs(inference.LibraryPath())
-	cmd.Env = append(os.Environ(), "ORT_LIB="+ortLib, "TMPDIR="+t.TempDir())
+	cmd.Env = append(append(os.Environ(), "ORT_LIB="+ortLib, "TMPDIR="+t.TempDir()), cmd.Env...)
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = time.Second                           // worker processes it started may hold its output open
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // prism and the workers it starts, stopped together
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the server and its workers, stopped together
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -85,14 +94,14 @@ func startJobServerLogged(t *testing.T) (string, *lockedBuffer) {
 		cmd.Wait()
 		sweepBootCopies(t, started)
 	})
-	endpoint := fmt.Sprintf("localhost:%d", jobPort)
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	endpoint := fmt.Sprintf("localhost:%d", port)
+	for deadline := time.Now().Add(wait); ; {
 		if c, err := net.Dial("tcp", endpoint); err == nil {
 			c.Close()
 			return endpoint, logs
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("prism job server did not listen on %s", endpoint)
+			t.Fatalf("%s job server did not listen on %s:\n%s", what, endpoint, logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -153,12 +162,7 @@ func TestJobServer(t *testing.T) {
 	if sum.RawRecords != 800 || sum.Files != 800 {
 		t.Errorf("through the job server: %d files, %d raw records (metrics must come back)", sum.Files, sum.RawRecords)
 	}
-	for _, name := range Tables {
-		a, b := tableMultiset(t, filepath.Join(local, name)), tableMultiset(t, filepath.Join(remote, name))
-		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != QuarantineTable {
-			t.Errorf("%s: %d rows in process, %d through the job server", name, len(a), len(b))
-		}
-	}
+	sameLakes(t, local, remote, true)
 	// A short stream through the job server: two waves, then idle.
 	sin, slk := t.TempDir(), t.TempDir()
 	sc := cfg(slk)
@@ -232,10 +236,5 @@ func TestProcessWorkers(t *testing.T) {
 	if !strings.Contains(logs.String(), "Provision info") {
 		t.Fatalf("no worker process was booted by the job server:\n%s", logs.String())
 	}
-	for _, name := range Tables {
-		a, b := tableMultiset(t, filepath.Join(local, name)), tableMultiset(t, filepath.Join(remote, name))
-		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != QuarantineTable {
-			t.Errorf("%s: %d rows in process, %d from worker processes", name, len(a), len(b))
-		}
-	}
+	sameLakes(t, local, remote, true)
 }
