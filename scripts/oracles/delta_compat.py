@@ -445,4 +445,9 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # delta-rs's runtime threads can abort the interpreter's shutdown
+    # ("terminate called without an active exception"): leave at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
