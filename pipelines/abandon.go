@@ -62,9 +62,11 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 	} else if done {
 		return fmt.Errorf("--abandon-batch %d: every table holds batch %d already: nothing to abandon", n, n)
 	}
+	st := plan.stages()
+	app := st.appID()
 	rec := Abandoned{Batch: n, Files: map[string]string{}, When: time.Now().UTC()}
-	for _, name := range Tables {
-		_, held, err := batchHeld(ctx, lake.Join(lakeDir, name), n)
+	for _, name := range st.tables() {
+		_, held, err := batchHeld(ctx, lake.Join(lakeDir, name), app, n)
 		if err != nil {
 			return fmt.Errorf("--abandon-batch %d: table %s: %w", n, name, err)
 		}
@@ -84,24 +86,24 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 		held = strings.Join(rec.Held, ", ")
 	}
 	now := time.Now().UnixMicro()
-	for _, name := range Tables {
+	for _, name := range st.tables() {
 		if slices.Contains(rec.Held, name) {
 			continue
 		}
 		loc := lake.Join(lakeDir, name)
-		opts := lake.WriteOptions{Operation: "ABANDON BATCH", AppID: AppID, Version: n,
+		opts := lake.WriteOptions{Operation: "ABANDON BATCH", AppID: app, Version: n,
 			Parameters: map[string]string{"abandoned_batch": fmt.Sprint(n), "held_by": held}}
 		var err error
 		switch name {
 		case ApplicationTable:
 			var counts []transforms.ApplicationRow
 			if slices.Contains(rec.Held, GoldTable) {
-				if counts, err = batchGoldCounts(ctx, lake.Join(lakeDir, GoldTable), n); err != nil {
+				if counts, err = batchGoldCounts(ctx, lake.Join(lakeDir, GoldTable), app, n); err != nil {
 					return fmt.Errorf("--abandon-batch %d: %w", n, err)
 				}
 			}
-			_, err = transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: loc, AppID: AppID, Version: n,
-				Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: batchTxn(n)}}, counts)
+			_, err = transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: loc, AppID: app, Version: n,
+				Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: batchTxn(st, n)}}, counts)
 		case QuarantineTable:
 			rows := make([]transforms.QuarantineRow, 0, len(plan.Files))
 			for _, f := range plan.Files {
@@ -157,8 +159,8 @@ func appendRows(ctx context.Context, loc string, schema lake.Schema, rows []tran
 
 // batchGoldCounts reads back the gold rows batch committed (its commits, by
 // txn version) and counts them per mention.
-func batchGoldCounts(ctx context.Context, goldDir string, batch int64) ([]transforms.ApplicationRow, error) {
-	t, after, adds, err := batchDataFiles(ctx, goldDir, batch)
+func batchGoldCounts(ctx context.Context, goldDir, app string, batch int64) ([]transforms.ApplicationRow, error) {
+	t, after, adds, err := batchDataFiles(ctx, goldDir, app, batch)
 	if err != nil {
 		return nil, err
 	}

@@ -29,14 +29,26 @@ const AppID = "medallion"
 // rewrote since from the one planned (plans written before these fields
 // existed have neither, and their files are checked for existence only).
 type Plan struct {
-	Batch    int64     `json:"batch"`
-	Files    []string  `json:"files"`
-	Sizes    []int64   `json:"sizes,omitempty"`
-	ModTimes []int64   `json:"mod_times,omitempty"`
-	Created  time.Time `json:"created"`
+	Batch    int64    `json:"batch"`
+	Files    []string `json:"files"`
+	Sizes    []int64  `json:"sizes,omitempty"`
+	ModTimes []int64  `json:"mod_times,omitempty"`
+	// Stages are the stages the batch runs ("": the whole chain); a redo
+	// runs the same ones, whatever --stages the rerun was given.
+	Stages  string    `json:"stages,omitempty"`
+	Created time.Time `json:"created"`
 
 	held   []string               // tables that held the batch when its run began (runPlan)
 	replay []transforms.BronzeRow // bronze's rows of the batch, when its files are no longer as planned (runPlan)
+}
+
+// stages returns the batch's stages.
+func (p *Plan) stages() Stages {
+	s, err := ParseStages(p.Stages)
+	if err != nil {
+		return AllStages
+	}
+	return s
 }
 
 // planned returns the plan's files with what planning recorded of each.
@@ -96,9 +108,10 @@ func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
 // isClaimed reports whether a plan already holds the file.
 func (cp *checkpoint) isClaimed(path string) bool { return cp.claimed[path] }
 
-// complete reports whether every table recorded the plan's batch.
+// complete reports whether every table the plan's stages write recorded its batch.
 func (cp *checkpoint) complete(ctx context.Context, p *Plan) (bool, error) {
-	for _, name := range Tables {
+	app := p.stages().appID()
+	for _, name := range p.stages().tables() {
 		t := lake.Open(lake.Join(cp.lake, name))
 		ok, err := t.Exists(ctx)
 		if err != nil {
@@ -111,7 +124,7 @@ func (cp *checkpoint) complete(ctx context.Context, p *Plan) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if v, ok := snap.TxnVersion(AppID); !ok || v < p.Batch {
+		if v, ok := snap.TxnVersion(app); !ok || v < p.Batch {
 			return false, nil
 		}
 	}
@@ -128,8 +141,8 @@ type inputFile struct {
 // next returns the batch to run: an unfinished plan first (a run died), else
 // a new plan of files not claimed before, else nil. A new plan takes files in
 // name order up to maxBytes of input (at least one file), which bounds what
-// one batch holds in memory whatever the input's size.
-func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes int64) (plan *Plan, redo bool, err error) {
+// one batch holds in memory whatever the input's size. A new plan runs st.
+func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes int64, st Stages) (plan *Plan, redo bool, err error) {
 	if cp.last != nil {
 		done, err := cp.complete(ctx, cp.last)
 		if err != nil {
@@ -150,6 +163,9 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 	}
 	sort.Slice(fresh, func(i, j int) bool { return fresh[i].Path < fresh[j].Path })
 	p := &Plan{Batch: 0, Created: time.Now().UTC()}
+	if st != AllStages {
+		p.Stages = st.String()
+	}
 	for _, f := range fresh[:batchLen(fresh, maxBytes)] {
 		p.Files = append(p.Files, f.Path)
 		p.Sizes = append(p.Sizes, f.Size)

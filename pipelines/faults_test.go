@@ -147,7 +147,7 @@ func planOnly(t *testing.T, in, lk string, maxBytes int64) *Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := cp.next(ctx, files, maxBytes)
+	p, _, err := cp.next(ctx, files, maxBytes, AllStages)
 	if err != nil || p == nil {
 		t.Fatalf("plan: %v %v", p, err)
 	}
@@ -322,7 +322,7 @@ func TestAbandonBatch(t *testing.T) {
 				t.Errorf("abandoning twice: %v", err)
 			}
 			for _, name := range Tables {
-				if v, held, err := batchHeld(ctx, cfg.table(name), 0); err != nil || !held {
+				if v, held, err := batchHeld(ctx, cfg.table(name), AppID, 0); err != nil || !held {
 					t.Errorf("%s does not hold batch 0 after --abandon-batch (v%d): %v", name, v, err)
 				}
 			}
@@ -712,7 +712,7 @@ func TestModelRemovedWhileStreaming(t *testing.T) {
 		done <- err
 	}()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if v, held, _ := batchHeld(ctx, cfg.table(ApplicationTable), 0); held && v >= 0 {
+		if v, held, _ := batchHeld(ctx, cfg.table(ApplicationTable), AppID, 0); held && v >= 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -733,7 +733,7 @@ func TestModelRemovedWhileStreaming(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the stream did not stop")
 	}
-	if v, held, _ := batchHeld(ctx, cfg.table(GoldTable), 1); !held {
+	if v, held, _ := batchHeld(ctx, cfg.table(GoldTable), AppID, 1); !held {
 		t.Fatalf("no batch after the model folder went (gold v%d)", v)
 	}
 	ref := t.TempDir()

@@ -43,9 +43,12 @@ type Config struct {
 	// Monitoring is the folder for the monitoring series and charts
 	// (default LAKE/_monitoring; ./_monitoring for a lake on an object store).
 	Monitoring string
-	// FromTable is set when the run starts from a table rather than the raw
-	// files (--rescore: silver; --stages bronze:...: bronze); --input is
-	// then not needed, and not read.
+	// Stages are the stages the run runs (--stages; "": the whole chain).
+	// A run whose first stage is not raw:bronze reads its upstream table,
+	// not --input.
+	Stages string
+	// FromTable is set when a rescore runs (silver): it reads silver, not
+	// --input.
 	FromTable string
 	// SharedPaths declares that the local paths given (--lake, --input, the
 	// model folder) are on a file system every worker mounts at the same
@@ -53,7 +56,8 @@ type Config struct {
 	// elsewhere (a job server's non-LOOPBACK environment).
 	SharedPaths bool
 
-	model tracking.Resolved // set by Validate
+	model  tracking.Resolved // set by Validate
+	stages Stages            // set by Validate
 }
 
 // Validate checks the configuration before anything runs, so mistakes fail
@@ -62,7 +66,12 @@ func (c *Config) Validate() error {
 	if c.Lake == "" {
 		return errors.New("--lake is required")
 	}
-	if c.Input == "" && c.FromTable == "" {
+	stages, err := ParseStages(c.Stages)
+	if err != nil {
+		return err
+	}
+	c.stages = stages
+	if c.Input == "" && !c.fromTable() {
 		return errors.New("--input is required (unless the run starts from a table: --rescore, --stages bronze:silver,...)")
 	}
 	// An object-store prefix exists once an object does (a stream may start
@@ -104,6 +113,12 @@ func (c *Config) Validate() error {
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
 	}
+	if !c.needsModel() {
+		// Stages that do not score (raw:bronze, bronze:silver,
+		// gold:application) run without a model or ONNX Runtime.
+		c.model = tracking.Resolved{}
+		return c.checkWorkersReach(nil)
+	}
 	// Resolve and open the model now: a missing or broken model fails here,
 	// with a hint, before any data is read.
 	res, err := tracking.NewResolver(c.Registry).Resolve(c.Model)
@@ -116,7 +131,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	if err := c.checkWorkersReach(res); err != nil {
+	if err := c.checkWorkersReach(&res); err != nil {
 		return err
 	}
 	// A model on an object store is fetched by every worker process into
@@ -152,7 +167,7 @@ func (c *Config) Validate() error {
 // the local paths they would have to open (unless declared shared): a
 // worker elsewhere would otherwise fail, or read another machine's folder,
 // long after the job started.
-func (c *Config) checkWorkersReach(model tracking.Resolved) error {
+func (c *Config) checkWorkersReach(model *tracking.Resolved) error {
 	if !workersElsewhere() || c.SharedPaths {
 		return nil
 	}
@@ -162,16 +177,23 @@ func (c *Config) checkWorkersReach(model tracking.Resolved) error {
 	case !lake.IsRemote(c.Lake):
 		return &Failure{Msg: fmt.Sprintf("--lake %s is a local path, but %s", c.Lake, where),
 			Hint: "put the lake on an object store (--lake s3://bucket/prefix or gs://bucket/prefix), " + shared}
-	case c.Input != "" && c.FromTable == "" && !lake.IsRemote(c.Input):
+	case c.Input != "" && !c.fromTable() && !lake.IsRemote(c.Input):
 		return &Failure{Msg: fmt.Sprintf("--input %s is a local path, but %s", c.Input, where),
 			Hint: "put the raw files on an object store (--input s3://bucket/raw or gs://bucket/raw), " + shared}
-	case !lake.IsRemote(model.Dir):
+	case model != nil && !lake.IsRemote(model.Dir):
 		return &Failure{Msg: fmt.Sprintf("--model %s is the local folder %s, but %s", c.Model, model.Dir, where),
 			Hint: "put the model folder on an object store (--model s3://bucket/model-folder, or a registry there: --registry s3://bucket/mlruns), " +
 				"from where each worker fetches it, " + shared}
 	}
 	return nil
 }
+
+// fromTable reports whether the run reads a table rather than --input.
+func (c *Config) fromTable() bool { return c.FromTable != "" || c.stages.First > RawBronze }
+
+// needsModel reports whether the run scores rows: a rescore, or stages
+// that include silver:gold.
+func (c *Config) needsModel() bool { return c.FromTable == SilverTable || c.stages.has(SilverGold) }
 
 // inferenceConfig is how gold runs the model in modelDir: a local folder,
 // or the resolved model's location on an object store, which workers fetch
@@ -243,35 +265,47 @@ var Tables = []string{BronzeTable, SilverTable, QuarantineTable, GoldTable, Appl
 func (c Config) table(name string) string { return lake.Join(c.Lake, name) }
 
 // Build adds one batch of the pipeline to s: it reads like the medallion
-// diagram. Every table commit carries the batch's txn (AppID, plan.Batch),
-// so a batch that is run again after a crash adds nothing twice.
+// diagram, cut to the plan's stages. Every table commit carries the
+// batch's txn (the stages' app id, plan.Batch), so a batch that is run
+// again after a crash adds nothing twice.
 func Build(s beam.Scope, c Config, plan *Plan) {
+	st := plan.stages()
 	silver := Ingest(s, c, plan)
+	if !st.has(SilverGold) {
+		return
+	}
+	app, txn := st.appID(), batchTxn(st, plan.Batch)
 	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
-	goldCommitted := c.write(s, AppID, plan.Batch, GoldTable, transforms.GoldSchema, gold, c.scoredBy(SilverTable, batchTxn(plan.Batch)))
-	transforms.Application(s, gold, goldCommitted, transforms.ApplicationConfig{Location: c.table(ApplicationTable), AppID: AppID, Version: plan.Batch,
-		Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: batchTxn(plan.Batch)}})
+	goldCommitted := c.write(s, app, plan.Batch, GoldTable, transforms.GoldSchema, gold,
+		c.scoredBy(transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Txn: txn}))
+	if st.has(GoldApplication) {
+		transforms.Application(s, gold, goldCommitted, transforms.ApplicationConfig{Location: c.table(ApplicationTable), AppID: app, Version: plan.Batch,
+			Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: txn}})
+	}
 }
 
-// scoredBy is gold's lineage: the silver rows named by txn and the model
+// scoredBy is gold's lineage, l (what the rows came from) with the model
 // that scored them. The model also goes in the model_* parameters, which
 // the EDA's evaluation run logs.
-func (c Config) scoredBy(table, txn string) map[string]string {
-	l := transforms.Lineage{Stage: "silver:gold", Table: table, Txn: txn,
-		Model: &transforms.ModelInfo{URI: c.model.URI, Name: c.model.Name, Version: c.model.Version}}
+func (c Config) scoredBy(l transforms.Lineage) map[string]string {
+	l.Model = &transforms.ModelInfo{URI: c.model.URI, Name: c.model.Name, Version: c.model.Version}
 	return l.Params(map[string]string{
 		"model_uri": c.model.URI, "model_name": c.model.Name, "model_version": fmt.Sprint(c.model.Version), "model_dir": c.model.Dir})
 }
 
 // batchTxn names a batch's commits by their txn action.
-func batchTxn(batch int64) string { return fmt.Sprintf("%s=%d", AppID, batch) }
+func batchTxn(st Stages, batch int64) string { return fmt.Sprintf("%s=%d", st.appID(), batch) }
 
-// Ingest is the model-free half of a batch: raw files to the bronze,
-// silver and quarantine tables. It returns silver for gold. The counts the
-// run's accounting needs beyond table rows (files and raw records read,
-// tweets with and without mentions) travel as tallies into bronze's and
-// silver's commits, so they hold on runners that retry bundles.
+// Ingest is the model-free part of a batch: raw files to the bronze and
+// quarantine tables and, when the plan's stages go on, to silver. It
+// returns silver for gold (an empty collection when the batch stops at
+// bronze). The counts the run's accounting needs beyond table rows (files
+// and raw records read, tweets with and without mentions) travel as
+// tallies into bronze's and silver's commits, so they hold on runners that
+// retry bundles.
 func Ingest(s beam.Scope, c Config, plan *Plan) beam.PCollection {
+	st := plan.stages()
+	app := st.appID()
 	var bronze, bronzeTallies beam.PCollection
 	var quarantines []beam.PCollection
 	if plan.replay != nil {
@@ -291,14 +325,20 @@ func Ingest(s beam.Scope, c Config, plan *Plan) beam.PCollection {
 		bronzeTallies = beam.Flatten(s, missingTallies, readTallies)
 		quarantines = append(quarantines, missing, bronzeQuarantine)
 	}
+	fromPlan := transforms.Lineage{Stage: "raw:bronze", Plan: planName(plan.Batch), Batch: transforms.Int64(plan.Batch), Files: len(plan.Files)}
+	c.writeTallied(s, app, plan.Batch, BronzeTable, transforms.BronzeSchema, bronze, fromPlan.Params(nil), bronzeTallies, transforms.BronzeTallies)
+	if !st.has(BronzeSilver) {
+		// A replay needs bronze and quarantine to hold the batch, which is
+		// all this batch writes: only a fresh batch gets here.
+		c.write(s, app, plan.Batch, QuarantineTable, transforms.QuarantineSchema, beam.Flatten(s, quarantines...), fromPlan.Params(nil))
+		return beam.PCollection{}
+	}
 	silver, silverQuarantine, silverTallies := transforms.Silver(s, bronze, c.Limits)
 	quarantine := beam.Flatten(s, append(quarantines, silverQuarantine)...)
-	fromPlan := transforms.Lineage{Stage: "raw:bronze", Plan: planName(plan.Batch), Batch: transforms.Int64(plan.Batch), Files: len(plan.Files)}
-	c.writeTallied(s, AppID, plan.Batch, BronzeTable, transforms.BronzeSchema, bronze, fromPlan.Params(nil), bronzeTallies, transforms.BronzeTallies)
-	c.writeTallied(s, AppID, plan.Batch, SilverTable, transforms.SilverSchema, silver,
-		transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable, Txn: batchTxn(plan.Batch)}.Params(nil), silverTallies, transforms.SilverTallies)
+	c.writeTallied(s, app, plan.Batch, SilverTable, transforms.SilverSchema, silver,
+		transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable, Txn: batchTxn(st, plan.Batch)}.Params(nil), silverTallies, transforms.SilverTallies)
 	fromPlan.Stage = "raw:bronze+bronze:silver"
-	c.write(s, AppID, plan.Batch, QuarantineTable, transforms.QuarantineSchema, quarantine, fromPlan.Params(nil))
+	c.write(s, app, plan.Batch, QuarantineTable, transforms.QuarantineSchema, quarantine, fromPlan.Params(nil))
 	return silver
 }
 
@@ -322,20 +362,22 @@ func (c Config) writeTallied(s beam.Scope, appID string, version int64, name str
 // Runner runs a built pipeline (prism, direct, a job server).
 type Runner func(*beam.Pipeline) (beam.PipelineResult, error)
 
-// Run ingests every input file no earlier run ingested, batch after batch
-// (first finishing a batch a killed run left unfinished), and returns what
-// all the batches did. With nothing to do it returns a summary with no batch.
+// Run runs the configured stages over everything new: from the raw files,
+// batch after batch of files no earlier run ingested; from a table, offset
+// after offset of the commits appended to it since the stages' checkpoint.
+// A batch or offset a killed run left unfinished is finished first. It
+// returns what they all did; with nothing to do, a summary with no batch.
 func Run(ctx context.Context, c Config, run Runner) (*Summary, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	cp, err := openCheckpoint(ctx, c.Lake)
+	next, err := c.stepper(ctx, run)
 	if err != nil {
 		return nil, err
 	}
-	total := &Summary{Batch: -1}
+	total := &Summary{Batch: -1, Stages: c.stages}
 	for {
-		sum, err := runNext(ctx, c, cp, run)
+		sum, err := next(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -346,39 +388,53 @@ func Run(ctx context.Context, c Config, run Runner) (*Summary, error) {
 	}
 }
 
-// RunBatch runs one batch: an unfinished one first, else a new plan of at
-// most MaxBatchBytes of new files. With nothing to do it returns a summary
-// with no batch.
+// RunBatch runs one batch (or offset): an unfinished one first, else a new
+// plan of at most MaxBatchBytes of new files (or of the upstream table's
+// new commits). With nothing to do it returns a summary with no batch.
 func RunBatch(ctx context.Context, c Config, run Runner) (*Summary, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	next, err := c.stepper(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	return next(ctx)
+}
+
+// stepper returns what runs the next batch of a validated configuration:
+// a plan of raw files, or an offset of the upstream table's commits.
+func (c Config) stepper(ctx context.Context, run Runner) (func(context.Context) (*Summary, error), error) {
+	if c.stages.First > RawBronze {
+		return func(ctx context.Context) (*Summary, error) { return runNextOffset(ctx, c, run) }, nil
 	}
 	cp, err := openCheckpoint(ctx, c.Lake)
 	if err != nil {
 		return nil, err
 	}
-	return runNext(ctx, c, cp, run)
+	return func(ctx context.Context) (*Summary, error) { return runNext(ctx, c, cp, run) }, nil
 }
 
-// runNext plans and runs the next batch of a validated configuration.
+// runNext plans and runs the next batch of raw files.
 func runNext(ctx context.Context, c Config, cp *checkpoint, run Runner) (*Summary, error) {
 	files, err := listInput(c.Input, cp.isClaimed)
 	if err != nil {
 		return nil, err
 	}
-	plan, redo, err := cp.next(ctx, files, c.MaxBatchBytes)
+	plan, redo, err := cp.next(ctx, files, c.MaxBatchBytes, c.stages)
 	if err != nil || plan == nil {
-		return &Summary{Batch: -1}, err
+		return &Summary{Batch: -1, Stages: c.stages}, err
 	}
 	return runPlan(ctx, c, plan, redo, run)
 }
 
 // runPlan runs one batch and summarises what it committed.
 func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (*Summary, error) {
+	st := plan.stages()
 	before := map[string]int64{}
 	plan.held = nil
-	for _, t := range Tables {
-		v, held, err := batchHeld(ctx, c.table(t), plan.Batch)
+	for _, t := range st.tables() {
+		v, held, err := batchHeld(ctx, c.table(t), st.appID(), plan.Batch)
 		if err != nil {
 			return nil, fmt.Errorf("batch %d: table %s: %w", plan.Batch, t, err)
 		}
@@ -403,7 +459,7 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 			if !canReplay(plan.held) {
 				return nil, stuckFailure(c, plan, plan.held, f.Path, fault)
 			}
-			if plan.replay, err = readBatchBronze(ctx, c, plan.Batch); err != nil {
+			if plan.replay, err = readBatchBronze(ctx, c, st.appID(), plan.Batch); err != nil {
 				return nil, fmt.Errorf("batch %d: finish it from bronze (planned file %s: %v): %w", plan.Batch, f.Path, fault, err)
 			}
 			break
@@ -416,7 +472,7 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 	if err != nil {
 		return nil, batchFailure(plan.Batch, err)
 	}
-	sum, err := summarize(ctx, c, plan.Batch, before, res)
+	sum, err := summarize(ctx, c, st, plan.Batch, before, res)
 	if err != nil {
 		return nil, err
 	}
@@ -434,8 +490,8 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 }
 
 // batchHeld returns a table's latest version (-1: no table) and whether it
-// records the batch (or a later one) in its txn.
-func batchHeld(ctx context.Context, dir string, batch int64) (int64, bool, error) {
+// records the batch (or a later one) in its txn for app.
+func batchHeld(ctx context.Context, dir, app string, batch int64) (int64, bool, error) {
 	t := lake.Open(dir)
 	ok, err := t.Exists(ctx)
 	if err != nil || !ok {
@@ -445,7 +501,7 @@ func batchHeld(ctx context.Context, dir string, batch int64) (int64, bool, error
 	if err != nil {
 		return -1, false, err
 	}
-	v, ok := snap.TxnVersion(AppID)
+	v, ok := snap.TxnVersion(app)
 	return snap.Version, ok && v >= batch, nil
 }
 

@@ -28,8 +28,8 @@ func canReplay(held []string) bool {
 // readBatchBronze reads back the bronze rows a batch committed (its
 // commits, found by txn version), unknown fields included, as the bronze
 // step emitted them.
-func readBatchBronze(ctx context.Context, c Config, batch int64) ([]transforms.BronzeRow, error) {
-	t, after, adds, err := batchDataFiles(ctx, c.table(BronzeTable), batch)
+func readBatchBronze(ctx context.Context, c Config, app string, batch int64) ([]transforms.BronzeRow, error) {
+	t, after, adds, err := batchDataFiles(ctx, c.table(BronzeTable), app, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -38,13 +38,13 @@ func readBatchBronze(ctx context.Context, c Config, batch int64) ([]transforms.B
 
 // batchDataFiles returns the table, its latest version and the data files the
 // batch added to it (its commits, found by txn version).
-func batchDataFiles(ctx context.Context, dir string, batch int64) (*lake.Table, int64, []lake.AddFile, error) {
+func batchDataFiles(ctx context.Context, dir, app string, batch int64) (*lake.Table, int64, []lake.AddFile, error) {
 	t := lake.Open(dir)
 	after, err := latestVersion(ctx, dir)
 	if err != nil {
 		return nil, -1, nil, err
 	}
-	commits, err := batchCommits(ctx, t, after, batch)
+	commits, err := batchCommits(ctx, t, after, app, batch)
 	if err != nil {
 		return nil, -1, nil, err
 	}

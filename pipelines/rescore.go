@@ -22,8 +22,9 @@ const RescoreAppID = "medallion-rescore"
 const rescoreDir = "_checkpoints/rescore"
 
 // rescorePlan is one rescore, fixed before anything is read: the silver
-// version it scores, the txn versions silver had there (gold must be at the
-// same ones, so the overwrite drops no batch) and the model. Like a batch
+// version it scores, the txn versions of gold's writers when planned (gold
+// must still be at them when overwritten, so it drops no batch) and the
+// model. Like a batch
 // plan it is written once, put-if-absent, and a rerun redoes it exactly.
 type rescorePlan struct {
 	Seq           int64             `json:"seq"`
@@ -104,9 +105,22 @@ func lastRescorePlan(ctx context.Context, lakeDir string) (*rescorePlan, error) 
 }
 
 // planRescore fixes the next rescore: the latest silver version, whose
-// batches gold must all hold (else the overwrite would drop or invent
-// rows), and the configured model.
+// rows gold must all hold (else the overwrite would drop or invent rows),
+// and the configured model. Stages that run on their own must have carried
+// everything on first: rows silver holds that silver:gold has not read yet
+// would be scored twice, gold rows gold:application has not counted yet
+// would be counted twice.
 func planRescore(ctx context.Context, c Config, last *rescorePlan) (*rescorePlan, error) {
+	for _, stage := range []int{SilverGold, GoldApplication} {
+		pending, err := stagePending(ctx, c, stage)
+		if err != nil {
+			return nil, err
+		}
+		if pending != "" {
+			return nil, &Failure{Msg: "--rescore: " + pending,
+				Hint: fmt.Sprintf("run --stages %s first (it carries them on), then --rescore", Stages{stage, GoldApplication})}
+		}
+	}
 	silver, err := lake.Open(c.table(SilverTable)).Snapshot(ctx, -1)
 	if err != nil {
 		return nil, fmt.Errorf("silver: %w (run the pipeline first)", err)
@@ -115,14 +129,16 @@ func planRescore(ctx context.Context, c Config, last *rescorePlan) (*rescorePlan
 	if err != nil {
 		return nil, fmt.Errorf("gold: %w (run the pipeline first)", err)
 	}
-	txns := upstreamTxns(silver)
+	txns := txnsOf(silver, carriers(BronzeSilver, SilverGold))
 	for app, v := range txns {
 		if g, ok := gold.TxnVersion(app); !ok || g != v {
 			return nil, &Failure{Msg: fmt.Sprintf("--rescore: silver holds %s version %d but gold does not: a batch is unfinished", app, v),
 				Hint: "run the pipeline once more (it finishes the batch), then --rescore"}
 		}
 	}
-	p := &rescorePlan{SilverVersion: silver.Version, Txns: txns, Model: c.model, Created: time.Now().UTC()}
+	// The overwrite requires gold to hold what every writer of gold had
+	// committed when planned: a batch committed in between would be lost.
+	p := &rescorePlan{SilverVersion: silver.Version, Txns: txnsOf(gold, carriers(SilverGold, SilverGold)), Model: c.model, Created: time.Now().UTC()}
 	if last != nil {
 		p.Seq = last.Seq + 1
 	}
@@ -132,12 +148,10 @@ func planRescore(ctx context.Context, c Config, last *rescorePlan) (*rescorePlan
 	return p, nil
 }
 
-// upstreamTxns are the txn versions of the writers that carry rows from
-// silver to gold (the whole-chain batches and the bronze:silver stage):
-// gold holds the same ones exactly when it holds every silver row.
-func upstreamTxns(snap *lake.Snapshot) map[string]int64 {
+// txnsOf returns the txn versions a table's snapshot holds for apps.
+func txnsOf(snap *lake.Snapshot, apps []string) map[string]int64 {
 	out := map[string]int64{}
-	for _, app := range []string{AppID, StageAppID} {
+	for _, app := range apps {
 		if v, ok := snap.TxnVersion(app); ok {
 			out[app] = v
 		}
@@ -145,11 +159,11 @@ func upstreamTxns(snap *lake.Snapshot) map[string]int64 {
 	return out
 }
 
-// requireTxns turns upstream txns into a RequireTxn guard: the writers
-// absent upstream must be absent from the table written too.
-func requireTxns(txns map[string]int64) map[string]int64 {
+// requireTxns turns txns into a RequireTxn guard over apps: the writers
+// absent from txns must be absent from the table written too.
+func requireTxns(apps []string, txns map[string]int64) map[string]int64 {
 	out := map[string]int64{}
-	for _, app := range []string{AppID, StageAppID} {
+	for _, app := range apps {
 		out[app] = -1
 		if v, ok := txns[app]; ok {
 			out[app] = v
@@ -167,7 +181,7 @@ func runRescore(ctx context.Context, c Config, p *rescorePlan, run Runner) (*Res
 	if p.Model.Name != "" {
 		res.Model = fmt.Sprintf("%s (%s version %d)", p.Model.URI, p.Model.Name, p.Model.Version)
 	}
-	require := requireTxns(p.Txns)
+	require := requireTxns(carriers(SilverGold, SilverGold), p.Txns)
 	goldHeld, err := holdsTxn(ctx, c.table(GoldTable), RescoreAppID, p.Seq)
 	if err != nil {
 		return nil, err
@@ -213,7 +227,7 @@ func runRescore(ctx context.Context, c Config, p *rescorePlan, run Runner) (*Res
 	}
 	res.GoldVersion, res.GoldRows = gsnap.Version, int64(len(grows))
 	committed, err := transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: c.table(ApplicationTable),
-		AppID: RescoreAppID, Version: p.Seq, Replace: true, RequireTxn: requireTxns(upstreamTxns(gsnap)),
+		AppID: RescoreAppID, Version: p.Seq, Replace: true, RequireTxn: requireTxns(carriers(SilverGold, GoldApplication), txnsOf(gsnap, carriers(SilverGold, GoldApplication))),
 		Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, To: transforms.Int64(gsnap.Version), Mode: "full"}},
 		transforms.CountGold(grows))
 	if err != nil {

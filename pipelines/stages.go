@@ -3,7 +3,8 @@ package pipelines
 import (
 	"context"
 	"fmt"
-	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -12,120 +13,287 @@ import (
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
-// The --stages values a run accepts: the whole chain from the raw files
-// (the default, one job per batch), or the chain from the bronze table.
+// The four stages of the medallion chain, in order. Each reads what the one
+// before it wrote: raw files, then the bronze, silver and gold tables.
 const (
-	StagesAll        = "raw:bronze,bronze:silver,silver:gold,gold:application"
-	StagesFromBronze = "bronze:silver,silver:gold,gold:application"
+	RawBronze = iota
+	BronzeSilver
+	SilverGold
+	GoldApplication
 )
 
-// StageAppID names the from-bronze stage's commits to silver, quarantine,
-// gold and application in their txn actions; the version is the stage
-// offset's sequence number.
+var (
+	stageNames  = [...]string{"raw:bronze", "bronze:silver", "silver:gold", "gold:application"}
+	stageInput  = [...]string{"raw", BronzeTable, SilverTable, GoldTable}
+	stageOutput = [...]string{BronzeTable, SilverTable, GoldTable, ApplicationTable}
+)
+
+// StagesAll is the --stages value of the whole chain (the default): one job
+// per batch carries rows from the raw files to application in memory.
+const StagesAll = "raw:bronze,bronze:silver,silver:gold,gold:application"
+
+// Stages is the run of consecutive stages one run runs, First to Last. A run
+// whose first stage is not raw:bronze starts from its upstream table: it
+// reads the commits appended there since its own checkpoint, as a Delta
+// streaming source does.
+type Stages struct{ First, Last int }
+
+// AllStages is the whole chain.
+var AllStages = Stages{RawBronze, GoldApplication}
+
+// ParseStages reads a --stages value: stage names, comma separated, that
+// follow one another in the chain ("" is the whole chain).
+func ParseStages(s string) (Stages, error) {
+	if strings.TrimSpace(s) == "" {
+		return AllStages, nil
+	}
+	parts := strings.Split(s, ",")
+	var st Stages
+	for i, p := range parts {
+		k := slices.Index(stageNames[:], strings.TrimSpace(p))
+		if k < 0 {
+			return Stages{}, fmt.Errorf("--stages %q: no stage %q (the stages, in order: %s)", s, strings.TrimSpace(p), StagesAll)
+		}
+		if i == 0 {
+			st.First = k
+		} else if k != st.First+i {
+			return Stages{}, fmt.Errorf("--stages %q: the stages must follow one another in the chain's order (%s): each reads what the one before wrote", s, StagesAll)
+		}
+	}
+	st.Last = st.First + len(parts) - 1
+	return st, nil
+}
+
+func (s Stages) String() string { return strings.Join(stageNames[s.First:s.Last+1], ",") }
+
+func (s Stages) has(stage int) bool { return s.First <= stage && stage <= s.Last }
+
+// source is what the first stage reads: "raw", or the upstream table.
+func (s Stages) source() string { return stageInput[s.First] }
+
+// appID names the commits of runs of these stages in the tables' txn
+// actions. The whole chain and the chain from bronze keep the names they
+// have always had.
+func (s Stages) appID() string {
+	switch s {
+	case AllStages:
+		return AppID
+	case Stages{BronzeSilver, GoldApplication}:
+		return StageAppID
+	}
+	return "medallion-" + stageInput[s.First] + "-to-" + stageOutput[s.Last]
+}
+
+// StageAppID names the commits of runs of
+// bronze:silver,silver:gold,gold:application.
 const StageAppID = "medallion-from-bronze"
 
-const stageDir = "_checkpoints/stages/bronze"
+// allStages lists every run of consecutive stages.
+func allStages() []Stages {
+	var out []Stages
+	for f := RawBronze; f <= GoldApplication; f++ {
+		for l := f; l <= GoldApplication; l++ {
+			out = append(out, Stages{f, l})
+		}
+	}
+	return out
+}
 
-// stageOffset is one run of the from-bronze stage: the bronze versions it
-// reads, fixed (put-if-absent) before any is read, like a Delta streaming
-// source's offset log. A rerun after a kill redoes it with the same
-// versions, and the tables that already hold it (txn) skip it.
+// stagesOf returns the stages whose one job made commits with txn app (a
+// rescore scores silver to gold and rebuilds application); ok is false for
+// other writers.
+func stagesOf(app string) (Stages, bool) {
+	if app == RescoreAppID {
+		return Stages{SilverGold, GoldApplication}, true
+	}
+	for _, s := range allStages() {
+		if s.appID() == app {
+			return s, true
+		}
+	}
+	return Stages{}, false
+}
+
+// carriers are the txn app ids of the runs that carry rows through both
+// stage a and stage b in one job: what a's table holds under one of their
+// txn versions, b's table holds under the same one.
+func carriers(a, b int) []string {
+	var out []string
+	for _, s := range allStages() {
+		if s.has(a) && s.has(b) {
+			out = append(out, s.appID())
+		}
+	}
+	return out
+}
+
+// tables are the tables the stages commit to, in pipeline order.
+func (s Stages) tables() []string {
+	var out []string
+	for _, t := range Tables {
+		var writes bool
+		switch t {
+		case BronzeTable:
+			writes = s.has(RawBronze)
+		case SilverTable:
+			writes = s.has(BronzeSilver)
+		case QuarantineTable:
+			writes = s.has(RawBronze) || s.has(BronzeSilver)
+		case GoldTable:
+			writes = s.has(SilverGold)
+		case ApplicationTable:
+			writes = s.has(GoldApplication)
+		}
+		if writes {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// stageDir holds the offsets of the runs whose first stage reads table.
+func stageDir(table string) string { return "_checkpoints/stages/" + table }
+
+// stageOffset is one run of stages that start from a table: the upstream
+// versions it reads, fixed (put-if-absent) before any is read, like a Delta
+// streaming source's offset log. A rerun after a kill redoes it with the
+// same versions and stages, and the tables that already hold it (txn)
+// skip it.
 type stageOffset struct {
-	Seq     int64     `json:"seq"`
-	From    int64     `json:"from_version"` // first bronze version read
-	To      int64     `json:"to_version"`   // last bronze version read
+	Seq    int64  `json:"seq"`
+	From   int64  `json:"from_version"` // first upstream version read
+	To     int64  `json:"to_version"`   // last upstream version read
+	Stages string `json:"stages,omitempty"`
+	// Empty marks an offset with no row to read (the commits were the
+	// whole chain's, or compactions): it only moves the checkpoint on.
+	Empty   bool      `json:"empty,omitempty"`
 	Created time.Time `json:"created"`
 }
 
-// StageResult is what one from-bronze run did.
-type StageResult struct {
-	Offsets    int   // offsets committed (a redo included)
-	From, To   int64 // bronze versions read, over all offsets (-1: none)
-	BronzeRows int64 // bronze rows carried to silver
+// stages returns the offset's stages; offsets written before the field
+// existed were bronze:silver,silver:gold,gold:application.
+func (o *stageOffset) stages() Stages {
+	s, err := ParseStages(o.Stages)
+	if o.Stages == "" || err != nil {
+		return Stages{BronzeSilver, GoldApplication}
+	}
+	return s
 }
 
-// Print writes the result as one line.
-func (r *StageResult) Print(w io.Writer) {
-	if r.Offsets == 0 {
-		fmt.Fprintln(w, "stages bronze:silver,silver:gold,gold:application: no new bronze commit")
-		return
+// runNextOffset runs the next offset of stages that start from a table (an
+// unfinished one first) and summarises it; with nothing new upstream it
+// returns a summary with no batch.
+func runNextOffset(ctx context.Context, c Config, run Runner) (*Summary, error) {
+	off, redo, err := nextStageOffset(ctx, c)
+	if err != nil || off == nil {
+		return &Summary{Batch: -1, Stages: c.stages}, err
 	}
-	fmt.Fprintf(w, "stages bronze:silver,silver:gold,gold:application: bronze v%d–v%d, %s rows carried to silver, gold and application in %d offset(s)\n",
-		r.From, r.To, group(r.BronzeRows), r.Offsets)
-}
-
-// RunFromBronze runs the silver, gold and application stages over the
-// bronze commits since the stage's checkpoint, as a Delta streaming source
-// reads a table: appended files, exactly once. Commits of the whole-chain
-// job (txn AppID) are passed over, as that job carried their rows on
-// already; what it reads is what other writers appended (a backfill, a
-// second source, Spark). A commit that removes data is an error unless it
-// is a compaction (dataChange=false), whose files hold rows read before.
-func RunFromBronze(ctx context.Context, c Config, run Runner) (*StageResult, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	res := &StageResult{From: -1, To: -1}
-	for {
-		off, err := nextStageOffset(ctx, c)
-		if err != nil || off == nil {
-			return res, err
-		}
-		rows, err := runStageOffset(ctx, c, off, run)
-		if err != nil {
-			return nil, fmt.Errorf("stage from bronze, offset %d (bronze v%d–v%d): %w", off.Seq, off.From, off.To, err)
-		}
-		if res.Offsets == 0 {
-			res.From = off.From
-		}
-		res.Offsets++
-		res.To, res.BronzeRows = off.To, res.BronzeRows+rows
-	}
-}
-
-// nextStageOffset returns the offset to run: the last one when a table
-// lacks it (a run died), else a new one over bronze's versions since, else
-// nil when bronze has nothing new.
-func nextStageOffset(ctx context.Context, c Config) (*stageOffset, error) {
-	last, err := newestRecord(ctx, c.Lake, stageDir, "stage checkpoint", func(o *stageOffset) int64 { return o.Seq })
+	sum, err := runStageOffset(ctx, c, off, run)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("stages %s, offset %d (%s v%d–v%d): %w", off.stages(), off.Seq, off.stages().source(), off.From, off.To, err)
+	}
+	sum.Redo = redo
+	return sum, nil
+}
+
+// nextStageOffset returns the offset to run: the last one when a table it
+// writes lacks it (a run died), else a new one over the upstream versions
+// since, else nil when the upstream table has nothing new.
+func nextStageOffset(ctx context.Context, c Config) (off *stageOffset, redo bool, err error) {
+	src := c.stages.source()
+	last, err := newestRecord(ctx, c.Lake, stageDir(src), "stage checkpoint", func(o *stageOffset) int64 { return o.Seq })
+	if err != nil {
+		return nil, false, err
 	}
 	if last != nil {
-		for _, t := range stageTables {
-			held, err := holdsTxn(ctx, c.table(t), StageAppID, last.Seq)
-			if err != nil {
-				return nil, err
-			}
-			if !held {
-				return last, nil
-			}
+		done, err := offsetDone(ctx, c, last)
+		if err != nil || !done {
+			return last, err == nil, err
 		}
 	}
-	latest, err := latestVersion(ctx, c.table(BronzeTable))
+	latest, err := latestVersion(ctx, c.table(src))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	off := &stageOffset{From: 0, To: latest, Created: time.Now().UTC()}
+	off = &stageOffset{From: 0, To: latest, Stages: c.stages.String(), Created: time.Now().UTC()}
 	if last != nil {
 		off.Seq, off.From = last.Seq+1, last.To+1
 	}
 	if latest < 0 || off.From > off.To {
-		return nil, nil
+		return nil, false, nil
 	}
-	if err := claimPlan(ctx, c.Lake, stageDir, off.Seq, off, "stage offset"); err != nil {
-		return nil, err
+	adds, err := stageAdds(ctx, lake.Open(c.table(src)), c.stages.First, off.From, off.To)
+	if err != nil {
+		return nil, false, err
 	}
-	return off, nil
+	off.Empty = len(adds) == 0
+	if err := claimPlan(ctx, c.Lake, stageDir(src), off.Seq, off, "stage offset"); err != nil {
+		return nil, false, err
+	}
+	if off.Empty {
+		return nil, false, nil // nothing to carry on: no job, no commit
+	}
+	return off, false, nil
 }
 
-// stageTables are the tables the from-bronze stage commits every offset to.
-var stageTables = []string{SilverTable, QuarantineTable, GoldTable, ApplicationTable}
+// offsetDone reports whether every table the offset's stages write holds it.
+func offsetDone(ctx context.Context, c Config, off *stageOffset) (bool, error) {
+	if off.Empty {
+		return true, nil
+	}
+	st := off.stages()
+	for _, t := range st.tables() {
+		held, err := holdsTxn(ctx, c.table(t), st.appID(), off.Seq)
+		if err != nil || !held {
+			return false, err
+		}
+	}
+	return true, nil
+}
 
-// stageAdds returns the files bronze's commits in [from, to] appended that
-// the stage must read, in commit order.
-func stageAdds(ctx context.Context, bronze *lake.Table, from, to int64) ([]lake.AddFile, error) {
-	commits, err := bronze.History(ctx, from)
+// stagePending reports whether the table a stage reads has commits the
+// stage has not carried on yet: an unfinished offset, or new appended rows
+// since the last one. A rescore waits for them (it would count them twice).
+func stagePending(ctx context.Context, c Config, stage int) (string, error) {
+	src := stageInput[stage]
+	last, err := newestRecord(ctx, c.Lake, stageDir(src), "stage checkpoint", func(o *stageOffset) int64 { return o.Seq })
+	if err != nil {
+		return "", err
+	}
+	from := int64(0)
+	if last != nil {
+		done, err := offsetDone(ctx, c, last)
+		if err != nil {
+			return "", err
+		}
+		if !done {
+			return fmt.Sprintf("offset %d of --stages %s is unfinished", last.Seq, last.stages()), nil
+		}
+		from = last.To + 1
+	}
+	latest, err := latestVersion(ctx, c.table(src))
+	if err != nil || latest < from {
+		return "", err
+	}
+	adds, err := stageAdds(ctx, lake.Open(c.table(src)), stage, from, latest)
+	if err != nil {
+		return "", err
+	}
+	if len(adds) > 0 {
+		return fmt.Sprintf("%s v%d–v%d holds rows stage %s has not read", src, from, latest, stageNames[stage]), nil
+	}
+	return "", nil
+}
+
+// stageAdds returns the files the upstream table's commits in [from, to]
+// appended that stage must read, in commit order. Commits of runs that
+// carried their rows through stage in the same job are passed over (the
+// whole chain's batches, for every stage); what is left is what other
+// writers (a backfill, a second source, Spark) and runs that stopped
+// before stage appended. A commit that removes data is an error unless it
+// is a compaction (dataChange=false), whose files hold rows read before.
+func stageAdds(ctx context.Context, upstream *lake.Table, stage int, from, to int64) ([]lake.AddFile, error) {
+	commits, err := upstream.History(ctx, from)
 	if err != nil {
 		return nil, err
 	}
@@ -134,12 +302,15 @@ func stageAdds(ctx context.Context, bronze *lake.Table, from, to int64) ([]lake.
 		if cm.Version > to {
 			break
 		}
-		if cm.HasTxn && cm.Txn.AppID == AppID {
-			continue // the whole-chain job's batch: already carried to silver
+		if cm.HasTxn {
+			if st, ok := stagesOf(cm.Txn.AppID); ok && st.has(stage) {
+				continue // that job carried the rows through this stage already
+			}
 		}
 		for _, r := range cm.Removes {
 			if r.DataChange {
-				return nil, fmt.Errorf("bronze v%d (%s) removes data (%s): a stage reads appends only; rebuild silver from bronze instead", cm.Version, cm.Info.Operation, r.Path)
+				return nil, fmt.Errorf("%s v%d (%s) removes data (%s): a stage reads appends only; rebuild the tables below it instead",
+					upstream.Location, cm.Version, cm.Info.Operation, r.Path)
 			}
 		}
 		for _, a := range cm.Adds {
@@ -149,35 +320,86 @@ func stageAdds(ctx context.Context, bronze *lake.Table, from, to int64) ([]lake.
 		}
 	}
 	if len(commits) > 0 && commits[0].Version > from {
-		return nil, fmt.Errorf("bronze v%d–v%d: the log no longer has them (a checkpoint replaced them): the stage cannot read that range", from, commits[0].Version-1)
+		return nil, fmt.Errorf("%s v%d–v%d: the log no longer has them (a checkpoint replaced them): the stage cannot read that range",
+			upstream.Location, from, commits[0].Version-1)
 	}
 	return adds, nil
 }
 
-// runStageOffset reads the offset's bronze rows and runs silver, gold and
-// application on them in one Beam job; every commit carries (StageAppID,
-// Seq), so a redo adds nothing twice. It returns the bronze rows read.
-func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner) (int64, error) {
-	bronze := lake.Open(c.table(BronzeTable))
-	adds, err := stageAdds(ctx, bronze, off.From, off.To)
+// runStageOffset reads the offset's upstream rows and runs its stages on
+// them in one Beam job (application alone needs none); every commit carries
+// (the stages' app id, Seq), so a redo adds nothing twice.
+func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner) (*Summary, error) {
+	st := off.stages()
+	app := st.appID()
+	up := lake.Open(c.table(st.source()))
+	adds, err := stageAdds(ctx, up, st.First, off.From, off.To)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	rows, err := readRows(ctx, bronze, off.To, adds, bronzeRows)
+	before := map[string]int64{}
+	for _, t := range st.tables() {
+		if before[t], err = latestVersion(ctx, c.table(t)); err != nil {
+			return nil, err
+		}
+	}
+	read := transforms.Lineage{Stage: stageNames[st.First], Table: st.source(), From: transforms.Int64(off.From), To: transforms.Int64(off.To), Mode: "append"}
+	txn := fmt.Sprintf("%s=%d", app, off.Seq)
+	var upstreamRows int64
+	var res beam.PipelineResult
+	if st.First == GoldApplication {
+		rows, err := readRows(ctx, up, off.To, adds, goldCountRows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", st.source(), err)
+		}
+		upstreamRows = int64(len(rows))
+		if _, err := transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: c.table(ApplicationTable), AppID: app, Version: off.Seq,
+			Lineage: read}, transforms.CountGold(rows)); err != nil {
+			return nil, err
+		}
+	} else {
+		p, s := beam.NewPipelineWithRoot()
+		var silver beam.PCollection
+		goldFrom := transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Txn: txn}
+		if st.First == BronzeSilver {
+			rows, err := readRows(ctx, up, off.To, adds, bronzeRows)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", st.source(), err)
+			}
+			upstreamRows = int64(len(rows))
+			var quarantine, tallies beam.PCollection
+			silver, quarantine, tallies = transforms.Silver(s, beam.Reshuffle(s, beam.CreateList(s, rows)), c.Limits)
+			c.writeTallied(s, app, off.Seq, SilverTable, transforms.SilverSchema, silver, read.Params(nil), tallies, transforms.SilverTallies)
+			c.write(s, app, off.Seq, QuarantineTable, transforms.QuarantineSchema, quarantine, read.Params(nil))
+		} else {
+			rows, err := readRows(ctx, up, off.To, adds, silverRows)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", st.source(), err)
+			}
+			upstreamRows = int64(len(rows))
+			silver = beam.Reshuffle(s, beam.CreateList(s, rows))
+			goldFrom = read
+		}
+		if st.has(SilverGold) {
+			gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
+			goldCommitted := c.write(s, app, off.Seq, GoldTable, transforms.GoldSchema, gold, c.scoredBy(goldFrom))
+			if st.has(GoldApplication) {
+				transforms.Application(s, gold, goldCommitted, transforms.ApplicationConfig{Location: c.table(ApplicationTable), AppID: app, Version: off.Seq,
+					Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: txn}})
+			}
+		}
+		if res, err = run(p); err != nil {
+			return nil, batchFailure(off.Seq, err)
+		}
+	}
+	sum, err := summarize(ctx, c, st, off.Seq, before, res)
 	if err != nil {
-		return 0, fmt.Errorf("bronze: %w", err)
+		return nil, err
 	}
-	p, s := beam.NewPipelineWithRoot()
-	silver, quarantine, _ := transforms.Silver(s, beam.CreateList(s, rows), c.Limits)
-	from := transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable, From: transforms.Int64(off.From), To: transforms.Int64(off.To), Mode: "append"}
-	c.write(s, StageAppID, off.Seq, SilverTable, transforms.SilverSchema, silver, from.Params(nil))
-	c.write(s, StageAppID, off.Seq, QuarantineTable, transforms.QuarantineSchema, quarantine, from.Params(nil))
-	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
-	goldCommitted := c.write(s, StageAppID, off.Seq, GoldTable, transforms.GoldSchema, gold, c.scoredBy(SilverTable, fmt.Sprintf("%s=%d", StageAppID, off.Seq)))
-	transforms.Application(s, gold, goldCommitted, transforms.ApplicationConfig{Location: c.table(ApplicationTable), AppID: StageAppID, Version: off.Seq,
-		Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: fmt.Sprintf("%s=%d", StageAppID, off.Seq)}})
-	if _, err := run(p); err != nil {
-		return 0, batchFailure(off.Seq, err)
+	sum.Batch, sum.FirstBatch, sum.UpstreamRows = off.Seq, off.Seq, upstreamRows
+	sum.Source = fmt.Sprintf("%s v%d–v%d", st.source(), off.From, off.To)
+	if err := sum.Check(); err != nil {
+		return nil, fmt.Errorf("offset %d: %w", off.Seq, err)
 	}
-	return int64(len(rows)), nil
+	return sum, nil
 }

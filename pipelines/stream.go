@@ -101,7 +101,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	if stopRequested(c.Lake) { // meant for an earlier run
 		clearStop(c.Lake)
 	}
-	cp, err := openCheckpoint(ctx, c.Lake)
+	next, err := c.stepper(ctx, run)
 	if err != nil {
 		return nil, "", err
 	}
@@ -109,8 +109,12 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	if err != nil {
 		return nil, "", err
 	}
+	from := c.Input
+	if c.stages.First > RawBronze {
+		from = fmt.Sprintf("the %s table's new commits (--stages %s)", c.stages.source(), c.stages)
+	}
 	host, _ := os.Hostname()
-	hb := Heartbeat{State: "running", PID: os.Getpid(), Host: host, Input: c.Input, Started: time.Now().UTC(), Trigger: o.Trigger.String(), LastBatch: -1}
+	hb := Heartbeat{State: "running", PID: os.Getpid(), Host: host, Input: from, Started: time.Now().UTC(), Trigger: o.Trigger.String(), LastBatch: -1}
 	if err := writeHeartbeat(c.Lake, hb); err != nil {
 		return nil, "", err
 	}
@@ -130,7 +134,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	defer close(done)
 
 	fmt.Fprintf(out, "streaming %s into %s: trigger %s, idle timeout %s (stop with Ctrl-C, or: medallion --stop --lake %s)\n",
-		c.Input, c.Lake, o.Trigger, o.IdleTimeout, c.Lake)
+		from, c.Lake, o.Trigger, o.IdleTimeout, c.Lake)
 	lastNew := time.Now()
 	for {
 		switch {
@@ -143,29 +147,19 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 			break
 		}
 		tick := time.Now()
-		files, err := listInput(c.Input, cp.isClaimed)
+		// Not cancellable: a batch that was planned is committed whole.
+		sum, err := next(context.WithoutCancel(ctx))
 		if err != nil {
 			return mon.total, "error", err
 		}
-		plan, redo, err := cp.next(ctx, files, c.MaxBatchBytes)
-		if err != nil {
-			return mon.total, "error", err
-		}
-		if plan != nil {
-			// Not cancellable: a batch that was planned is committed whole.
-			sum, err := runPlan(context.WithoutCancel(ctx), c, plan, redo, run)
-			if err != nil {
-				return mon.total, "error", err
-			}
+		if sum.Batch >= 0 {
 			if err := mon.record(sum); err != nil {
 				return mon.total, "error", err
 			}
-			fmt.Fprintf(out, "batch %d: %d files → bronze +%d, quarantine +%d, silver +%d, gold +%d (%s)\n", plan.Batch, len(plan.Files),
-				sum.table(BronzeTable).Rows, sum.table(QuarantineTable).Rows, sum.table(SilverTable).Rows, sum.table(GoldTable).Rows,
-				time.Since(tick).Round(time.Millisecond))
+			fmt.Fprintf(out, "%s → %s (%s)\n", sum.unitLine(), sum.addedLine(), time.Since(tick).Round(time.Millisecond))
 			lastNew = time.Now()
 			hb.Batches++
-			hb.LastBatch = plan.Batch
+			hb.LastBatch = sum.Batch
 			hb.Totals = mon.total
 			if err := writeHeartbeat(c.Lake, hb); err != nil {
 				return mon.total, "error", err
@@ -173,6 +167,9 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 			continue // more may be waiting beyond the batch cap: no pause
 		} else if o.IdleTimeout > 0 && time.Since(lastNew) >= o.IdleTimeout {
 			reason = fmt.Sprintf("no new file for %s", o.IdleTimeout)
+			if c.stages.First > RawBronze {
+				reason = fmt.Sprintf("no new %s commit for %s", c.stages.source(), o.IdleTimeout)
+			}
 			break
 		}
 		hb.Totals = mon.total

@@ -138,7 +138,7 @@ const childEnv = "MEDALLION_TEST_CHILD"
 func runChild() {
 	in, lk := os.Getenv(childEnv+"_INPUT"), os.Getenv(childEnv+"_LAKE")
 	ctx := context.Background()
-	cfg := Config{Input: in, Lake: lk, Shards: 3, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}
+	cfg := Config{Input: in, Lake: lk, Shards: 3, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Stages: os.Getenv(childEnv + "_STAGES")}
 	if os.Getenv(childEnv+"_STREAM") != "" { // several small batches, then stop when idle
 		cfg.MaxBatchBytes = 16 << 10
 		_, _, err := Stream(ctx, cfg, prismRunner(ctx), StreamOptions{Trigger: 100 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, Monitor: time.Hour}, io.Discard)

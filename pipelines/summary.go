@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -47,12 +48,18 @@ type Summary struct {
 	TextsInferred                        int64
 	Model                                string // the URI and what it resolved to
 	TopMentions                          []transforms.ApplicationRow
-	Batch                                int64 // the last batch; -1: nothing new to ingest
-	FirstBatch                           int64
-	Redo                                 bool // the batch finished one a killed run left
-	Held                                 int  // tables that already held the redone batch
-	PlannedFiles                         int
-	ProcessingMicros                     map[string]int64 // per stage: bronze, silver, gold
+	Batch                                int64 // the last batch (or offset); -1: nothing new to ingest
+	// Stages are the stages the run ran. When they start from a table,
+	// Source names the upstream versions read ("bronze v3–v7", for the
+	// last offset) and UpstreamRows counts the rows read from it.
+	Stages           Stages
+	Source           string
+	UpstreamRows     int64
+	FirstBatch       int64
+	Redo             bool // the batch finished one a killed run left
+	Held             int  // tables that already held the redone batch
+	PlannedFiles     int
+	ProcessingMicros map[string]int64 // per stage: bronze, silver, gold
 	// Workers is the work each worker process did (host/pid → files read,
 	// texts inferred), from the runner's counters: on a cluster it shows
 	// whether the work spread. Retried bundles may count twice here.
@@ -108,6 +115,7 @@ func (s *Summary) add(b *Summary) {
 	s.BronzeQuarantined += b.BronzeQuarantined
 	s.SilverQuarantined += b.SilverQuarantined
 	s.PlannedFiles += b.PlannedFiles
+	s.UpstreamRows += b.UpstreamRows
 	s.Redo = s.Redo || b.Redo
 	for _, n := range b.Untallied {
 		if !s.untallied(n) {
@@ -116,15 +124,19 @@ func (s *Summary) add(b *Summary) {
 	}
 	if s.Batch < 0 {
 		s.FirstBatch, s.Held = b.Batch, b.Held
-		s.Tables = append([]TableRun(nil), b.Tables...)
-	} else {
-		for i := range s.Tables {
-			t := b.table(s.Tables[i].Name)
+	}
+	// A redo may run other stages than the batches after it: a table
+	// first written by a later batch joins the list then.
+	for _, t := range b.Tables {
+		if i := slices.IndexFunc(s.Tables, func(o TableRun) bool { return o.Name == t.Name }); i >= 0 {
 			s.Tables[i].After = t.After
 			s.Tables[i].Rows += t.Rows
+		} else {
+			s.Tables = append(s.Tables, t)
 		}
 	}
-	s.Batch, s.Model, s.TopMentions = b.Batch, b.Model, b.TopMentions
+	s.Batch, s.Model, s.TopMentions, s.Source = b.Batch, b.Model, b.TopMentions, b.Source
+	s.Stages.First, s.Stages.Last = min(s.Stages.First, b.Stages.First), max(s.Stages.Last, b.Stages.Last)
 	if s.QuarantineByReason == nil {
 		s.QuarantineByReason = map[string]int64{}
 	}
@@ -178,8 +190,10 @@ func (s *Summary) tallyField(name string) *int64 {
 	return nil
 }
 
-func summarize(ctx context.Context, c Config, batch int64, before map[string]int64, res beam.PipelineResult) (*Summary, error) {
-	s := &Summary{QuarantineByReason: map[string]int64{}}
+// summarize says what one batch (or offset) of stages st committed, from
+// the commits that carry its txn.
+func summarize(ctx context.Context, c Config, st Stages, batch int64, before map[string]int64, res beam.PipelineResult) (*Summary, error) {
+	s := &Summary{QuarantineByReason: map[string]int64{}, Stages: st}
 	counted := map[string]int64{} // tally name → this run's counter
 	if res != nil {
 		for _, cr := range res.Metrics().AllMetrics().Counters() {
@@ -213,7 +227,7 @@ func summarize(ctx context.Context, c Config, batch int64, before map[string]int
 	if c.model.Name != "" {
 		s.Model = fmt.Sprintf("%s (%s version %d, %s)", c.model.URI, c.model.Name, c.model.Version, c.model.Stage)
 	}
-	for _, name := range Tables {
+	for _, name := range st.tables() {
 		t := lake.Open(c.table(name))
 		after, err := latestVersion(ctx, t.Location)
 		if err != nil {
@@ -226,7 +240,7 @@ func summarize(ctx context.Context, c Config, batch int64, before map[string]int
 				commits, err = t.History(ctx, tr.Before+1)
 			}
 		} else if after >= 0 {
-			commits, err = batchCommits(ctx, t, after, batch)
+			commits, err = batchCommits(ctx, t, after, st.appID(), batch)
 		}
 		if err != nil {
 			return nil, err
@@ -276,11 +290,13 @@ func summarize(ctx context.Context, c Config, batch int64, before map[string]int
 		}
 		s.Tables = append(s.Tables, tr)
 	}
-	top, err := topMentions(ctx, lake.Open(c.table(ApplicationTable)), 10)
-	if err != nil {
-		return nil, err
+	if st.has(GoldApplication) {
+		top, err := topMentions(ctx, lake.Open(c.table(ApplicationTable)), 10)
+		if err != nil {
+			return nil, err
+		}
+		s.TopMentions = top
 	}
-	s.TopMentions = top
 	return s, nil
 }
 
@@ -298,10 +314,10 @@ func commitTally(commits []lake.Commit, name string) (n int64, ok bool, err erro
 }
 
 // batchCommits returns the commits of a table that carry the batch's txn
-// version. It reads back from version after over a window that doubles: the
+// (app, batch). It reads back from version after over a window that doubles: the
 // batch's commit is usually the latest, and a commit of an older batch ends
 // the search. Commits of other writers (no txn of ours) are passed over.
-func batchCommits(ctx context.Context, t *lake.Table, after, batch int64) ([]lake.Commit, error) {
+func batchCommits(ctx context.Context, t *lake.Table, after int64, app string, batch int64) ([]lake.Commit, error) {
 	for step := int64(1); ; step *= 2 {
 		lo := max(after-step+1, 0)
 		h, err := t.History(ctx, lo)
@@ -312,7 +328,7 @@ func batchCommits(ctx context.Context, t *lake.Table, after, batch int64) ([]lak
 		older := lo == 0
 		for _, cm := range h {
 			switch {
-			case !cm.HasTxn || cm.Txn.AppID != AppID:
+			case !cm.HasTxn || cm.Txn.AppID != app:
 			case cm.Txn.Version == batch:
 				out = append(out, cm)
 			case cm.Txn.Version < batch:
@@ -373,62 +389,121 @@ func (s *Summary) countReasons(ctx context.Context, t *lake.Table, a lake.AddFil
 	return nil
 }
 
-// Check verifies the accounting a run promises: every raw record is a bronze
-// row or quarantined, and every bronze row reached silver, was quarantined
-// there, or had no mention. Every number it compares is held by the batch's
-// commits (rows in their data files' stats and quarantine rows, raw records
-// and tweets with and without mentions in bronze's and silver's tallies),
-// never by counters, which retried bundles inflate; so it holds for a redone
-// batch too, whichever runs made the commits.
+// Check verifies the accounting a run promises, for the stages it ran:
+// every raw record is a bronze row or quarantined; every bronze row read
+// reached silver, was quarantined there, or had no mention; every silver
+// row read has its gold row. Every number it compares is held by the
+// batch's commits (rows in their data files' stats and quarantine rows, raw
+// records and tweets with and without mentions in bronze's and silver's
+// tallies) or read from the upstream table, never by counters, which
+// retried bundles inflate; so it holds for a redone batch too, whichever
+// runs made the commits.
 func (s *Summary) Check() error {
 	if s.Batch < 0 {
 		return nil
 	}
-	bronze := s.table(BronzeTable).Rows
-	if gold, silver := s.table(GoldTable).Rows, s.table(SilverTable).Rows; gold != silver {
-		return fmt.Errorf("accounting error: %d silver rows but %d gold rows", silver, gold)
+	st := s.Stages
+	bronze, silver := s.table(BronzeTable).Rows, s.table(SilverTable).Rows
+	switch st.First {
+	case BronzeSilver:
+		bronze = s.UpstreamRows
+	case SilverGold:
+		silver = s.UpstreamRows
 	}
-	if s.RawRecords != bronze+s.BronzeQuarantined {
+	if st.has(SilverGold) {
+		if gold := s.table(GoldTable).Rows; gold != silver {
+			return fmt.Errorf("accounting error: %d silver rows but %d gold rows", silver, gold)
+		}
+	}
+	if st.has(RawBronze) && s.RawRecords != bronze+s.BronzeQuarantined {
 		return fmt.Errorf("accounting error: %d raw records but %d bronze rows + %d quarantined", s.RawRecords, bronze, s.BronzeQuarantined)
 	}
-	if bronze != s.TweetsWithMentions+s.NoMentions+s.SilverQuarantined {
+	if st.has(BronzeSilver) && bronze != s.TweetsWithMentions+s.NoMentions+s.SilverQuarantined {
 		return fmt.Errorf("accounting error: %d bronze rows but %d with mentions + %d without + %d quarantined in silver",
 			bronze, s.TweetsWithMentions, s.NoMentions, s.SilverQuarantined)
 	}
 	return nil
 }
 
+// unitLine names one batch for the stream's log: "batch 4: 12 files", or
+// "offset 2: bronze v5–v7".
+func (s *Summary) unitLine() string {
+	if s.Stages.First > RawBronze {
+		return fmt.Sprintf("offset %d: %s", s.Batch, s.Source)
+	}
+	return fmt.Sprintf("batch %d: %d files", s.Batch, s.PlannedFiles)
+}
+
+// addedLine is the rows one batch added to each table it writes but
+// application (whose rows are rewrites): "bronze +5, silver +3, ...".
+func (s *Summary) addedLine() string {
+	var parts []string
+	for _, t := range s.Tables {
+		if t.Name != ApplicationTable {
+			parts = append(parts, fmt.Sprintf("%s +%d", t.Name, t.Rows))
+		}
+	}
+	if len(parts) == 0 {
+		return "application"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Print writes the run summary.
 func (s *Summary) Print(w io.Writer) {
 	n := func(v int64) string { return group(v) }
+	st := s.Stages
+	if st == (Stages{}) && s.Tables == nil {
+		st = AllStages // a summary made by hand
+	}
 	if s.Batch < 0 {
-		fmt.Fprintf(w, "\nno new input files: every file under --input was ingested before (files are immutable once seen)\n")
+		if st.First > RawBronze {
+			fmt.Fprintf(w, "\nnothing new for --stages %s: %s has no commit since the stages' checkpoint that they have not read\n", st, st.source())
+		} else {
+			fmt.Fprintf(w, "\nno new input files: every file under --input was ingested before (files are immutable once seen)\n")
+		}
 		if s.Elapsed > 0 {
 			fmt.Fprintf(w, "  elapsed               %12s\n", s.Elapsed.Round(time.Millisecond))
 		}
 		return
 	}
+	unit := "batch"
+	if st.First > RawBronze {
+		unit = "offset"
+	}
 	if s.FirstBatch < s.Batch {
-		fmt.Fprintf(w, "\nrun summary (batches %d–%d", s.FirstBatch, s.Batch)
+		fmt.Fprintf(w, "\nrun summary (%ses %d–%d", unit, s.FirstBatch, s.Batch)
 	} else {
-		fmt.Fprintf(w, "\nrun summary (batch %d", s.Batch)
+		fmt.Fprintf(w, "\nrun summary (%s %d", unit, s.Batch)
+	}
+	if st != AllStages {
+		fmt.Fprintf(w, " of --stages %s", st)
 	}
 	if s.Redo {
-		fmt.Fprintf(w, ", finishing the batch an interrupted run left")
+		fmt.Fprintf(w, ", finishing the %s an interrupted run left", unit)
 	}
 	fmt.Fprintf(w, ")\n")
-	fmt.Fprintf(w, "  files read            %12s", n(s.Files))
-	if s.HiddenSkipped > 0 {
-		fmt.Fprintf(w, "   (%s hidden files skipped)", n(s.HiddenSkipped))
+	if s.Source != "" {
+		fmt.Fprintf(w, "  read from %-11s %12s rows   (%s; no raw file read)\n", st.source(), n(s.UpstreamRows), s.Source)
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "  raw records           %12s\n", n(s.RawRecords))
-	fmt.Fprintf(w, "  bronze rows           %12s\n", n(s.table(BronzeTable).Rows))
-	fmt.Fprintf(w, "  quarantined (bronze)  %12s\n", n(s.BronzeQuarantined))
-	fmt.Fprintf(w, "  tweets with mentions  %12s   (%s without: no silver row, as in the original)\n", n(s.TweetsWithMentions), n(s.NoMentions))
-	fmt.Fprintf(w, "  quarantined (silver)  %12s\n", n(s.SilverQuarantined))
-	fmt.Fprintf(w, "  silver rows           %12s   (one per tweet and distinct mention)\n", n(s.table(SilverTable).Rows))
-	fmt.Fprintf(w, "  gold rows             %12s   (%s distinct texts inferred by %s)\n", n(s.table(GoldTable).Rows), n(s.TextsInferred), s.Model)
+	if st.has(RawBronze) {
+		fmt.Fprintf(w, "  files read            %12s", n(s.Files))
+		if s.HiddenSkipped > 0 {
+			fmt.Fprintf(w, "   (%s hidden files skipped)", n(s.HiddenSkipped))
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  raw records           %12s\n", n(s.RawRecords))
+		fmt.Fprintf(w, "  bronze rows           %12s\n", n(s.table(BronzeTable).Rows))
+		fmt.Fprintf(w, "  quarantined (bronze)  %12s\n", n(s.BronzeQuarantined))
+	}
+	if st.has(BronzeSilver) {
+		fmt.Fprintf(w, "  tweets with mentions  %12s   (%s without: no silver row, as in the original)\n", n(s.TweetsWithMentions), n(s.NoMentions))
+		fmt.Fprintf(w, "  quarantined (silver)  %12s\n", n(s.SilverQuarantined))
+		fmt.Fprintf(w, "  silver rows           %12s   (one per tweet and distinct mention)\n", n(s.table(SilverTable).Rows))
+	}
+	if st.has(SilverGold) {
+		fmt.Fprintf(w, "  gold rows             %12s   (%s distinct texts inferred by %s)\n", n(s.table(GoldTable).Rows), n(s.TextsInferred), s.Model)
+	}
 	if len(s.Workers) > 1 {
 		readers, inferrers := s.spread()
 		fmt.Fprintf(w, "  worker processes      %12d   (%d read files, %d ran the model)\n", len(s.Workers), readers, inferrers)

@@ -62,7 +62,7 @@ var (
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the run (go tool pprof) to this file")
 	retention   = flag.Duration("retention", lake.DefaultRetention, "vacuum: keep unreferenced files younger than this")
 	rescore     = flag.Bool("rescore", false, "recompute gold from the whole current silver table with --model (one overwrite of gold), rebuild application from it, and exit; reads no raw file")
-	stages      = flag.String("stages", pipelines.StagesAll, "the stages this run runs: "+pipelines.StagesAll+" (from the raw files), or "+pipelines.StagesFromBronze+" (from what other writers appended to the bronze table since the last such run)")
+	stages      = flag.String("stages", pipelines.StagesAll, "the stages this run runs, consecutive ones of "+pipelines.StagesAll+"; stages that do not start at raw:bronze read what was appended to their upstream table since their last run (e.g. bronze:silver,silver:gold,gold:application carries another writer's bronze rows on)")
 	abandon     = flag.Int64("abandon-batch", -1, "close unfinished batch N in the tables that lack it (when a planned file is gone for good), and exit")
 	jobOptions  = pipelines.JobOptions{}
 )
@@ -107,19 +107,21 @@ func main() {
 		}
 		return
 	}
+	st, err := pipelines.ParseStages(*stages)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
+		os.Exit(2)
+	}
 	fromTable := ""
 	switch {
 	case *rescore:
 		fromTable = pipelines.SilverTable
-	case *stages == pipelines.StagesFromBronze:
-		fromTable = pipelines.BronzeTable
-	case *stages != pipelines.StagesAll:
-		fmt.Fprintf(os.Stderr, "medallion: --stages %q: want %s or %s\n", *stages, pipelines.StagesAll, pipelines.StagesFromBronze)
-		os.Exit(2)
-	}
-	if fromTable != "" && *mode != "batch" {
-		fmt.Fprintf(os.Stderr, "medallion: --rescore and --stages %s run in --mode batch only\n", pipelines.StagesFromBronze)
-		os.Exit(2)
+		if *mode != "batch" {
+			fmt.Fprintf(os.Stderr, "medallion: --rescore runs in --mode batch only\n")
+			os.Exit(2)
+		}
+	case st.First > pipelines.RawBronze:
+		fromTable = st.String()
 	}
 	if *input == "" && fromTable == "" || *lakeF == "" {
 		fmt.Fprintf(os.Stderr, "medallion: --input and --lake are required\n\n")
@@ -127,8 +129,11 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := pipelines.Config{Input: *input, Lake: *lakeF, Shards: *shards, Codec: *codec,
-		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring, FromTable: fromTable,
+		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring, Stages: *stages,
 		SharedPaths: *shared}
+	if *rescore {
+		cfg.FromTable = pipelines.SilverTable
+	}
 	cfg.Limits = transforms.DefaultLimits
 	cfg.Limits.MaxFileBytes, cfg.Limits.MaxRecordBytes = *maxFileBytes, *maxRecordBytes
 	cfg.Limits.MaxRecordsPerFile, cfg.Limits.MaxMentions = *maxRecords, *maxMentions
@@ -160,16 +165,12 @@ func main() {
 			fail(err, 1)
 		}
 		res.Print(os.Stdout)
-	case fromTable == pipelines.BronzeTable:
-		res, err := pipelines.RunFromBronze(ctx, cfg, run)
-		if err != nil {
-			fail(err, 1)
-		}
-		res.Print(os.Stdout)
 	case *mode == "batch":
-		if n, err := pipelines.FirstBatchFiles(cfg.Input, cfg.MaxBatchBytes); err == nil {
-			if pr, ok := pipelines.ProgressRunner(ctx, n); ok {
-				run = pr
+		if st.First == pipelines.RawBronze {
+			if n, err := pipelines.FirstBatchFiles(cfg.Input, cfg.MaxBatchBytes); err == nil {
+				if pr, ok := pipelines.ProgressRunner(ctx, n); ok {
+					run = pr
+				}
 			}
 		}
 		sum, err := pipelines.Run(ctx, cfg, run)
