@@ -164,7 +164,7 @@ func batchGoldCounts(ctx context.Context, goldDir, app string, batch int64) ([]t
 	if err != nil {
 		return nil, err
 	}
-	rows, err := readRows(ctx, t, after, adds, goldCountRows)
+	rows, err := readRows(ctx, t, after, adds, transforms.DecodeGoldCounts)
 	if err != nil {
 		return nil, fmt.Errorf("gold: %w", err)
 	}

@@ -135,7 +135,9 @@ var workersLine = regexp.MustCompile(`worker processes\s+(\d+)\s+\((\d+) read fi
 // lake and model registry are on S3 (versitygw); the driver shares nothing
 // with the workers. Every table equals an in-process run's (rows, schemas,
 // versions), and the work spread: more than one worker process read files,
-// and on Flink more than one ran the model. Against reference implementations:
+// and on Flink more than one ran the model. On Flink, stages that start
+// from a table and a rescore, whose workers read the tables' files on S3,
+// end with the same rows. Against reference implementations:
 // Flink's and Spark's Beam runners execute the pipeline.
 func TestEngines(t *testing.T) {
 	needRuntime(t)
@@ -174,6 +176,22 @@ func TestEngines(t *testing.T) {
 				t.Errorf("work did not spread: %s worker processes, %d read files, %d ran the model\n%s", m[1], readers, inferrers, out)
 			}
 			t.Logf("%s: %s worker processes, %d read files, %d ran the model", engine, m[1], readers, inferrers)
+			if engine != "flink" {
+				return
+			}
+			// Stages from a table, whose workers read the table's files on
+			// S3: raw:bronze, then the rest from bronze, into a second lake;
+			// and a rescore of the first (same model: same rows).
+			model := []string{"--registry", e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}
+			staged := "s3://" + e.bucket + "/lake-staged"
+			runMedallion(t, rctx, append(append([]string{"--input", e.input, "--lake", staged, "--stages", "raw:bronze"}, model...), engineFlags(t, endpoint)...)...)
+			runMedallion(t, rctx, append(append([]string{"--lake", staged, "--stages", "bronze:silver,silver:gold,gold:application"}, model...), engineFlags(t, endpoint)...)...)
+			sameLakes(t, local, staged, false)
+			out = runMedallion(t, rctx, append(append([]string{"--lake", lk, "--rescore"}, model...), engineFlags(t, endpoint)...)...)
+			if !strings.Contains(out, "rescore 0: gold v1") {
+				t.Errorf("rescore on Flink:\n%s", out)
+			}
+			sameLakes(t, local, lk, false)
 		})
 	}
 }

@@ -192,14 +192,15 @@ func runRescore(ctx context.Context, c Config, p *rescorePlan, run Runner) (*Res
 		if err != nil {
 			return nil, fmt.Errorf("silver v%d: %w", p.SilverVersion, err)
 		}
-		rows, err := readRows(ctx, silverTbl, p.SilverVersion, snap.Files(), silverRows)
+		files, _, err := tableFiles(ctx, silverTbl, p.SilverVersion, snap.Files())
 		if err != nil {
 			return nil, fmt.Errorf("silver v%d: %w", p.SilverVersion, err)
 		}
 		mc := c
 		mc.model = p.Model
 		pl, s := beam.NewPipelineWithRoot()
-		gold := transforms.Gold(s, beam.CreateList(s, rows), mc.inferenceConfig(p.Model.Dir))
+		silver := transforms.ReadSilver(s, beam.Reshuffle(s, beam.CreateList(s, files)))
+		gold := transforms.Gold(s, silver, mc.inferenceConfig(p.Model.Dir))
 		lineage := transforms.Lineage{Stage: "silver:gold", Table: SilverTable, To: transforms.Int64(p.SilverVersion), Mode: "full",
 			Model: &transforms.ModelInfo{URI: p.Model.URI, Name: p.Model.Name, Version: p.Model.Version}}
 		deltaio.Write(s, deltaio.Config{Location: c.table(GoldTable), BaseSchema: transforms.GoldSchema, Shards: c.Shards, Codec: c.Codec,
@@ -221,7 +222,7 @@ func runRescore(ctx context.Context, c Config, p *rescorePlan, run Runner) (*Res
 	if v, ok := gsnap.TxnVersion(RescoreAppID); !ok || v < p.Seq {
 		return nil, fmt.Errorf("gold: rescore %d did not commit", p.Seq)
 	}
-	grows, err := readRows(ctx, goldTbl, gsnap.Version, gsnap.Files(), goldCountRows)
+	grows, err := readRows(ctx, goldTbl, gsnap.Version, gsnap.Files(), transforms.DecodeGoldCounts)
 	if err != nil {
 		return nil, fmt.Errorf("gold v%d: %w", gsnap.Version, err)
 	}

@@ -266,7 +266,7 @@ func TestStagesFromBronze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backfill, err := readRows(ctx, sb, snap.Version, snap.Files(), bronzeRows)
+	backfill, err := readRows(ctx, sb, snap.Version, snap.Files(), transforms.DecodeBronze)
 	if err != nil || len(backfill) != 120 {
 		t.Fatalf("backfill: %d rows, %v", len(backfill), err)
 	}

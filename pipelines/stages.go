@@ -326,9 +326,10 @@ func stageAdds(ctx context.Context, upstream *lake.Table, stage int, from, to in
 	return adds, nil
 }
 
-// runStageOffset reads the offset's upstream rows and runs its stages on
-// them in one Beam job (application alone needs none); every commit carries
-// (the stages' app id, Seq), so a redo adds nothing twice.
+// runStageOffset runs the offset's stages on its upstream files in one Beam
+// job, whose workers read them (application alone needs no job: it counts
+// gold rows per mention here); every commit carries (the stages' app id,
+// Seq), so a redo adds nothing twice.
 func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner) (*Summary, error) {
 	st := off.stages()
 	app := st.appID()
@@ -348,7 +349,7 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 	var upstreamRows int64
 	var res beam.PipelineResult
 	if st.First == GoldApplication {
-		rows, err := readRows(ctx, up, off.To, adds, goldCountRows)
+		rows, err := readRows(ctx, up, off.To, adds, transforms.DecodeGoldCounts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", st.source(), err)
 		}
@@ -361,23 +362,19 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 		p, s := beam.NewPipelineWithRoot()
 		var silver beam.PCollection
 		goldFrom := transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Txn: txn}
+		files, n, err := tableFiles(ctx, up, off.To, adds)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", st.source(), err)
+		}
+		upstreamRows = n
+		spread := beam.Reshuffle(s, beam.CreateList(s, files))
 		if st.First == BronzeSilver {
-			rows, err := readRows(ctx, up, off.To, adds, bronzeRows)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", st.source(), err)
-			}
-			upstreamRows = int64(len(rows))
 			var quarantine, tallies beam.PCollection
-			silver, quarantine, tallies = transforms.Silver(s, beam.Reshuffle(s, beam.CreateList(s, rows)), c.Limits)
+			silver, quarantine, tallies = transforms.Silver(s, transforms.ReadBronze(s, spread), c.Limits)
 			c.writeTallied(s, app, off.Seq, SilverTable, transforms.SilverSchema, silver, read.Params(nil), tallies, transforms.SilverTallies)
 			c.write(s, app, off.Seq, QuarantineTable, transforms.QuarantineSchema, quarantine, read.Params(nil))
 		} else {
-			rows, err := readRows(ctx, up, off.To, adds, silverRows)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", st.source(), err)
-			}
-			upstreamRows = int64(len(rows))
-			silver = beam.Reshuffle(s, beam.CreateList(s, rows))
+			silver = transforms.ReadSilver(s, spread)
 			goldFrom = read
 		}
 		if st.has(SilverGold) {
@@ -402,4 +399,32 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 		return nil, fmt.Errorf("offset %d: %w", off.Seq, err)
 	}
 	return sum, nil
+}
+
+// tableFiles describes a table's data files adds (at version) for workers
+// to read, and counts their rows from the adds' statistics, reading a file
+// here only when its writer recorded none.
+func tableFiles(ctx context.Context, t *lake.Table, version int64, adds []lake.AddFile) ([]transforms.TableFile, int64, error) {
+	snap, err := t.Snapshot(ctx, version)
+	if err != nil {
+		return nil, 0, err
+	}
+	files, err := transforms.NewTableFiles(t.Location, snap.Schema, adds)
+	if err != nil {
+		return nil, 0, err
+	}
+	var rows int64
+	for i, a := range adds {
+		if st, ok, err := a.ParseStats(); err == nil && ok {
+			rows += st.NumRecords
+			continue
+		}
+		rec, err := files[i].Read(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		rows += rec.NumRows()
+		rec.Release()
+	}
+	return files, rows, nil
 }

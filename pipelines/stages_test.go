@@ -138,7 +138,7 @@ func TestStagesOnTheirOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backfill, err := readRows(ctx, sb, snap.Version, snap.Files(), bronzeRows)
+	backfill, err := readRows(ctx, sb, snap.Version, snap.Files(), transforms.DecodeBronze)
 	if err != nil || len(backfill) < 100 {
 		t.Fatalf("backfill: %d rows, %v", len(backfill), err)
 	}
