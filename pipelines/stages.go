@@ -100,11 +100,14 @@ func allStages() []Stages {
 }
 
 // stagesOf returns the stages whose one job made commits with txn app (a
-// rescore scores silver to gold and rebuilds application); ok is false for
-// other writers.
+// rescore scores silver to gold and rebuilds application; a rebuild of
+// silver is followed by one); ok is false for other writers.
 func stagesOf(app string) (Stages, bool) {
-	if app == RescoreAppID {
+	switch app {
+	case RescoreAppID:
 		return Stages{SilverGold, GoldApplication}, true
+	case RebuildAppID:
+		return Stages{BronzeSilver, GoldApplication}, true
 	}
 	for _, s := range allStages() {
 		if s.appID() == app {

@@ -3,6 +3,7 @@ package pipelines
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -278,4 +279,97 @@ func TestKilledStages(t *testing.T) {
 	if redone == 0 {
 		t.Error("no kill left a batch or offset unfinished: the recovery path never ran")
 	}
+}
+
+// A change of silver's rules (here the mention limit, from 1 to the
+// default) replayed over the whole bronze table: silver, quarantine, gold
+// and application end equal to a fresh run under the new rules, bronze is
+// untouched, no raw file is read, and a rebuild killed between silver and
+// the rescore is finished by the next. Wiring, against our own fresh run.
+func TestRebuildSilver(t *testing.T) {
+	needRuntime(t)
+	ctx := context.Background()
+	root := t.TempDir()
+	in, all := filepath.Join(root, "raw"), filepath.Join(root, "all")
+	generate(t, gen.Options{Tweets: 300, PerFile: 50, Format: "ndjson", Seed: 96, Bad: 0.05}, in, all)
+	base := Config{Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}
+	cfg, want := base, base
+	cfg.Input, cfg.Lake = in, filepath.Join(root, "lake")
+	want.Input, want.Lake = all, filepath.Join(root, "fresh")
+	old := cfg
+	old.Limits = transforms.DefaultLimits
+	old.Limits.MaxMentions = 1
+	if _, err := Run(ctx, old, prismRunner(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, want, prismRunner(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	if sameRows(t, cfg, want, SilverTable) {
+		t.Fatal("the old rules make the same silver: the test proves nothing")
+	}
+	bronzeV, bronzeBefore := latest(t, cfg.table(BronzeTable)), tableMultiset(t, cfg.table(BronzeTable))
+	if err := os.Rename(in, in+".gone"); err != nil { // a rebuild reads no raw file
+		t.Fatal(err)
+	}
+	rb := cfg
+	rb.Input, rb.FromTable = "", BronzeTable
+	res, err := RebuildSilver(ctx, rb, prismRunner(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Seq != 0 || res.Redo || res.BronzeVersion != bronzeV || res.Rescore == nil || res.SilverRows != int64(len(tableMultiset(t, want.table(SilverTable)))) {
+		t.Errorf("rebuild result %+v", res)
+	}
+	sameAsFresh(t, cfg, want, SilverTable, QuarantineTable, GoldTable, ApplicationTable)
+	if latest(t, cfg.table(BronzeTable)) != bronzeV || strings.Join(tableMultiset(t, cfg.table(BronzeTable)), "\n") != strings.Join(bronzeBefore, "\n") {
+		t.Error("the rebuild changed bronze")
+	}
+	cm, l := lastCommit(t, cfg.table(SilverTable))
+	if cm.Info.Operation != "REBUILD" || l.Stage != "bronze:silver" || l.Mode != "full" || l.To == nil || *l.To != bronzeV || cm.Txn.AppID != RebuildAppID {
+		t.Errorf("silver's rebuild commit: %s, lineage %+v, txn %+v", cm.Info.Operation, l, cm.Txn)
+	}
+
+	// Killed after silver and quarantine committed, before the rescore:
+	// the next run rescored gold, and only that.
+	dropLastCommit(t, cfg.table(ApplicationTable))
+	dropLastCommit(t, cfg.table(GoldTable))
+	if err := os.RemoveAll(filepath.Join(cfg.Lake, rescoreDir)); err != nil {
+		t.Fatal(err)
+	}
+	silverV := latest(t, cfg.table(SilverTable))
+	res, err = RebuildSilver(ctx, rb, prismRunner(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Redo || res.Rescore == nil || latest(t, cfg.table(SilverTable)) != silverV {
+		t.Errorf("redo %+v: want the rescore only, silver still v%d", res, silverV)
+	}
+	sameAsFresh(t, cfg, want, SilverTable, QuarantineTable, GoldTable, ApplicationTable)
+
+	// Everything carried on: a third run has nothing to finish and
+	// rebuilds again (same rules, same rows).
+	if res, err = RebuildSilver(ctx, rb, prismRunner(ctx)); err != nil || res.Seq != 1 || res.Redo {
+		t.Fatalf("second rebuild: %+v, %v", res, err)
+	}
+	sameAsFresh(t, cfg, want, SilverTable, QuarantineTable, GoldTable, ApplicationTable)
+
+	// Killed between silver's and quarantine's commits: the redo commits
+	// quarantine, leaves silver as it is, and rescores.
+	for _, tbl := range []string{ApplicationTable, GoldTable, QuarantineTable} {
+		dropLastCommit(t, cfg.table(tbl))
+	}
+	if err := os.Remove(filepath.Join(cfg.Lake, rescoreDir, fmt.Sprintf("%020d.json", 1))); err != nil {
+		t.Fatal(err)
+	}
+	silverV = latest(t, cfg.table(SilverTable))
+	if res, err = RebuildSilver(ctx, rb, prismRunner(ctx)); err != nil || res.Seq != 1 || !res.Redo || latest(t, cfg.table(SilverTable)) != silverV {
+		t.Fatalf("redo of the second rebuild: %+v, %v (silver v%d, want v%d)", res, err, latest(t, cfg.table(SilverTable)), silverV)
+	}
+	sameAsFresh(t, cfg, want, SilverTable, QuarantineTable, GoldTable, ApplicationTable)
+}
+
+// sameRows reports whether a table holds the same rows in two lakes.
+func sameRows(t *testing.T, a, b Config, table string) bool {
+	return strings.Join(tableMultiset(t, a.table(table)), "\n") == strings.Join(tableMultiset(t, b.table(table)), "\n")
 }

@@ -16,6 +16,7 @@ import (
 func init() {
 	register.DoFn3x1[context.Context, TableFile, func(BronzeRow), error](&readBronzeFn{})
 	register.DoFn3x1[context.Context, TableFile, func(SilverRow), error](&readSilverFn{})
+	register.DoFn3x1[context.Context, TableFile, func(QuarantineRow), error](&readQuarantineFn{})
 	register.Emitter1[SilverRow]()
 }
 
@@ -70,6 +71,22 @@ func ReadBronze(s beam.Scope, files beam.PCollection) beam.PCollection {
 // ReadSilver reads silver rows from files of the silver table.
 func ReadSilver(s beam.Scope, files beam.PCollection) beam.PCollection {
 	return beam.ParDo(s.Scope("ReadSilver"), &readSilverFn{}, files)
+}
+
+// ReadQuarantine reads quarantine rows from files of the quarantine table,
+// leaving out those of stage drop (a rebuild of silver replaces them).
+func ReadQuarantine(s beam.Scope, files beam.PCollection, drop string) beam.PCollection {
+	return beam.ParDo(s.Scope("ReadQuarantine"), &readQuarantineFn{Drop: drop}, files)
+}
+
+type readQuarantineFn struct{ Drop string }
+
+func (f *readQuarantineFn) ProcessElement(ctx context.Context, tf TableFile, emit func(QuarantineRow)) error {
+	return readEach(ctx, tf, DecodeQuarantine, func(r QuarantineRow) {
+		if r.Stage != f.Drop {
+			emit(r)
+		}
+	})
 }
 
 type readBronzeFn struct{}
@@ -152,6 +169,18 @@ func DecodeGoldCounts(rec arrow.RecordBatch) []GoldRow {
 	rows := make([]GoldRow, rec.NumRows())
 	for i := range rows {
 		rows[i] = GoldRow{Timestamp: int64(ts.Value(i)), Mention: mention.Value(i), PredictedSentimentID: int64(pred.Value(i))}
+	}
+	return rows
+}
+
+// DecodeQuarantine decodes quarantine rows.
+func DecodeQuarantine(rec arrow.RecordBatch) []QuarantineRow {
+	str := func(n string) *array.String { return column[*array.String](rec, n) }
+	stage, src, record, reason := str("stage"), str("source_file"), str("record"), str("reason")
+	pt := column[*array.Timestamp](rec, "processing_time")
+	rows := make([]QuarantineRow, rec.NumRows())
+	for i := range rows {
+		rows[i] = QuarantineRow{Stage: stage.Value(i), SourceFile: src.Value(i), Record: record.Value(i), Reason: reason.Value(i), ProcessingTime: int64(pt.Value(i))}
 	}
 	return rows
 }

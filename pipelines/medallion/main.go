@@ -62,6 +62,7 @@ var (
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the run (go tool pprof) to this file")
 	retention   = flag.Duration("retention", lake.DefaultRetention, "vacuum: keep unreferenced files younger than this")
 	rescore     = flag.Bool("rescore", false, "recompute gold from the whole current silver table with --model (one overwrite of gold), rebuild application from it, and exit; reads no raw file")
+	rebuild     = flag.String("rebuild", "", "silver: recompute silver (and quarantine's silver rows) from the whole bronze table with this build's silver rules and --max-mentions, then re-score gold and rebuild application, and exit; reads no raw file")
 	stages      = flag.String("stages", pipelines.StagesAll, "the stages this run runs, consecutive ones of "+pipelines.StagesAll+"; stages that do not start at raw:bronze read what was appended to their upstream table since their last run (e.g. bronze:silver,silver:gold,gold:application carries another writer's bronze rows on)")
 	abandon     = flag.Int64("abandon-batch", -1, "close unfinished batch N in the tables that lack it (when a planned file is gone for good), and exit")
 	jobOptions  = pipelines.JobOptions{}
@@ -70,7 +71,7 @@ var (
 // ownFlags are the flags this command defines (Beam adds many of its own).
 var ownFlags = []string{"input", "lake", "monitoring", "cpuprofile", "mode", "model", "registry", "shared-paths", "batch-size", "quantized", "inference-threads", "shards", "codec",
 	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize", "vacuum", "retention",
-	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose", "abandon-batch", "rescore", "stages", "job-option"}
+	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose", "abandon-batch", "rescore", "rebuild", "stages", "job-option"}
 
 func init() {
 	flag.Func("job-option", "NAME=VALUE: a pipeline option for a job server's runner that Beam's Go SDK does not pass, e.g. sdk_worker_parallelism=2 (SDK worker processes per Flink task manager or Spark executor); repeatable", func(s string) error {
@@ -114,13 +115,20 @@ func main() {
 	}
 	fromTable := ""
 	switch {
-	case *rescore:
-		fromTable = pipelines.SilverTable
-		if *mode != "batch" {
-			fmt.Fprintf(os.Stderr, "medallion: --rescore runs in --mode batch only\n")
+	case *rebuild != "":
+		if *rebuild != pipelines.SilverTable {
+			fmt.Fprintf(os.Stderr, "medallion: --rebuild %q: only silver can be rebuilt (gold: --rescore; application follows either)\n", *rebuild)
 			os.Exit(2)
 		}
-	case st.First > pipelines.RawBronze:
+		fromTable = pipelines.BronzeTable
+	case *rescore:
+		fromTable = pipelines.SilverTable
+	}
+	if (*rescore || *rebuild != "") && *mode != "batch" {
+		fmt.Fprintf(os.Stderr, "medallion: --rescore and --rebuild run in --mode batch only\n")
+		os.Exit(2)
+	}
+	if fromTable == "" && st.First > pipelines.RawBronze {
 		fromTable = st.String()
 	}
 	if *input == "" && fromTable == "" || *lakeF == "" {
@@ -131,8 +139,8 @@ func main() {
 	cfg := pipelines.Config{Input: *input, Lake: *lakeF, Shards: *shards, Codec: *codec,
 		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring, Stages: *stages,
 		SharedPaths: *shared}
-	if *rescore {
-		cfg.FromTable = pipelines.SilverTable
+	if *rescore || *rebuild != "" {
+		cfg.FromTable = fromTable
 	}
 	cfg.Limits = transforms.DefaultLimits
 	cfg.Limits.MaxFileBytes, cfg.Limits.MaxRecordBytes = *maxFileBytes, *maxRecordBytes
@@ -159,6 +167,12 @@ func main() {
 		run = pipelines.JobServerRunner(ctx, jobOptions)
 	}
 	switch {
+	case *rebuild != "":
+		res, err := pipelines.RebuildSilver(ctx, cfg, run)
+		if err != nil {
+			fail(err, 1)
+		}
+		res.Print(os.Stdout)
 	case *rescore:
 		res, err := pipelines.Rescore(ctx, cfg, run)
 		if err != nil {
