@@ -195,8 +195,9 @@ func countTxn(h []lake.Commit, app string) int {
 	return n
 }
 
-// SIGKILL at a random point of each stage run on its own, then a rerun of
-// that stage, stage after stage: the lake ends equal to an uninterrupted
+// SIGKILL at a random point of each stage run on its own (in batch mode,
+// and in every other trial as a stream), then a rerun of that stage, stage
+// after stage: the lake ends equal to an uninterrupted
 // whole-chain run, every row exactly once. Wiring against our own
 // reference run, as TestCrashAndRerun.
 func TestKilledStages(t *testing.T) {
@@ -235,6 +236,9 @@ func TestKilledStages(t *testing.T) {
 		lk := t.TempDir()
 		for _, st := range stages {
 			cmd := child(lk, st)
+			if trial%2 == 1 { // the stages as a stream (small batches, stop when idle)
+				cmd.Env = append(cmd.Env, childEnv+"_STREAM=1")
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
