@@ -107,7 +107,7 @@ func (g *generator) realisticText(intended string) string {
 		core = strings.Fields(g.pick(foreign[intended]))
 	}
 	n := max(g.wordCount(), len(core)+1) // a bare template phrase repeats
-	var tail []string // what goes at the end, planned first so the budget holds
+	var tail []string                    // what goes at the end, planned first so the budget holds
 	if g.r.IntN(100) < 6 {
 		tail = append(tail, g.url())
 	}
