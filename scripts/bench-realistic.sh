@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Realistic tweets, real vocabularies, against an independent ceiling
+# (docs/BENCHMARKS.md, "Realistic tweets against the independent ceiling").
+# For each benchmark model (scripts/make-bench-models.sh) in fp32 and int8:
+# the whole pipeline on N one-tweet files of gentweets --profile realistic
+# (prism, in process, a fresh lake each run); the gold stage alone
+# (--stages silver:gold on a copy of a lake holding bronze and silver: the
+# job reads silver's files, infers, writes and commits gold); and the
+# ceiling on the very texts the gold stage inferred (silver's distinct
+# cleaned_text, read with delta-rs): ONNX Runtime from Python on Hugging
+# Face tokenizers' ids (scripts/bench_ceiling.py). Runs are interleaved, the order flipped every
+# repetition; medians and ranges at the end.
+# Usage: scripts/bench-realistic.sh [N=5000] [REPS=5] [MODEL...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-5000}
+reps=${2:-5}
+shift $(($# < 2 ? $# : 2))
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(.cache/bench-models/distilbert-size .cache/bench-models/roberta-size)
+py=.cache/venv/bin/python
+for need in "$py" "${models[@]}"; do
+	[ -e "$need" ] || { echo "bench-realistic.sh: $need missing: run scripts/setup-test.sh and scripts/make-bench-models.sh" >&2; exit 1; }
+done
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+go build -o "$work/medallion" ./pipelines/medallion
+go run ./scripts/gentweets --out "$work/raw" --tweets "$n" --per-file 1 --format object --seed 808 --profile realistic
+results="$work/results.tsv"
+printf 'rep\tmodel\tprecision\twho\ttexts\tseconds\ttexts_per_s\tgold_dofn_s\tpadded_tokens\n' >"$results"
+
+ours() { # MODEL PRECISION REP [gold]: the whole pipeline, or the gold stage alone
+	local flag=() lk="$work/lake" who=pipeline
+	[ "$2" = int8 ] && flag=(--quantized)
+	rm -rf "$lk"
+	if [ "${4:-}" = gold ]; then
+		who=gold-stage
+		cp -r "$work/silver-lake" "$lk"
+		"$work/medallion" --lake "$lk" --stages silver:gold --model "$1" "${flag[@]}" --monitoring "$work/mon" >"$work/out.txt" 2>&1
+	else
+		"$work/medallion" --input "$work/raw" --lake "$lk" --model "$1" "${flag[@]}" --monitoring "$work/mon" >"$work/out.txt" 2>&1
+	fi
+	local texts elapsed gold
+	texts=$(sed -n 's/.*(\([0-9,]*\) distinct texts inferred.*/\1/p' "$work/out.txt" | tr -d ,)
+	elapsed=$(awk '/^  elapsed/ {print $2}' "$work/out.txt")
+	case "$elapsed" in *ms) elapsed=$(awk -v v="${elapsed%ms}" 'BEGIN{print v/1000}') ;; *m*s) elapsed=$(awk -v v="$elapsed" 'BEGIN{split(v,a,"m"); sub("s","",a[2]); print a[1]*60+a[2]}') ;; *) elapsed=${elapsed%s} ;; esac
+	gold=$(awk '/gold_stream/ {print $(NF-1)/1000}' "$work/out.txt")
+	if [ ! -f "$work/texts.json" ]; then
+		"$py" -c '
+import json, os, sys
+from deltalake import DeltaTable
+t = DeltaTable(sys.argv[1]).to_pyarrow_table(columns=["cleaned_text"])
+json.dump(sorted(set(t.column("cleaned_text").to_pylist())), open(sys.argv[2], "w"))
+sys.stdout.flush(); os._exit(0)' "$lk/silver" "$work/texts.json"
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n' "$3" "$(basename "$1")" "$2" "$who" "$texts" "$elapsed" \
+		"$(awk -v t="$texts" -v s="$elapsed" 'BEGIN{printf "%.1f", t/s}')" "$gold" >>"$results"
+}
+ceiling() { # MODEL PRECISION REP
+	local flag=()
+	[ "$2" = int8 ] && flag=(--quantized)
+	"$py" scripts/bench_ceiling.py "$1" "$work/texts.json" --batch 16 "${flag[@]}" |
+		"$py" -c 'import json,sys; d=json.load(sys.stdin); print("\t".join(map(str, [sys.argv[1], sys.argv[2], sys.argv[3], "ceiling", d["texts"], round(d["run_s"], 3), round(d["texts_per_s"], 1), "", d["padded_tokens"]])))' \
+			"$3" "$(basename "$1")" "$2" >>"$results"
+}
+
+ours "${models[0]}" fp32 0 # the texts, and a warm file cache; not counted
+"$work/medallion" --input "$work/raw" --lake "$work/silver-lake" --stages raw:bronze,bronze:silver --monitoring "$work/mon" >/dev/null
+for rep in $(seq 1 "$reps"); do
+	for m in "${models[@]}"; do
+		for p in fp32 int8; do
+			if [ $((rep % 2)) = 1 ]; then
+				ours "$m" $p "$rep"; ours "$m" $p "$rep" gold; ceiling "$m" $p "$rep"
+			else
+				ceiling "$m" $p "$rep"; ours "$m" $p "$rep" gold; ours "$m" $p "$rep"
+			fi
+			tail -3 "$results"
+		done
+	done
+done
+echo "== $(date -u +%F) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); N=$n tweets, $reps repetitions"
+"$py" - "$results" <<'PY'
+import csv, statistics as st, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1]), delimiter="\t") if r["rep"] != "0"]
+keys = sorted({(r["model"], r["precision"]) for r in rows})
+def of(m, p, who):
+    return [r for r in rows if (r["model"], r["precision"], r["who"]) == (m, p, who)]
+def rate(rs):
+    v = [float(r["texts_per_s"]) for r in rs]
+    return f"{st.median(v):.1f} ({min(v):.1f}–{max(v):.1f})"
+def ratio(rs, c):
+    v = [float(a["texts_per_s"]) / float(b["texts_per_s"]) for a in rs for b in c if a["rep"] == b["rep"]]
+    return f"{100*st.median(v):.0f}% ({100*min(v):.0f}–{100*max(v):.0f}%)"
+print("| model | precision | texts | ceiling texts/s | gold stage alone texts/s | gold / ceiling | whole pipeline texts/s | pipeline / ceiling |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+for m, p in keys:
+    c, g, o = of(m, p, "ceiling"), of(m, p, "gold-stage"), of(m, p, "pipeline")
+    print(f"| {m} | {p} | {o[0]['texts']} | {rate(c)} | {rate(g)} | {ratio(g, c)} | {rate(o)} | {ratio(o, c)} |")
+print("texts/s: median (range) over the repetitions; ratios: median (range) of each repetition's ratio.")
+PY
+cp "$results" "${BENCH_RESULTS:-/dev/null}" 2>/dev/null || true

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""The independent inference ceiling for a model folder and texts: ONNX Runtime from Python (PyPI onnxruntime,
+the version our Go pipeline loads) on ids from Hugging Face's tokenizers, texts sorted by token length and
+padded per batch, one warm-up pass, and the clock around session.run alone. Nothing here is our code: it is
+what our pipeline's gold stage is compared with (scripts/bench-realistic.sh).
+
+Usage: bench_ceiling.py MODEL_DIR TEXTS_JSON [--batch 16] [--quantized] [--threads 0]
+Prints one JSON line: texts, real and padded tokens, seconds inside session.run, texts per second.
+"""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("texts")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--quantized", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0: ONNX Runtime's default, all cores)")
+    a = ap.parse_args()
+    with open(a.texts, encoding="utf-8") as f:
+        texts = json.load(f)
+    tok = Tokenizer.from_file(os.path.join(a.model, "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(max_length=512)
+    pad = tok.token_to_id("[PAD]")
+    if pad is None:
+        pad = tok.token_to_id("<pad>")
+    ids = [e.ids for e in tok.encode_batch(texts)]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    batches = []
+    for i in range(0, len(order), a.batch):
+        chunk = [ids[j] for j in order[i:i + a.batch]]
+        width = max(len(x) for x in chunk)
+        inp = np.full((len(chunk), width), pad, dtype=np.int64)
+        mask = np.zeros((len(chunk), width), dtype=np.int64)
+        for r, x in enumerate(chunk):
+            inp[r, :len(x)] = x
+            mask[r, :len(x)] = 1
+        batches.append((inp, mask))
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = a.threads
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    name = "model_quantized.onnx" if a.quantized else "model.onnx"
+    sess = ort.InferenceSession(os.path.join(a.model, "onnx", name), opts, providers=["CPUExecutionProvider"])
+    names = {i.name for i in sess.get_inputs()}
+
+    def feed(inp, mask):
+        f = {"input_ids": inp, "attention_mask": mask}
+        if "token_type_ids" in names:
+            f["token_type_ids"] = np.zeros_like(inp)
+        return f
+
+    for inp, mask in batches:  # warm-up pass
+        sess.run(None, feed(inp, mask))
+    spent = 0.0
+    for inp, mask in batches:
+        fd = feed(inp, mask)
+        t0 = time.perf_counter()
+        sess.run(None, fd)
+        spent += time.perf_counter() - t0
+    print(json.dumps({"texts": len(texts), "tokens": sum(len(x) for x in ids), "padded_tokens": sum(b[0].size for b in batches),
+                      "run_s": spent, "texts_per_s": len(texts) / spent, "onnxruntime": ort.__version__}))
+
+
+if __name__ == "__main__":
+    main()
