@@ -24,8 +24,8 @@ const rescoreDir = "_checkpoints/rescore"
 // rescorePlan is one rescore, fixed before anything is read: the silver
 // version it scores, the txn versions of gold's writers when planned (gold
 // must still be at them when overwritten, so it drops no batch) and the
-// model. Like a batch
-// plan it is written once, put-if-absent, and a rerun redoes it exactly.
+// model. Like a batch plan it is written once, put-if-absent, and a rerun
+// redoes it exactly.
 type rescorePlan struct {
 	Seq           int64             `json:"seq"`
 	SilverVersion int64             `json:"silver_version"`

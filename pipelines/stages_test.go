@@ -50,12 +50,8 @@ func TestStagesOnTheirOwn(t *testing.T) {
 	needRuntime(t)
 	ctx := context.Background()
 	root := t.TempDir()
-	in, all := filepath.Join(root, "raw"), filepath.Join(root, "all")
-	generate(t, gen.Options{Tweets: 240, PerFile: 40, Format: "ndjson", Seed: 91, Bad: 0.05}, in, all)
-	base := Config{Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}
-	cfg, want := base, base
-	cfg.Input, cfg.Lake = in, filepath.Join(root, "lake")
-	want.Input, want.Lake = all, filepath.Join(root, "fresh")
+	base, cfg, want := twoLakes(t, root, gen.Options{Tweets: 240, PerFile: 40, Format: "ndjson", Seed: 91, Bad: 0.05})
+	in, all := cfg.Input, want.Input
 	if _, err := Run(ctx, want, prismRunner(ctx)); err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +180,20 @@ func TestStagesOnTheirOwn(t *testing.T) {
 	}
 }
 
+// twoLakes writes the same tweets into ROOT/raw and ROOT/all and returns
+// the base configuration and two from it: cfg (raw into ROOT/lake), the lake
+// under test, and want (all into ROOT/fresh), the reference a fresh run makes.
+func twoLakes(t *testing.T, root string, o gen.Options) (base, cfg, want Config) {
+	t.Helper()
+	in, all := filepath.Join(root, "raw"), filepath.Join(root, "all")
+	generate(t, o, in, all)
+	base = Config{Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}
+	cfg, want = base, base
+	cfg.Input, cfg.Lake = in, filepath.Join(root, "lake")
+	want.Input, want.Lake = all, filepath.Join(root, "fresh")
+	return base, cfg, want
+}
+
 // countTxn counts the commits that carry app's txn.
 func countTxn(h []lake.Commit, app string) int {
 	n := 0
@@ -293,13 +303,8 @@ func TestKilledStages(t *testing.T) {
 func TestRebuildSilver(t *testing.T) {
 	needRuntime(t)
 	ctx := context.Background()
-	root := t.TempDir()
-	in, all := filepath.Join(root, "raw"), filepath.Join(root, "all")
-	generate(t, gen.Options{Tweets: 300, PerFile: 50, Format: "ndjson", Seed: 96, Bad: 0.05}, in, all)
-	base := Config{Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}
-	cfg, want := base, base
-	cfg.Input, cfg.Lake = in, filepath.Join(root, "lake")
-	want.Input, want.Lake = all, filepath.Join(root, "fresh")
+	_, cfg, want := twoLakes(t, t.TempDir(), gen.Options{Tweets: 300, PerFile: 50, Format: "ndjson", Seed: 96, Bad: 0.05})
+	in := cfg.Input
 	old := cfg
 	old.Limits = transforms.DefaultLimits
 	old.Limits.MaxMentions = 1
