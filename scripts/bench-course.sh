@@ -9,6 +9,8 @@
 #   MODELS="demo distilbert-size roberta-size" ./scripts/bench-course.sh
 #   INPUTS="files100" ./scripts/bench-course.sh     # the same tweets in 100 files
 #   EXTRA="--quantized" MODELS=distilbert-size ./scripts/bench-course.sh
+#   PROFILE=realistic MODELS="distilbert-size roberta-size" ./scripts/bench-course.sh
+#                                                   # Sentiment140-shaped tweets
 #
 # distilbert-size and roberta-size come from scripts/make-bench-models.sh.
 set -euo pipefail
@@ -18,17 +20,20 @@ MODELS="${MODELS:-demo}"
 INPUTS="${INPUTS:-files100k}"
 OUT="${OUT:-/tmp/bench-course}"
 EXTRA="${EXTRA:-}"
+PROFILE="${PROFILE:-short}" # gentweets --profile; realistic inputs get their own folders
+suffix=""
+[ "$PROFILE" = short ] || suffix="-$PROFILE"
 mkdir -p "$OUT"
 
 bin="$PWD/.cache/bin/medallion-bench"
 CGO_ENABLED=1 go build -o "$bin" ./pipelines/medallion
 
 # The course's 2025 data: one JSON object per file; and the same tweets in 100 files.
-if [ ! -d "$OUT/files100k" ]; then
-	go run ./scripts/gentweets --out "$OUT/files100k" --tweets 100000 --seed 100 >/dev/null
+if [ ! -d "$OUT/files100k$suffix" ]; then
+	go run ./scripts/gentweets --out "$OUT/files100k$suffix" --tweets 100000 --seed 100 --profile "$PROFILE" >/dev/null
 fi
-if [ ! -d "$OUT/files100" ]; then
-	go run ./scripts/gentweets --out "$OUT/files100" --tweets 100000 --per-file 1000 --format ndjson --seed 100 >/dev/null
+if [ ! -d "$OUT/files100$suffix" ]; then
+	go run ./scripts/gentweets --out "$OUT/files100$suffix" --tweets 100000 --per-file 1000 --format ndjson --seed 100 --profile "$PROFILE" >/dev/null
 fi
 
 model_dir() {
@@ -48,13 +53,13 @@ for input in $INPUTS; do
 			rm -rf "$lake"
 			log="$OUT/log-$input-$m${EXTRA// /}-$run.txt"
 			/usr/bin/time -f "%e %U %S %M" -o "$OUT/time.txt" \
-				"$bin" --input "$OUT/$input" --lake "$lake" --model "$dir" $EXTRA >"$log" 2>&1
+				"$bin" --input "$OUT/$input$suffix" --lake "$lake" --model "$dir" $EXTRA >"$log" 2>&1
 			read -r wall user sys rss <"$OUT/time.txt"
 			gold_ms="$(sed -n 's/.*gold_stream .*processing time *\([0-9.]*\) ms.*/\1/p' "$log" | tail -1)"
 			gold_s="$(awk -v ms="${gold_ms:-0}" 'BEGIN { printf "%.2f", ms / 1000 }')"
 			flags="${EXTRA:--}"
-			printf '%-10s %-16s %-12s %3s %9s %9s %8s %10s %9s\n' "$input" "$m" "$flags" "$run" "$wall" "$user" "$sys" "$rss" "$gold_s"
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$input" "$m" "$flags" "$run" "$wall" "$user" "$sys" "$rss" "$gold_s" >>"$OUT/results.tsv"
+			printf '%-10s %-16s %-12s %3s %9s %9s %8s %10s %9s\n' "$input$suffix" "$m" "$flags" "$run" "$wall" "$user" "$sys" "$rss" "$gold_s"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$input$suffix" "$m" "$flags" "$run" "$wall" "$user" "$sys" "$rss" "$gold_s" >>"$OUT/results.tsv"
 		done
 	done
 done
