@@ -11,6 +11,7 @@
 #   EXTRA="--quantized" MODELS=distilbert-size ./scripts/bench-course.sh
 #   PROFILE=realistic MODELS="distilbert-size roberta-size" ./scripts/bench-course.sh
 #                                                   # Sentiment140-shaped tweets
+#   INPUTS="files100 files1M" ...                   # 100k and 1M tweets, 1,000 a file
 #
 # distilbert-size and roberta-size come from scripts/make-bench-models.sh.
 set -euo pipefail
@@ -34,6 +35,10 @@ if [ ! -d "$OUT/files100k$suffix" ]; then
 fi
 if [ ! -d "$OUT/files100$suffix" ]; then
 	go run ./scripts/gentweets --out "$OUT/files100$suffix" --tweets 100000 --per-file 1000 --format ndjson --seed 100 --profile "$PROFILE" >/dev/null
+fi
+# A million tweets in 1,000 files, only when asked for (INPUTS="files100 files1M"): peak RSS against 100k.
+if [[ " $INPUTS " == *" files1M "* ]] && [ ! -d "$OUT/files1M$suffix" ]; then
+	go run ./scripts/gentweets --out "$OUT/files1M$suffix" --tweets 1000000 --per-file 1000 --format ndjson --seed 100 --profile "$PROFILE" >/dev/null
 fi
 
 model_dir() {

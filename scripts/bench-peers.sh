@@ -10,6 +10,7 @@
 # Usage: scripts/bench-peers.sh [N=2000 tweets] [REPS=3] [MODEL...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 n=${1:-2000}
 reps=${2:-3}
 shift $(($# < 2 ? $# : 2))
@@ -32,12 +33,7 @@ trap 'rm -rf "$work"' EXIT
 go build -o "$work/medallion" ./pipelines/medallion
 go run ./scripts/gentweets --out "$work/raw" --tweets "$n" --per-file 1 --format object --seed 909 --profile realistic
 "$work/medallion" --input "$work/raw" --lake "$work/silver-lake" --stages raw:bronze,bronze:silver --monitoring "$work/mon" >/dev/null
-"$py" -c '
-import json, os, sys
-from deltalake import DeltaTable
-t = DeltaTable(sys.argv[1]).to_pyarrow_table(columns=["cleaned_text"])
-json.dump(sorted(set(t.column("cleaned_text").to_pylist())), open(sys.argv[2], "w"))
-sys.stdout.flush(); os._exit(0)' "$work/silver-lake/silver" "$work/texts.json"
+silver_texts "$work/silver-lake" "$work/texts.json"
 results="$work/results.tsv"
 printf 'rep\tmodel\tpeer\tform\ttexts\ttexts_per_s\n' >"$results"
 row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
@@ -54,9 +50,7 @@ run() { # WHO MODEL REP
 		rm -rf "$work/lake"; cp -r "$work/silver-lake" "$work/lake"
 		"$work/medallion" --lake "$work/lake" --stages silver:gold --model "$m" --monitoring "$work/mon" >"$work/o" 2>&1
 		local t e
-		t=$(sed -n 's/.*(\([0-9,]*\) distinct texts inferred.*/\1/p' "$work/o" | tr -d ,)
-		e=$(awk '/^  elapsed/ {print $2}' "$work/o")
-		case "$e" in *ms) e=$(awk -v v="${e%ms}" 'BEGIN{print v/1000}') ;; *m*s) e=$(awk -v v="$e" 'BEGIN{split(v,a,"m"); sub("s","",a[2]); print a[1]*60+a[2]}') ;; *) e=${e%s} ;; esac
+		read -r t e < <(summary_texts_seconds "$work/o")
 		row "$3" "$name" medallion "gold stage (--stages silver:gold, default batch 16)" "$t" "$(awk -v t="$t" -v s="$e" 'BEGIN{printf "%.1f", t/s}')" ;;
 	transformers.js)
 		node scripts/parity/bench.mjs "$m" "$work/texts.json" 16 >"$work/o"

@@ -13,6 +13,7 @@
 # Usage: scripts/bench-realistic.sh [N=5000] [REPS=5] [MODEL...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 n=${1:-5000}
 reps=${2:-5}
 shift $(($# < 2 ? $# : 2))
@@ -41,18 +42,9 @@ ours() { # MODEL PRECISION REP [gold]: the whole pipeline, or the gold stage alo
 		"$work/medallion" --input "$work/raw" --lake "$lk" --model "$1" "${flag[@]}" --monitoring "$work/mon" >"$work/out.txt" 2>&1
 	fi
 	local texts elapsed gold
-	texts=$(sed -n 's/.*(\([0-9,]*\) distinct texts inferred.*/\1/p' "$work/out.txt" | tr -d ,)
-	elapsed=$(awk '/^  elapsed/ {print $2}' "$work/out.txt")
-	case "$elapsed" in *ms) elapsed=$(awk -v v="${elapsed%ms}" 'BEGIN{print v/1000}') ;; *m*s) elapsed=$(awk -v v="$elapsed" 'BEGIN{split(v,a,"m"); sub("s","",a[2]); print a[1]*60+a[2]}') ;; *) elapsed=${elapsed%s} ;; esac
+	read -r texts elapsed < <(summary_texts_seconds "$work/out.txt")
 	gold=$(awk '/gold_stream/ {print $(NF-1)/1000}' "$work/out.txt")
-	if [ ! -f "$work/texts.json" ]; then
-		"$py" -c '
-import json, os, sys
-from deltalake import DeltaTable
-t = DeltaTable(sys.argv[1]).to_pyarrow_table(columns=["cleaned_text"])
-json.dump(sorted(set(t.column("cleaned_text").to_pylist())), open(sys.argv[2], "w"))
-sys.stdout.flush(); os._exit(0)' "$lk/silver" "$work/texts.json"
-	fi
+	[ -f "$work/texts.json" ] || silver_texts "$lk" "$work/texts.json"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n' "$3" "$(basename "$1")" "$2" "$who" "$texts" "$elapsed" \
 		"$(awk -v t="$texts" -v s="$elapsed" 'BEGIN{printf "%.1f", t/s}')" "$gold" >>"$results"
 }

@@ -17,6 +17,17 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 
+def pad_batch(rows, pad):
+    """Token id rows padded on the right to the longest: (input_ids, attention_mask), int64."""
+    width = max(len(x) for x in rows)
+    ids = np.full((len(rows), width), pad, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for r, x in enumerate(rows):
+        ids[r, :len(x)] = x
+        mask[r, :len(x)] = 1
+    return ids, mask
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -35,16 +46,7 @@ def main():
         pad = tok.token_to_id("<pad>")
     ids = [e.ids for e in tok.encode_batch(texts)]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    batches = []
-    for i in range(0, len(order), a.batch):
-        chunk = [ids[j] for j in order[i:i + a.batch]]
-        width = max(len(x) for x in chunk)
-        inp = np.full((len(chunk), width), pad, dtype=np.int64)
-        mask = np.zeros((len(chunk), width), dtype=np.int64)
-        for r, x in enumerate(chunk):
-            inp[r, :len(x)] = x
-            mask[r, :len(x)] = 1
-        batches.append((inp, mask))
+    batches = [pad_batch([ids[j] for j in order[i:i + a.batch]], pad) for i in range(0, len(order), a.batch)]
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = a.threads

@@ -50,18 +50,16 @@ def beam_python(model_dir, texts):
     from apache_beam.ml.inference.onnx_inference import OnnxModelHandlerNumpy
     from tokenizers import Tokenizer
 
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_ceiling import pad_batch
+
     model_uri = os.path.join(model_dir, "onnx", "model.onnx")
     tokenizer = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
     pad = tokenizer.token_to_id("[PAD]")
     pad = tokenizer.token_to_id("<pad>") if pad is None else pad
 
     def padded_inference(session, batch, inference_args=None):
-        width = max(len(x) for x in batch)
-        ids = np.full((len(batch), width), pad, dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        for r, x in enumerate(batch):
-            ids[r, :len(x)] = x
-            mask[r, :len(x)] = 1
+        ids, mask = pad_batch(batch, pad)
         return session.run(None, {"input_ids": ids, "attention_mask": mask})[0]  # logits, as the default fn returns
 
     class OneByOne(OnnxModelHandlerNumpy):  # Beam's example: batches of one
