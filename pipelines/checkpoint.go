@@ -110,25 +110,7 @@ func (cp *checkpoint) isClaimed(path string) bool { return cp.claimed[path] }
 
 // complete reports whether every table the plan's stages write recorded its batch.
 func (cp *checkpoint) complete(ctx context.Context, p *Plan) (bool, error) {
-	app := p.stages().appID()
-	for _, name := range p.stages().tables() {
-		t := lake.Open(lake.Join(cp.lake, name))
-		ok, err := t.Exists(ctx)
-		if err != nil {
-			return false, err
-		}
-		if !ok {
-			return false, nil
-		}
-		snap, err := t.Snapshot(ctx, -1)
-		if err != nil {
-			return false, err
-		}
-		if v, ok := snap.TxnVersion(app); !ok || v < p.Batch {
-			return false, nil
-		}
-	}
-	return true, nil
+	return tablesHold(ctx, cp.lake, p.stages().tables(), p.stages().appID(), p.Batch)
 }
 
 // inputFile is a file found under --input.

@@ -505,6 +505,24 @@ func batchHeld(ctx context.Context, dir, app string, batch int64) (int64, bool, 
 	return snap.Version, ok && v >= batch, nil
 }
 
+// holdsTxn reports whether a table records app's txn at version or later.
+func holdsTxn(ctx context.Context, dir, app string, version int64) (bool, error) {
+	_, held, err := batchHeld(ctx, dir, app, version)
+	return held, err
+}
+
+// tablesHold reports whether every one of the lake's tables records app's
+// txn at version or later: whether a batch, offset or rebuild is complete.
+func tablesHold(ctx context.Context, lakeDir string, tables []string, app string, version int64) (bool, error) {
+	for _, t := range tables {
+		held, err := holdsTxn(ctx, lake.Join(lakeDir, t), app, version)
+		if err != nil || !held {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 func latestVersion(ctx context.Context, dir string) (int64, error) {
 	t := lake.Open(dir)
 	ok, err := t.Exists(ctx)

@@ -103,13 +103,7 @@ func RebuildSilver(ctx context.Context, c Config, run Runner) (*RebuildResult, e
 
 // rebuildCommitted reports whether silver and quarantine hold the rebuild.
 func rebuildCommitted(ctx context.Context, c Config, p *rebuildPlan) (bool, error) {
-	for _, t := range []string{SilverTable, QuarantineTable} {
-		held, err := holdsTxn(ctx, c.table(t), RebuildAppID, p.Seq)
-		if err != nil || !held {
-			return false, err
-		}
-	}
-	return true, nil
+	return tablesHold(ctx, c.Lake, []string{SilverTable, QuarantineTable}, RebuildAppID, p.Seq)
 }
 
 // finishRebuild runs the rescore a committed rebuild needs when gold was

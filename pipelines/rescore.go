@@ -242,18 +242,3 @@ func runRescore(ctx context.Context, c Config, p *rescorePlan, run Runner) (*Res
 	}
 	return res, nil
 }
-
-// holdsTxn reports whether a table records app's txn at version or later.
-func holdsTxn(ctx context.Context, dir, app string, version int64) (bool, error) {
-	t := lake.Open(dir)
-	ok, err := t.Exists(ctx)
-	if err != nil || !ok {
-		return false, err
-	}
-	snap, err := t.Snapshot(ctx, -1)
-	if err != nil {
-		return false, err
-	}
-	v, ok := snap.TxnVersion(app)
-	return ok && v >= version, nil
-}

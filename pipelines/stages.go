@@ -244,14 +244,7 @@ func offsetDone(ctx context.Context, c Config, off *stageOffset) (bool, error) {
 	if off.Empty {
 		return true, nil
 	}
-	st := off.stages()
-	for _, t := range st.tables() {
-		held, err := holdsTxn(ctx, c.table(t), st.appID(), off.Seq)
-		if err != nil || !held {
-			return false, err
-		}
-	}
-	return true, nil
+	return tablesHold(ctx, c.Lake, off.stages().tables(), off.stages().appID(), off.Seq)
 }
 
 // stagePending reports whether the table a stage reads has commits the
