@@ -271,16 +271,21 @@ func (c Config) table(name string) string { return lake.Join(c.Lake, name) }
 func Build(s beam.Scope, c Config, plan *Plan) {
 	st := plan.stages()
 	silver := Ingest(s, c, plan)
-	if !st.has(SilverGold) {
-		return
+	if st.has(SilverGold) {
+		c.scoreAndCount(s, st, plan.Batch, silver, transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Txn: batchTxn(st, plan.Batch)})
 	}
-	app, txn := st.appID(), batchTxn(st, plan.Batch)
+}
+
+// scoreAndCount adds the stages from silver on to s: gold scored from
+// silver (goldFrom says what silver's rows are), and application counted
+// from gold when st goes that far; both commit under (st's app id, version).
+func (c Config) scoreAndCount(s beam.Scope, st Stages, version int64, silver beam.PCollection, goldFrom transforms.Lineage) {
+	app := st.appID()
 	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
-	goldCommitted := c.write(s, app, plan.Batch, GoldTable, transforms.GoldSchema, gold,
-		c.scoredBy(transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Txn: txn}))
+	goldCommitted := c.write(s, app, version, GoldTable, transforms.GoldSchema, gold, c.scoredBy(goldFrom))
 	if st.has(GoldApplication) {
-		transforms.Application(s, gold, goldCommitted, transforms.ApplicationConfig{Location: c.table(ApplicationTable), AppID: app, Version: plan.Batch,
-			Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: txn}})
+		transforms.Application(s, gold, goldCommitted, transforms.ApplicationConfig{Location: c.table(ApplicationTable), AppID: app, Version: version,
+			Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: batchTxn(st, version)}})
 	}
 }
 

@@ -341,7 +341,6 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 		}
 	}
 	read := transforms.Lineage{Stage: stageNames[st.First], Table: st.source(), From: transforms.Int64(off.From), To: transforms.Int64(off.To), Mode: "append"}
-	txn := fmt.Sprintf("%s=%d", app, off.Seq)
 	var upstreamRows int64
 	var res beam.PipelineResult
 	if st.First == GoldApplication {
@@ -357,7 +356,7 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 	} else {
 		p, s := beam.NewPipelineWithRoot()
 		var silver beam.PCollection
-		goldFrom := transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Txn: txn}
+		goldFrom := transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Txn: batchTxn(st, off.Seq)}
 		files, n, err := tableFiles(ctx, up, off.To, adds)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", st.source(), err)
@@ -374,12 +373,7 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 			goldFrom = read
 		}
 		if st.has(SilverGold) {
-			gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
-			goldCommitted := c.write(s, app, off.Seq, GoldTable, transforms.GoldSchema, gold, c.scoredBy(goldFrom))
-			if st.has(GoldApplication) {
-				transforms.Application(s, gold, goldCommitted, transforms.ApplicationConfig{Location: c.table(ApplicationTable), AppID: app, Version: off.Seq,
-					Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: txn}})
-			}
+			c.scoreAndCount(s, st, off.Seq, silver, goldFrom)
 		}
 		if res, err = run(p); err != nil {
 			return nil, batchFailure(off.Seq, err)
