@@ -222,7 +222,7 @@ func runRebuild(ctx context.Context, c Config, p *rebuildPlan, run Runner) (*Reb
 	if err != nil {
 		return nil, fmt.Errorf("bronze v%d: %w", p.BronzeVersion, err)
 	}
-	bfiles, bronzeRows, err := tableFiles(ctx, bronze, p.BronzeVersion, bsnap.Files())
+	bfiles, bronzeRows, err := tableFiles(ctx, bronze, bsnap, bsnap.Files())
 	if err != nil {
 		return nil, fmt.Errorf("bronze v%d: %w", p.BronzeVersion, err)
 	}
@@ -230,7 +230,7 @@ func runRebuild(ctx context.Context, c Config, p *rebuildPlan, run Runner) (*Reb
 	if err != nil {
 		return nil, fmt.Errorf("quarantine v%d: %w", p.QuarantineVersion, err)
 	}
-	qfiles, _, err := tableFiles(ctx, quarantine, p.QuarantineVersion, qsnap.Files())
+	qfiles, _, err := tableFiles(ctx, quarantine, qsnap, qsnap.Files())
 	if err != nil {
 		return nil, fmt.Errorf("quarantine v%d: %w", p.QuarantineVersion, err)
 	}

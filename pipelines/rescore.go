@@ -192,7 +192,7 @@ func runRescore(ctx context.Context, c Config, p *rescorePlan, run Runner) (*Res
 		if err != nil {
 			return nil, fmt.Errorf("silver v%d: %w", p.SilverVersion, err)
 		}
-		files, _, err := tableFiles(ctx, silverTbl, p.SilverVersion, snap.Files())
+		files, _, err := tableFiles(ctx, silverTbl, snap, snap.Files())
 		if err != nil {
 			return nil, fmt.Errorf("silver v%d: %w", p.SilverVersion, err)
 		}

@@ -357,7 +357,11 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 		p, s := beam.NewPipelineWithRoot()
 		var silver beam.PCollection
 		goldFrom := transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Txn: batchTxn(st, off.Seq)}
-		files, n, err := tableFiles(ctx, up, off.To, adds)
+		snap, err := up.Snapshot(ctx, off.To)
+		if err != nil {
+			return nil, fmt.Errorf("%s v%d: %w", st.source(), off.To, err)
+		}
+		files, n, err := tableFiles(ctx, up, snap, adds)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", st.source(), err)
 		}
@@ -391,14 +395,11 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 	return sum, nil
 }
 
-// tableFiles describes a table's data files adds (at version) for workers
-// to read, and counts their rows from the adds' statistics, reading a file
-// here only when its writer recorded none.
-func tableFiles(ctx context.Context, t *lake.Table, version int64, adds []lake.AddFile) ([]transforms.TableFile, int64, error) {
-	snap, err := t.Snapshot(ctx, version)
-	if err != nil {
-		return nil, 0, err
-	}
+// tableFiles describes a table's data files adds, shaped to the schema of
+// the snapshot they are read at, for workers to read, and counts their rows
+// from the adds' statistics, reading a file here only when its writer
+// recorded none.
+func tableFiles(ctx context.Context, t *lake.Table, snap *lake.Snapshot, adds []lake.AddFile) ([]transforms.TableFile, int64, error) {
 	files, err := transforms.NewTableFiles(t.Location, snap.Schema, adds)
 	if err != nil {
 		return nil, 0, err
