@@ -199,37 +199,60 @@ func runNextOffset(ctx context.Context, c Config, run Runner) (*Summary, error) 
 	return sum, nil
 }
 
+// stageCursor is where the stage reading a table stands: its newest offset,
+// whether a killed run left that unfinished, and the upstream versions
+// after it (from > latest: none).
+type stageCursor struct {
+	last         *stageOffset
+	unfinished   bool
+	from, latest int64
+}
+
+// readCursor reads the cursor of the stages that start at stage.
+func readCursor(ctx context.Context, c Config, stage int) (*stageCursor, error) {
+	src := stageInput[stage]
+	last, err := newestRecord(ctx, c.Lake, stageDir(src), "stage checkpoint", func(o *stageOffset) int64 { return o.Seq })
+	if err != nil {
+		return nil, err
+	}
+	cur := &stageCursor{last: last, latest: -1}
+	if last != nil {
+		done, err := offsetDone(ctx, c, last)
+		if err != nil {
+			return nil, err
+		}
+		if cur.unfinished = !done; cur.unfinished {
+			return cur, nil
+		}
+		cur.from = last.To + 1
+	}
+	cur.latest, err = latestVersion(ctx, c.table(src))
+	return cur, err
+}
+
 // nextStageOffset returns the offset to run: the last one when a table it
 // writes lacks it (a run died), else a new one over the upstream versions
 // since, else nil when the upstream table has nothing new.
 func nextStageOffset(ctx context.Context, c Config) (off *stageOffset, redo bool, err error) {
-	src := c.stages.source()
-	last, err := newestRecord(ctx, c.Lake, stageDir(src), "stage checkpoint", func(o *stageOffset) int64 { return o.Seq })
+	cur, err := readCursor(ctx, c, c.stages.First)
 	if err != nil {
 		return nil, false, err
 	}
-	if last != nil {
-		done, err := offsetDone(ctx, c, last)
-		if err != nil || !done {
-			return last, err == nil, err
-		}
+	if cur.unfinished {
+		return cur.last, true, nil
 	}
-	latest, err := latestVersion(ctx, c.table(src))
-	if err != nil {
-		return nil, false, err
-	}
-	off = &stageOffset{From: 0, To: latest, Stages: c.stages.String(), Created: time.Now().UTC()}
-	if last != nil {
-		off.Seq, off.From = last.Seq+1, last.To+1
-	}
-	if latest < 0 || off.From > off.To {
+	if cur.from > cur.latest {
 		return nil, false, nil
 	}
-	adds, err := stageAdds(ctx, lake.Open(c.table(src)), c.stages.First, off.From, off.To)
+	src := c.stages.source()
+	adds, err := stageAdds(ctx, lake.Open(c.table(src)), c.stages.First, cur.from, cur.latest)
 	if err != nil {
 		return nil, false, err
 	}
-	off.Empty = len(adds) == 0
+	off = &stageOffset{From: cur.from, To: cur.latest, Stages: c.stages.String(), Empty: len(adds) == 0, Created: time.Now().UTC()}
+	if cur.last != nil {
+		off.Seq = cur.last.Seq + 1
+	}
 	if err := claimPlan(ctx, c.Lake, stageDir(src), off.Seq, off, "stage offset"); err != nil {
 		return nil, false, err
 	}
@@ -251,34 +274,22 @@ func offsetDone(ctx context.Context, c Config, off *stageOffset) (bool, error) {
 // stage has not carried on yet: an unfinished offset, or new appended rows
 // since the last one. A rescore waits for them (it would count them twice).
 func stagePending(ctx context.Context, c Config, stage int) (string, error) {
+	cur, err := readCursor(ctx, c, stage)
+	if err != nil {
+		return "", err
+	}
+	if cur.unfinished {
+		return fmt.Sprintf("offset %d of --stages %s is unfinished", cur.last.Seq, cur.last.stages()), nil
+	}
+	if cur.from > cur.latest {
+		return "", nil
+	}
 	src := stageInput[stage]
-	last, err := newestRecord(ctx, c.Lake, stageDir(src), "stage checkpoint", func(o *stageOffset) int64 { return o.Seq })
-	if err != nil {
+	adds, err := stageAdds(ctx, lake.Open(c.table(src)), stage, cur.from, cur.latest)
+	if err != nil || len(adds) == 0 {
 		return "", err
 	}
-	from := int64(0)
-	if last != nil {
-		done, err := offsetDone(ctx, c, last)
-		if err != nil {
-			return "", err
-		}
-		if !done {
-			return fmt.Sprintf("offset %d of --stages %s is unfinished", last.Seq, last.stages()), nil
-		}
-		from = last.To + 1
-	}
-	latest, err := latestVersion(ctx, c.table(src))
-	if err != nil || latest < from {
-		return "", err
-	}
-	adds, err := stageAdds(ctx, lake.Open(c.table(src)), stage, from, latest)
-	if err != nil {
-		return "", err
-	}
-	if len(adds) > 0 {
-		return fmt.Sprintf("%s v%d–v%d holds rows stage %s has not read", src, from, latest, stageNames[stage]), nil
-	}
-	return "", nil
+	return fmt.Sprintf("%s v%d–v%d holds rows stage %s has not read", src, cur.from, cur.latest, stageNames[stage]), nil
 }
 
 // stageAdds returns the files the upstream table's commits in [from, to]
