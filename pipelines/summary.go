@@ -453,9 +453,6 @@ func (s *Summary) addedLine() string {
 func (s *Summary) Print(w io.Writer) {
 	n := func(v int64) string { return group(v) }
 	st := s.Stages
-	if st == (Stages{}) && s.Tables == nil {
-		st = AllStages // a summary made by hand
-	}
 	if s.Batch < 0 {
 		if st.First > RawBronze {
 			fmt.Fprintf(w, "\nnothing new for --stages %s: %s has no commit since the stages' checkpoint that they have not read\n", st, st.source())
