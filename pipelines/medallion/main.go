@@ -113,7 +113,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
 		os.Exit(2)
 	}
-	fromTable := ""
+	fromTable := "" // the table a rescore or a rebuild reads
 	switch {
 	case *rebuild != "":
 		if *rebuild != pipelines.SilverTable {
@@ -124,24 +124,18 @@ func main() {
 	case *rescore:
 		fromTable = pipelines.SilverTable
 	}
-	if (*rescore || *rebuild != "") && *mode != "batch" {
+	if fromTable != "" && *mode != "batch" {
 		fmt.Fprintf(os.Stderr, "medallion: --rescore and --rebuild run in --mode batch only\n")
 		os.Exit(2)
 	}
-	if fromTable == "" && st.First > pipelines.RawBronze {
-		fromTable = st.String()
-	}
-	if *input == "" && fromTable == "" || *lakeF == "" {
+	if *input == "" && fromTable == "" && st.First == pipelines.RawBronze || *lakeF == "" {
 		fmt.Fprintf(os.Stderr, "medallion: --input and --lake are required\n\n")
 		usage()
 		os.Exit(2)
 	}
 	cfg := pipelines.Config{Input: *input, Lake: *lakeF, Shards: *shards, Codec: *codec,
-		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring, Stages: *stages,
+		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring, Stages: *stages, FromTable: fromTable,
 		SharedPaths: *shared}
-	if *rescore || *rebuild != "" {
-		cfg.FromTable = fromTable
-	}
 	cfg.Limits = transforms.DefaultLimits
 	cfg.Limits.MaxFileBytes, cfg.Limits.MaxRecordBytes = *maxFileBytes, *maxRecordBytes
 	cfg.Limits.MaxRecordsPerFile, cfg.Limits.MaxMentions = *maxRecords, *maxMentions
