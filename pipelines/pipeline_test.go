@@ -332,16 +332,23 @@ func needRuntime(t *testing.T) {
 const demoModel = "../testdata/models/tweet-sentiment-demo"
 
 // The demo model, through the inference package, against the sentiment the
-// generator intended: on tweets from a seed not used in training, and on
-// those of them whose cleaned text does not occur word for word in the
-// training set (the short profile repeats texts), and on realistic-profile
-// tweets (longer, real word frequencies), none of which occur in it.
+// generator intended, on tweets none of whose cleaned texts occur in its
+// training set (scripts/train-demo-model.sh: 40,000 realistic-profile tweets,
+// seed 101): realistic-profile tweets of another seed, and short-profile
+// tweets (the tests' and the demo's own form). Wiring and a floor, not an
+// oracle: the labels are the generator's.
 func TestDemoModelQuality(t *testing.T) {
 	needRuntime(t)
+	vocab := filepath.Join("..", gen.DefaultVocab)
+	if _, err := os.Stat(vocab); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skip("SKIPPED: no word list for the realistic profile (run scripts/setup-test.sh): " + err.Error())
+	}
 	dir := t.TempDir()
-	// The training set, as scripts/train-demo-model.sh generates it.
 	trainTruth := filepath.Join(dir, "train.csv")
-	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "train"), Tweets: 40000, PerFile: 1000, Format: "ndjson", Seed: 101, Truth: trainTruth}); err != nil {
+	if _, err := gen.Generate(gen.Options{Out: filepath.Join(dir, "train"), Tweets: 40000, PerFile: 1000, Format: "ndjson", Seed: 101, Truth: trainTruth, Profile: "realistic", Vocab: vocab}); err != nil {
 		t.Fatal(err)
 	}
 	trained := map[string]bool{}
@@ -358,7 +365,9 @@ func TestDemoModelQuality(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	score := func(o gen.Options, unseenOnly bool) (macro float64, n int) {
+	// score is the macro F1 on 3,000 tweets of o, leaving out any whose
+	// cleaned text is in the training set; it returns how many were scored.
+	score := func(o gen.Options) (macro float64, n int) {
 		t.Helper()
 		o.Out, o.Truth, o.Tweets, o.PerFile, o.Format = filepath.Join(dir, fmt.Sprint(o.Seed)), filepath.Join(dir, fmt.Sprint(o.Seed)+".csv"), 3000, 500, "ndjson"
 		if _, err := gen.Generate(o); err != nil {
@@ -371,7 +380,7 @@ func TestDemoModelQuality(t *testing.T) {
 		var texts, want []string
 		for _, r := range truths {
 			_, cleaned := transforms.MentionsAndCleanText(r.Text)
-			if unseenOnly && trained[cleaned] {
+			if trained[cleaned] {
 				continue
 			}
 			texts, want = append(texts, cleaned), append(want, r.Intended)
@@ -397,29 +406,28 @@ func TestDemoModelQuality(t *testing.T) {
 		}
 		return (f1s[0] + f1s[1] + f1s[2]) / 3, len(texts)
 	}
-	macro, n := score(gen.Options{Seed: 303}, false)
-	unseen, nu := score(gen.Options{Seed: 303}, true)
-	t.Logf("short profile, seed 303: macro F1 %.4f on %d tweets; %.4f on the %d whose text is not in the training set", macro, n, unseen, nu)
-	if macro < 0.8 || unseen < 0.8 {
-		t.Errorf("macro F1 = %.4f (%.4f on unseen texts), want at least 0.8", macro, unseen)
-	}
-	vocab := filepath.Join("..", gen.DefaultVocab)
-	if _, err := os.Stat(vocab); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
+	for _, c := range []struct {
+		name string
+		o    gen.Options
+	}{
+		{"realistic profile", gen.Options{Seed: 304, Profile: "realistic", Vocab: vocab}},
+		{"short profile", gen.Options{Seed: 303}},
+	} {
+		macro, n := score(c.o)
+		t.Logf("%s, seed %d: macro F1 %.4f on the %d of 3,000 tweets whose text is not in the training set", c.name, c.o.Seed, macro, n)
+		if n < 2900 {
+			t.Errorf("%s: only %d of 3,000 texts are new to the model; the check needs unseen texts", c.name, n)
 		}
-		t.Skip("SKIPPED the realistic profile: no word list (run scripts/setup-test.sh): " + err.Error())
-	}
-	real, nr := score(gen.Options{Seed: 304, Profile: "realistic", Vocab: vocab}, true)
-	t.Logf("realistic profile, seed 304: macro F1 %.4f on %d tweets, none in the training set", real, nr)
-	if real < realisticFloor {
-		t.Errorf("realistic macro F1 = %.4f, want at least %.2f", real, realisticFloor)
+		if macro < qualityFloor {
+			t.Errorf("%s: macro F1 = %.4f, want at least %.2f", c.name, macro, qualityFloor)
+		}
 	}
 }
 
-// realisticFloor is what the demo model, trained on the short profile, must
-// keep on realistic tweets: 0.7701 measured (docs/BENCHMARKS.md).
-const realisticFloor = 0.7
+// qualityFloor is what the demo model must keep on unseen generated tweets of
+// either profile: 0.9965 (realistic) and 0.9992 (short) measured
+// (testdata/models/tweet-sentiment-demo/README.md).
+const qualityFloor = 0.95
 
 func knownCategory(c string) bool {
 	switch c {

@@ -8,11 +8,11 @@ so the form Hugging Face / Xenova exports ship as model_quantized.onnx):
 
 Weights are int8, symmetric, one scale per output column; activations are
 uint8 with a scale and zero point computed per run. ONNX Runtime fuses the
-pattern into its DynamicQuantizeMatMul kernel. onnxruntime's own quantizer
-is a PyPI package, unreachable here; this uses only the onnx package
-(Debian's python3-onnx) and numpy.
+pattern into its DynamicQuantizeMatMul kernel. It uses only the onnx package
+and numpy (the test venv, scripts/setup-test.sh), so what it writes is
+spelled out here rather than left to a quantizer's version.
 
-    /usr/bin/python3 scripts/quantize_model.py MODEL_DIR
+    .cache/venv/bin/python scripts/quantize_model.py MODEL_DIR
 """
 import sys
 from pathlib import Path
