@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo: set up (Go and ONNX Runtime only), build the four commands,
+# The demo: set up (Go, ONNX Runtime and a word list only), build the four commands,
 # generate 5,000 Sentiment140-shaped tweets (2% malformed), register the demo
 # model as Production in an MLflow-format registry, run the whole medallion
 # pipeline (raw → bronze → silver → gold → application) and print what it
@@ -24,7 +24,7 @@ out=out/demo
 rm -rf "$out"
 mkdir -p "$out"
 echo "== generating tweets"
-"$bin/gentweets" --out "$out/raw" --tweets 5000 --bad 0.02 --seed 2026
+"$bin/gentweets" --out "$out/raw" --tweets 5000 --bad 0.02 --seed 2026 --profile realistic
 echo "== registering the demo model (a tiny model trained on generated tweets: see testdata/models/tweet-sentiment-demo/README.md)"
 "$bin/register" --registry "$out/mlruns" --name tweet-sentiment --model-dir testdata/models/tweet-sentiment-demo --stage Production
 echo "== running the pipeline (prism runner)"

