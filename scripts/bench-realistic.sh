@@ -16,6 +16,8 @@
 # ceiling") the gold-stage-alone runs and the warm-up pipeline run are what
 # makes it long; leave them out with
 #   GOLD_ALONE=0 WARMUP=0 PRECISIONS="fp32 int8" scripts/bench-realistic.sh 100000 3 .cache/bench-models/distilbert-size
+# BATCH_SIZES="8 16 32 64" adds the ceiling at those batch sizes (fp32) to each
+# repetition, for the choice of --batch-size's default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -26,6 +28,7 @@ models=("$@")
 gold_alone=${GOLD_ALONE:-1}
 warmup=${WARMUP:-1}
 read -r -a precisions <<<"${PRECISIONS:-fp32 int8}"
+read -r -a batch_sizes <<<"${BATCH_SIZES:-}"
 [ ${#models[@]} -gt 0 ] || models=(.cache/bench-models/distilbert-size .cache/bench-models/roberta-size)
 py=.cache/venv/bin/python
 for need in "$py" "${models[@]}"; do
@@ -55,12 +58,17 @@ ours() { # MODEL PRECISION REP [gold]: the whole pipeline, or the gold stage alo
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n' "$3" "$(basename "$1")" "$2" "$who" "$texts" "$elapsed" \
 		"$(awk -v t="$texts" -v s="$elapsed" 'BEGIN{printf "%.1f", t/s}')" "$gold" >>"$results"
 }
-ceiling() { # MODEL PRECISION REP
-	local flag=()
+ceiling() { # MODEL PRECISION REP [BATCH]
+	local flag=() batch=${4:-16} who=ceiling
 	[ "$2" = int8 ] && flag=(--quantized)
-	"$py" scripts/bench_ceiling.py "$1" "$work/texts.json" --batch 16 "${flag[@]}" |
-		"$py" -c 'import json,sys; d=json.load(sys.stdin); print("\t".join(map(str, [sys.argv[1], sys.argv[2], sys.argv[3], "ceiling", d["texts"], round(d["run_s"], 3), round(d["texts_per_s"], 1), "", d["padded_tokens"]])))' \
-			"$3" "$(basename "$1")" "$2" >>"$results"
+	if [ "$batch" = 16 ]; then
+		flag+=(--labels "$work/labels-$(basename "$1")-$2.json")
+	else
+		who="ceiling-batch$batch"
+	fi
+	"$py" scripts/bench_ceiling.py "$1" "$work/texts.json" --batch "$batch" "${flag[@]}" |
+		"$py" -c 'import json,sys; d=json.load(sys.stdin); print("\t".join(map(str, [sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], d["texts"], round(d["run_s"], 3), round(d["texts_per_s"], 1), "", d["padded_tokens"]])))' \
+			"$3" "$(basename "$1")" "$2" "$who" >>"$results"
 }
 
 [ "$warmup" = 0 ] || ours "${models[0]}" fp32 0 # a warm file cache and model; not counted
@@ -78,6 +86,14 @@ for rep in $(seq 1 "$reps"); do
 			fi
 			tail -3 "$results"
 		done
+		# Batch sizes, fp32, in an order rotated every repetition.
+		if [ ${#batch_sizes[@]} -gt 0 ]; then
+			k=${#batch_sizes[@]}
+			for i in $(seq 0 $((k - 1))); do
+				b=${batch_sizes[$(((i + rep) % k))]}
+				[ "$b" = 16 ] || ceiling "$m" fp32 "$rep" "$b"
+			done
+		fi
 	done
 done
 echo "== $(date -u +%F) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); N=$n tweets, $reps repetitions"
@@ -100,5 +116,30 @@ for m, p in keys:
     gr = (rate(g), ratio(g, c)) if g else ("not run", "")
     print(f"| {m} | {p} | {o[0]['texts']} | {rate(c)} | {gr[0]} | {gr[1]} | {rate(o)} | {ratio(o, c)} |")
 print("texts/s: median (range) over the repetitions; ratios: median (range) of each repetition's ratio.")
+sizes = sorted({int(r["who"][len("ceiling-batch"):]) for r in rows if r["who"].startswith("ceiling-batch")} | {16})
+if len(sizes) > 1:
+    print("\n| model | " + " | ".join(f"batch {b}" for b in sizes) + " |")
+    print("|---|" + "---:|" * len(sizes))
+    for m in sorted({r["model"] for r in rows}):
+        cells = []
+        for b in sizes:
+            rs = of(m, "fp32", "ceiling" if b == 16 else f"ceiling-batch{b}")
+            c = of(m, "fp32", "ceiling")
+            cells.append(f"{rate(rs)}, {ratio(rs, c)}" if rs else "")
+        print(f"| {m} | " + " | ".join(cells) + " |")
+    print("ceiling fp32 texts/s by batch size: median (range), and the ratio to batch 16 in the same repetition.")
 PY
+# int8 against fp32: how often the labels agree on these texts (the ceiling's
+# argmax, so ONNX Runtime's and not ours), for each model and the demo model.
+demo=testdata/models/tweet-sentiment-demo
+for p in fp32 int8; do
+	flag=()
+	[ $p = int8 ] && flag=(--quantized)
+	"$py" scripts/bench_ceiling.py "$demo" "$work/texts.json" "${flag[@]}" --labels "$work/labels-$(basename "$demo")-$p.json" >/dev/null
+done
+for m in "${models[@]}" "$demo"; do
+	a="$work/labels-$(basename "$m")-fp32.json" b="$work/labels-$(basename "$m")-int8.json"
+	[ -f "$a" ] && [ -f "$b" ] || continue
+	"$py" -c 'import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:3]); print(f"int8 labels equal fp32 labels on {100*sum(x==y for x,y in zip(a,b))/len(a):.2f}% of {len(a)} texts ({sys.argv[3]})")' "$a" "$b" "$(basename "$m")"
+done
 cp "$results" "${BENCH_RESULTS:-/dev/null}" 2>/dev/null || true

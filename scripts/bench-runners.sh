@@ -7,6 +7,7 @@
 #
 #   ./scripts/bench-runners.sh                          # 3 rounds, distilbert-size, 100,000 one-tweet files
 #   ROUNDS=1 TWEETS=10000 MODEL=demo ./scripts/bench-runners.sh
+#   PROFILE=realistic EXTRA=--quantized ./scripts/bench-runners.sh   # Sentiment140-shaped tweets, int8
 #
 # Needs scripts/setup-test.sh (job servers, boot program) and, for the
 # base-size model, scripts/make-bench-models.sh.
@@ -17,13 +18,15 @@ TWEETS="${TWEETS:-100000}"
 MODEL="${MODEL:-distilbert-size}"
 OUT="${OUT:-/tmp/bench-runners}"
 RUNNERS="${RUNNERS:-prism flink spark}"
+PROFILE="${PROFILE:-short}" # gentweets --profile
+read -r -a extra <<<"${EXTRA:-}"
 mkdir -p "$OUT"
 export ORT_LIB="$PWD/.cache/onnxruntime/libonnxruntime.so.1" BEAM_BOOT="$PWD/.cache/bin/beam-boot"
 
 bin="$OUT/medallion"
 CGO_ENABLED=1 go build -o "$bin" ./pipelines/medallion
-input="$OUT/files$TWEETS"
-[ -d "$input" ] || go run ./scripts/gentweets --out "$input" --tweets "$TWEETS" --seed 100 >/dev/null
+input="$OUT/files$TWEETS-$PROFILE"
+[ -d "$input" ] || go run ./scripts/gentweets --out "$input" --tweets "$TWEETS" --seed 100 --profile "$PROFILE" >/dev/null
 case "$MODEL" in
 demo) model="$PWD/testdata/models/tweet-sentiment-demo" ;;
 *) model="$PWD/.cache/bench-models/$MODEL" ;;
@@ -53,7 +56,7 @@ for r in "${!endpoint[@]}"; do
 	until (exec 3<>"/dev/tcp/127.0.0.1/${endpoint[$r]#localhost:}") 2>/dev/null; do sleep 1; done
 done
 
-common=(--input "$input" --model "$model" --shards 2)
+common=(--input "$input" --model "$model" --shards 2 "${extra[@]}")
 printf '%-6s %-16s %6s %3s %9s %9s %8s %9s\n' runner model tweets run wall_s user_s sys_s gold_rows
 for round in $(seq 1 "$ROUNDS"); do
 	for r in $RUNNERS; do

@@ -4,8 +4,10 @@ the version our Go pipeline loads) on ids from Hugging Face's tokenizers, texts 
 padded per batch, one warm-up pass, and the clock around session.run alone. Nothing here is our code: it is
 what our pipeline's gold stage is compared with (scripts/bench-realistic.sh).
 
-Usage: bench_ceiling.py MODEL_DIR TEXTS_JSON [--batch 16] [--quantized] [--threads 0]
-Prints one JSON line: texts, real and padded tokens, seconds inside session.run, texts per second.
+Usage: bench_ceiling.py MODEL_DIR TEXTS_JSON [--batch 16] [--quantized] [--threads 0] [--labels OUT_JSON]
+Prints one JSON line: texts, real and padded tokens, seconds inside session.run, texts per second. --labels
+also writes each text's predicted label id (the logits' argmax), in the order of TEXTS_JSON: how often int8
+and fp32 agree is compared from two such files.
 """
 import argparse
 import json
@@ -35,6 +37,7 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--quantized", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0: ONNX Runtime's default, all cores)")
+    ap.add_argument("--labels", help="write the predicted label ids here, as a JSON list in the texts' order")
     a = ap.parse_args()
     with open(a.texts, encoding="utf-8") as f:
         texts = json.load(f)
@@ -63,12 +66,19 @@ def main():
 
     for inp, mask in batches:  # warm-up pass
         sess.run(None, feed(inp, mask))
-    spent = 0.0
+    spent, argmax = 0.0, []
     for inp, mask in batches:
         fd = feed(inp, mask)
         t0 = time.perf_counter()
-        sess.run(None, fd)
+        out = sess.run(None, fd)
         spent += time.perf_counter() - t0
+        argmax.extend(int(k) for k in out[0].argmax(axis=-1))
+    if a.labels:
+        labels = [0] * len(texts)
+        for pos, i in enumerate(order):
+            labels[i] = argmax[pos]
+        with open(a.labels, "w") as f:
+            json.dump(labels, f)
     print(json.dumps({"texts": len(texts), "tokens": sum(len(x) for x in ids), "padded_tokens": sum(b[0].size for b in batches),
                       "run_s": spent, "texts_per_s": len(texts) / spent, "onnxruntime": ort.__version__}))
 
