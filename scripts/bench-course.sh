@@ -56,7 +56,7 @@ for input in $INPUTS; do
 		for run in $(seq 1 "$RUNS"); do
 			lake="$OUT/lake-$input-$m"
 			rm -rf "$lake"
-			log="$OUT/log-$input-$m${EXTRA// /}-$run.txt"
+			log="$OUT/log-$input$suffix-$m${EXTRA// /}-$run.txt"
 			/usr/bin/time -f "%e %U %S %M" -o "$OUT/time.txt" \
 				"$bin" --input "$OUT/$input$suffix" --lake "$lake" --model "$dir" $EXTRA >"$log" 2>&1
 			read -r wall user sys rss <"$OUT/time.txt"
