@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retrains the committed demo model (testdata/models/tweet-sentiment-demo)
 # from generated tweets of the realistic profile (Sentiment140-shaped; its
-# word list comes from scripts/setup-test.sh). Needs Debian's python3-torch
+# word list comes from scripts/setup.sh). Needs Debian's python3-torch
 # (apt-get install python3-torch); tests and the pipeline never need torch.
 set -euo pipefail
 cd "$(dirname "$0")/.."

