@@ -50,21 +50,22 @@ model_dir() {
 
 printf '%-10s %-16s %-12s %3s %9s %9s %8s %10s %9s\n' input model flags run wall_s user_s sys_s peak_rss_kb gold_s
 for input in $INPUTS; do
+	name="$input$suffix" # the folder under $OUT
 	for m in $MODELS; do
 		dir="$(model_dir "$m")"
 		[ -f "$dir/onnx/model.onnx" ] || { echo "no model at $dir (run scripts/make-bench-models.sh)" >&2; exit 1; }
 		for run in $(seq 1 "$RUNS"); do
-			lake="$OUT/lake-$input-$m"
+			lake="$OUT/lake-$name-$m"
 			rm -rf "$lake"
-			log="$OUT/log-$input$suffix-$m${EXTRA// /}-$run.txt"
+			log="$OUT/log-$name-$m${EXTRA// /}-$run.txt"
 			/usr/bin/time -f "%e %U %S %M" -o "$OUT/time.txt" \
-				"$bin" --input "$OUT/$input$suffix" --lake "$lake" --model "$dir" $EXTRA >"$log" 2>&1
+				"$bin" --input "$OUT/$name" --lake "$lake" --model "$dir" $EXTRA >"$log" 2>&1
 			read -r wall user sys rss <"$OUT/time.txt"
 			gold_ms="$(sed -n 's/.*gold_stream .*processing time *\([0-9.]*\) ms.*/\1/p' "$log" | tail -1)"
 			gold_s="$(awk -v ms="${gold_ms:-0}" 'BEGIN { printf "%.2f", ms / 1000 }')"
 			flags="${EXTRA:--}"
-			printf '%-10s %-16s %-12s %3s %9s %9s %8s %10s %9s\n' "$input$suffix" "$m" "$flags" "$run" "$wall" "$user" "$sys" "$rss" "$gold_s"
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$input$suffix" "$m" "$flags" "$run" "$wall" "$user" "$sys" "$rss" "$gold_s" >>"$OUT/results.tsv"
+			printf '%-10s %-16s %-12s %3s %9s %9s %8s %10s %9s\n' "$name" "$m" "$flags" "$run" "$wall" "$user" "$sys" "$rss" "$gold_s"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$m" "$flags" "$run" "$wall" "$user" "$sys" "$rss" "$gold_s" >>"$OUT/results.tsv"
 		done
 	done
 done

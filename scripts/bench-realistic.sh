@@ -12,9 +12,9 @@
 # repetition; medians and ranges at the end.
 # Usage: scripts/bench-realistic.sh [N=5000] [REPS=5] [MODEL...]
 #
-# At course scale (docs/BENCHMARKS.md, "Course scale, realistic, against the
-# ceiling") the gold-stage-alone runs and the warm-up pipeline run are what
-# makes it long; leave them out with
+# At course scale (docs/BENCHMARKS.md, "Course scale against the ceiling")
+# the gold-stage-alone runs and the warm-up pipeline run are what makes it
+# long; leave them out with
 #   GOLD_ALONE=0 WARMUP=0 PRECISIONS="fp32 int8" scripts/bench-realistic.sh 100000 3 .cache/bench-models/distilbert-size
 # BATCH_SIZES="8 16 32 64" adds the ceiling at those batch sizes (fp32) to each
 # repetition, for the choice of --batch-size's default.
