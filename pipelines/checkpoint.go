@@ -134,6 +134,14 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 			return cp.last, true, nil
 		}
 	}
+	plan, err = cp.plan(ctx, available, maxBytes, st)
+	return plan, false, err
+}
+
+// plan writes and returns a new plan of files not claimed before (nil when
+// there is none), whether or not the last plan is complete: a streaming
+// job's source plans batch after batch while earlier ones are in flight.
+func (cp *checkpoint) plan(ctx context.Context, available []inputFile, maxBytes int64, st Stages) (*Plan, error) {
 	var fresh []inputFile
 	for _, f := range available { // listInput may have left claimed files in
 		if !cp.claimed[f.Path] {
@@ -141,7 +149,7 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 		}
 	}
 	if len(fresh) == 0 {
-		return nil, false, nil
+		return nil, nil
 	}
 	sort.Slice(fresh, func(i, j int) bool { return fresh[i].Path < fresh[j].Path })
 	p := &Plan{Batch: 0, Created: time.Now().UTC()}
@@ -158,19 +166,19 @@ func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes 
 	}
 	data, err := json.Marshal(p)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if err := cp.store.PutIfAbsent(ctx, planName(p.Batch), data); err != nil {
 		if errors.Is(err, lake.ErrExist) {
-			return nil, false, fmt.Errorf("checkpoint %s: batch %d was planned by another run of this pipeline on the same lake: stop it first (--status)", cp.lake, p.Batch)
+			return nil, fmt.Errorf("checkpoint %s: batch %d was planned by another run of this pipeline on the same lake: stop it first (--status)", cp.lake, p.Batch)
 		}
-		return nil, false, fmt.Errorf("checkpoint %s: plan batch %d: %w", cp.lake, p.Batch, err)
+		return nil, fmt.Errorf("checkpoint %s: plan batch %d: %w", cp.lake, p.Batch, err)
 	}
 	for _, f := range p.Files {
 		cp.claimed[f] = true
 	}
 	cp.last = p
-	return p, false, nil
+	return p, nil
 }
 
 // listInput lists the input's files (a folder, or a glob), hidden ones and

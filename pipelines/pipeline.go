@@ -293,9 +293,16 @@ func (c Config) scoreAndCount(s beam.Scope, st Stages, version int64, silver bea
 // that scored them. The model also goes in the model_* parameters, which
 // the EDA's evaluation run logs.
 func (c Config) scoredBy(l transforms.Lineage) map[string]string {
-	l.Model = &transforms.ModelInfo{URI: c.model.URI, Name: c.model.Name, Version: c.model.Version}
-	return l.Params(map[string]string{
-		"model_uri": c.model.URI, "model_name": c.model.Name, "model_version": fmt.Sprint(c.model.Version), "model_dir": c.model.Dir})
+	l.Model = c.modelInfo()
+	return l.Params(c.modelParams())
+}
+
+func (c Config) modelInfo() *transforms.ModelInfo {
+	return &transforms.ModelInfo{URI: c.model.URI, Name: c.model.Name, Version: c.model.Version}
+}
+
+func (c Config) modelParams() map[string]string {
+	return map[string]string{"model_uri": c.model.URI, "model_name": c.model.Name, "model_version": fmt.Sprint(c.model.Version), "model_dir": c.model.Dir}
 }
 
 // batchTxn names a batch's commits by their txn action.

@@ -19,6 +19,10 @@ type StreamOptions struct {
 	Trigger     time.Duration // how often new files are committed
 	IdleTimeout time.Duration // stop after this long without a new file (0: never)
 	Monitor     time.Duration // how often the metrics are printed
+	// MicroBatch runs a batch job per trigger instead of one streaming job
+	// (--micro-batch): for --stages that do not start from the raw files,
+	// and for runners without streaming (--runner=direct).
+	MicroBatch bool
 }
 
 // Control files under LAKE/_control: a stop request any process (or
@@ -87,7 +91,8 @@ func stopRequested(lakeDir string) bool {
 
 // Stream watches the input and commits what arrived every trigger, until the
 // idle timeout, ctx (SIGINT/SIGTERM) or a stop request; the batch in flight
-// is always finished first.
+// is always finished first. It runs one streaming Beam job (see BuildStream),
+// or with o.MicroBatch a batch job per trigger.
 func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.Writer) (totals map[string]int64, reason string, err error) {
 	if err := c.Validate(); err != nil {
 		return nil, "", err
@@ -98,12 +103,13 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	if o.Monitor <= 0 {
 		o.Monitor = 10 * time.Second
 	}
+	if !o.MicroBatch {
+		if err := c.canStreamJob(); err != nil {
+			return nil, "", err
+		}
+	}
 	if stopRequested(c.Lake) { // meant for an earlier run
 		clearStop(c.Lake)
-	}
-	next, err := c.stepper(ctx, run)
-	if err != nil {
-		return nil, "", err
 	}
 	mon, err := newMonitor(c.Monitoring, out)
 	if err != nil {
@@ -114,8 +120,9 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 		from = fmt.Sprintf("the %s table's new commits (--stages %s)", c.stages.source(), c.stages)
 	}
 	host, _ := os.Hostname()
-	hb := Heartbeat{State: "running", PID: os.Getpid(), Host: host, Input: from, Started: time.Now().UTC(), Trigger: o.Trigger.String(), LastBatch: -1}
-	if err := writeHeartbeat(c.Lake, hb); err != nil {
+	r := &streamRun{c: c, o: o, mon: mon, out: out,
+		hb: Heartbeat{State: "running", PID: os.Getpid(), Host: host, Input: from, Started: time.Now().UTC(), Trigger: o.Trigger.String(), LastBatch: -1}}
+	if err := writeHeartbeat(c.Lake, r.hb); err != nil {
 		return nil, "", err
 	}
 	printer := time.NewTicker(o.Monitor)
@@ -133,48 +140,95 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	}()
 	defer close(done)
 
-	fmt.Fprintf(out, "streaming %s into %s: trigger %s, idle timeout %s (stop with Ctrl-C, or: medallion --stop --lake %s)\n",
-		from, c.Lake, o.Trigger, o.IdleTimeout, c.Lake)
+	engine := "one streaming job"
+	if o.MicroBatch {
+		engine = "a batch job per trigger"
+	}
+	fmt.Fprintf(out, "streaming %s into %s (%s): trigger %s, idle timeout %s (stop with Ctrl-C, or: medallion --stop --lake %s)\n",
+		from, c.Lake, engine, o.Trigger, o.IdleTimeout, c.Lake)
+	if o.MicroBatch {
+		reason, err = r.microBatches(ctx, run)
+	} else {
+		reason, err = r.job(ctx, run)
+	}
+	if err != nil {
+		return mon.total, "error", err
+	}
+	mon.print()
+	clearStop(c.Lake)
+	r.hb.State, r.hb.Reason, r.hb.Totals = "stopped", reason, mon.total
+	if err := writeHeartbeat(c.Lake, r.hb); err != nil {
+		return mon.total, reason, err
+	}
+	charts, err := mon.charts()
+	if err == nil && len(charts) > 0 {
+		fmt.Fprintf(out, "monitoring charts: %s\n", filepath.Dir(charts[0]))
+	}
+	return mon.total, reason, err
+}
+
+// streamRun is one --mode stream run: what it prints and records.
+type streamRun struct {
+	c   Config
+	o   StreamOptions
+	mon *monitor
+	out io.Writer
+	hb  Heartbeat
+}
+
+// batchDone records and prints a committed batch.
+func (r *streamRun) batchDone(sum *Summary, took time.Duration) error {
+	if err := r.mon.record(sum); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "%s → %s (%s)\n", sum.unitLine(), sum.addedLine(), took.Round(time.Millisecond))
+	r.hb.Batches++
+	r.hb.LastBatch = sum.Batch
+	r.hb.Totals = r.mon.total
+	return writeHeartbeat(r.c.Lake, r.hb)
+}
+
+// idleReason says why a stream stopped by itself.
+func (r *streamRun) idleReason() string {
+	if r.c.stages.First > RawBronze {
+		return fmt.Sprintf("no new %s commit for %s", r.c.stages.source(), r.o.IdleTimeout)
+	}
+	return fmt.Sprintf("no new file for %s", r.o.IdleTimeout)
+}
+
+// microBatches runs a batch job per trigger until a stop.
+func (r *streamRun) microBatches(ctx context.Context, run Runner) (reason string, err error) {
+	c, o := r.c, r.o
+	next, err := c.stepper(ctx, run)
+	if err != nil {
+		return "", err
+	}
 	lastNew := time.Now()
 	for {
 		switch {
 		case ctx.Err() != nil:
-			reason = "signal"
+			return "signal", nil
 		case stopRequested(c.Lake):
-			reason = "stop requested"
-		}
-		if reason != "" {
-			break
+			return "stop requested", nil
 		}
 		tick := time.Now()
 		// Not cancellable: a batch that was planned is committed whole.
 		sum, err := next(context.WithoutCancel(ctx))
 		if err != nil {
-			return mon.total, "error", err
+			return "", err
 		}
 		if sum.Batch >= 0 {
-			if err := mon.record(sum); err != nil {
-				return mon.total, "error", err
+			if err := r.batchDone(sum, time.Since(tick)); err != nil {
+				return "", err
 			}
-			fmt.Fprintf(out, "%s → %s (%s)\n", sum.unitLine(), sum.addedLine(), time.Since(tick).Round(time.Millisecond))
 			lastNew = time.Now()
-			hb.Batches++
-			hb.LastBatch = sum.Batch
-			hb.Totals = mon.total
-			if err := writeHeartbeat(c.Lake, hb); err != nil {
-				return mon.total, "error", err
-			}
 			continue // more may be waiting beyond the batch cap: no pause
 		} else if o.IdleTimeout > 0 && time.Since(lastNew) >= o.IdleTimeout {
-			reason = fmt.Sprintf("no new file for %s", o.IdleTimeout)
-			if c.stages.First > RawBronze {
-				reason = fmt.Sprintf("no new %s commit for %s", c.stages.source(), o.IdleTimeout)
-			}
-			break
+			return r.idleReason(), nil
 		}
-		hb.Totals = mon.total
-		if err := writeHeartbeat(c.Lake, hb); err != nil {
-			return mon.total, "error", err
+		r.hb.Totals = r.mon.total
+		if err := writeHeartbeat(c.Lake, r.hb); err != nil {
+			return "", err
 		}
 		// Wait for the next trigger, watching for a stop meanwhile.
 		for wait := time.Until(tick.Add(o.Trigger)); wait > 0; wait = time.Until(tick.Add(o.Trigger)) {
@@ -184,17 +238,6 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 			time.Sleep(min(wait, 200*time.Millisecond))
 		}
 	}
-	mon.print()
-	clearStop(c.Lake)
-	hb.State, hb.Reason, hb.Totals = "stopped", reason, mon.total
-	if err := writeHeartbeat(c.Lake, hb); err != nil {
-		return mon.total, reason, err
-	}
-	charts, err := mon.charts()
-	if err == nil && len(charts) > 0 {
-		fmt.Fprintf(out, "monitoring charts: %s\n", filepath.Dir(charts[0]))
-	}
-	return mon.total, reason, err
 }
 
 // PrintStatus says whether a stream runs against the lake, with its last progress.

@@ -1,6 +1,7 @@
 package pipelines
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -48,15 +49,24 @@ func tableMultiset(t *testing.T, dir string) []string {
 	return out
 }
 
-// Files dropped in three waves into a running stream: every row lands once
-// in every layer, the stream ends by itself after the idle timeout, and a
-// restart with one more file ingests just that file.
+// Files dropped in three waves into a running stream, as one streaming job
+// and as a batch job per trigger: every row lands once in every layer, the
+// tables equal a batch run's over the same files, the stream ends by itself
+// after the idle timeout, and a restart with one more file ingests just
+// that file. (Wiring and the batch run as reference: both are our code; the
+// rows themselves are checked against the test oracle.)
 func TestStreamWaves(t *testing.T) {
 	needRuntime(t)
+	for _, engine := range []string{"job", "micro-batch"} {
+		t.Run(engine, func(t *testing.T) { streamWaves(t, engine == "micro-batch") })
+	}
+}
+
+func streamWaves(t *testing.T, microBatch bool) {
 	ctx := context.Background()
 	in, lk := t.TempDir(), t.TempDir()
 	cfg := Config{Input: in, Lake: lk, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}
-	opts := StreamOptions{Trigger: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, Monitor: time.Hour}
+	opts := StreamOptions{Trigger: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, Monitor: time.Hour, MicroBatch: microBatch}
 	type result struct {
 		totals map[string]int64
 		reason string
@@ -105,6 +115,11 @@ func TestStreamWaves(t *testing.T) {
 	if err != nil || cp.last == nil || cp.last.Batch < 1 {
 		t.Fatalf("the waves should make several batches: %+v %v", cp.last, err)
 	}
+	ref := t.TempDir()
+	if _, err := Run(ctx, Config{Input: in, Lake: ref, Shards: 3, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1}, prismRunner(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	sameTables(t, "stream against batch", lk, ref)
 	for _, f := range []string{"rows.png", "rows.svg", "processing_time.png", "series.csv"} {
 		if _, err := os.Stat(filepath.Join(lk, "_monitoring", f)); err != nil {
 			t.Errorf("monitoring output %s: %v", f, err)
@@ -139,9 +154,10 @@ func runChild() {
 	in, lk := os.Getenv(childEnv+"_INPUT"), os.Getenv(childEnv+"_LAKE")
 	ctx := context.Background()
 	cfg := Config{Input: in, Lake: lk, Shards: 3, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Stages: os.Getenv(childEnv + "_STAGES")}
-	if os.Getenv(childEnv+"_STREAM") != "" { // several small batches, then stop when idle
+	if engine := os.Getenv(childEnv + "_STREAM"); engine != "" { // several small batches, then stop when idle
 		cfg.MaxBatchBytes = 16 << 10
-		_, _, err := Stream(ctx, cfg, prismRunner(ctx), StreamOptions{Trigger: 100 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, Monitor: time.Hour}, io.Discard)
+		_, _, err := Stream(ctx, cfg, prismRunner(ctx), StreamOptions{Trigger: 100 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, Monitor: time.Hour,
+			MicroBatch: engine == "micro-batch"}, os.Stdout)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -190,17 +206,37 @@ func TestCrashAndRerun(t *testing.T) {
 	for _, name := range Tables {
 		want[name] = tableMultiset(t, filepath.Join(ref, name))
 	}
-	// The stream's uninterrupted run takes longer: it cuts the input in small batches.
-	start = time.Now()
-	if out, err := child(t.TempDir(), childEnv+"_STREAM=1").CombinedOutput(); err != nil {
-		t.Fatalf("reference stream: %v\n%s", err, out)
+	// The streams' uninterrupted runs take longer: they cut the input in small batches.
+	engines := []string{"job", "micro-batch"}
+	fullStream := map[string]time.Duration{}
+	for _, e := range engines {
+		start = time.Now()
+		lk := t.TempDir()
+		if out, err := child(lk, childEnv+"_STREAM="+e).CombinedOutput(); err != nil {
+			t.Fatalf("reference stream (%s): %v\n%s", e, err, out)
+		}
+		fullStream[e] = time.Since(start)
+		sameTables(t, "uninterrupted stream ("+e+")", lk, ref)
 	}
-	fullStream := time.Since(start)
 	// rerun runs batches until nothing is left, vacuums away every file no
 	// commit names (what a killed run left), and compares the tables with
 	// the uninterrupted run's. It returns how many tables already held the
 	// batch that the first rerun redid (0: no redo).
-	rerun := func(trial int, lk, what string) (held int, redo bool) {
+	rerun := func(trial int, lk, what, engine string) (held int, redo bool) {
+		first := 0
+		if engine != "" {
+			// The stream restarted: it finishes the batch the kill left,
+			// then streams what is left until idle.
+			out, err := child(lk, childEnv+"_STREAM="+engine).CombinedOutput()
+			if err != nil {
+				t.Fatalf("trial %d: restarted stream (%s): %v\n%s", trial, engine, err, out)
+			}
+			if m := streamRedo.FindStringSubmatch(string(out)); m != nil {
+				held, _ = strconv.Atoi(m[1])
+				redo = true
+			}
+			first = 1 // the batch runs below must find nothing left
+		}
 		for i := 0; i < 3; i++ {
 			out, err := child(lk).CombinedOutput()
 			if err != nil {
@@ -213,8 +249,11 @@ func TestCrashAndRerun(t *testing.T) {
 			batch, _ := strconv.Atoi(m[1])
 			r := m[2] == "true"
 			h, _ := strconv.Atoi(m[3])
-			if i == 0 {
+			if i == 0 && first == 0 {
 				held, redo = h, r
+			}
+			if first == 1 && batch >= 0 {
+				t.Errorf("trial %d (%s): the restarted stream left batch %d to do", trial, what, batch)
 			}
 			if batch < 0 {
 				break
@@ -232,13 +271,14 @@ func TestCrashAndRerun(t *testing.T) {
 		return held, redo
 	}
 	rng := rand.New(rand.NewPCG(7, 7))
-	const trials = 16 // half batch, half stream
+	const trials = 30 // ten each: batch, streaming job, micro-batch stream
 	killed, redone, half := 0, 0, 0
 	for trial := 0; trial < trials; trial++ {
 		lk := t.TempDir()
-		cmd, span := child(lk), full
-		if trial%2 == 1 {
-			cmd, span = child(lk, childEnv+"_STREAM=1"), fullStream
+		cmd, span, engine := child(lk), full, ""
+		if k := trial % 3; k > 0 {
+			engine = engines[k-1]
+			cmd, span = child(lk, childEnv+"_STREAM="+engine), fullStream[engine]
 		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -250,7 +290,7 @@ func TestCrashAndRerun(t *testing.T) {
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			killed++ // it had not finished
 		}
-		held, redo := rerun(trial, lk, fmt.Sprintf("killed after %s", delay))
+		held, redo := rerun(trial, lk, fmt.Sprintf("%s killed after %s", cmp.Or(engine, "batch"), delay), engine)
 		if redo {
 			redone++ // the kill left a planned batch unfinished
 		}
@@ -258,7 +298,7 @@ func TestCrashAndRerun(t *testing.T) {
 			half++ // ... and some of its tables committed
 		}
 	}
-	t.Logf("%d trials (batch and stream): %d killed before finishing, %d left a planned batch unfinished, %d of them half committed (uninterrupted: batch %s, stream %s)",
+	t.Logf("%d trials (batch and both stream engines): %d killed before finishing, %d left a planned batch unfinished, %d of them half committed (uninterrupted: batch %s, streams %v)",
 		trials, killed, redone, half, full, fullStream)
 	if killed < trials/2 {
 		t.Errorf("only %d of %d trials killed a running pipeline", killed, trials)
@@ -290,10 +330,13 @@ func TestCrashAndRerun(t *testing.T) {
 			}
 		}
 	}
-	if held, redo := rerun(trials, lk, "gold and application not committed"); !redo || held != len(Tables)-2 {
+	if held, redo := rerun(trials, lk, "gold and application not committed", ""); !redo || held != len(Tables)-2 {
 		t.Errorf("half-committed batch: rerun redo %v with %d tables holding it, want a redo with %d", redo, held, len(Tables)-2)
 	}
 }
+
+// streamRedo is the line a restarted stream prints for the batch it redid.
+var streamRedo = regexp.MustCompile(`redone: a stopped run left it unfinished, with (\d+) of \d+ tables holding it`)
 
 // childResult is the line a child run of one batch prints last.
 var childResult = regexp.MustCompile(`(?m)^batch (-?\d+) redo (true|false) held (\d+)$`)

@@ -30,6 +30,8 @@ type TableRun struct {
 	// interrupted run committed. For application, rows of its rewrites.
 	Rows int64
 	Held bool // the table held the batch before this run (a redo)
+	// Committed is when the batch's last commit to the table was made.
+	Committed time.Time
 }
 
 // Summary is what a run did, from the batch's commits: rows and quarantine
@@ -266,6 +268,9 @@ func summarize(ctx context.Context, c Config, st Stages, batch int64, before map
 		var schema *arrow.Schema
 		for _, cm := range commits {
 			tr.Held = tr.Held || cm.Version <= tr.Before
+			if at := time.UnixMilli(cm.Info.Timestamp); at.After(tr.Committed) {
+				tr.Committed = at
+			}
 			for _, a := range cm.Adds {
 				st, ok, err := a.ParseStats()
 				if err != nil || !ok {
@@ -431,7 +436,11 @@ func (s *Summary) unitLine() string {
 	if s.Stages.First > RawBronze {
 		return fmt.Sprintf("offset %d: %s", s.Batch, s.Source)
 	}
-	return fmt.Sprintf("batch %d: %d files", s.Batch, s.PlannedFiles)
+	line := fmt.Sprintf("batch %d: %d files", s.Batch, s.PlannedFiles)
+	if s.Redo {
+		line += fmt.Sprintf(" (redone: a stopped run left it unfinished, with %d of %d tables holding it)", s.Held, len(s.Tables))
+	}
+	return line
 }
 
 // addedLine is the rows one batch added to each table it writes but

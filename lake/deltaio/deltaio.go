@@ -142,6 +142,17 @@ func WriteTallied(s beam.Scope, cfg Config, rows, tallies beam.PCollection) beam
 	} else {
 		sums = beam.CreateList(s, []Tally{})
 	}
+	files := WriteFiles(s, cfg, rows)
+	return beam.ParDo(s, &commitFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), Operation: cfg.Operation, Parameters: cfg.Parameters, AppID: cfg.AppID, Version: cfg.Version,
+		Overwrite: cfg.Overwrite, RequireTxn: cfg.RequireTxn, Tallies: cfg.Tallies},
+		beam.Impulse(s), beam.SideInput{Input: files}, beam.SideInput{Input: sums})
+}
+
+// WriteFiles writes rows as parquet data files of the table, spread over
+// cfg.Shards writers, and returns them (DataFile) uncommitted: a windowed
+// PCollection gives each window's files in that window, for a streaming
+// job's commit step (see CommitFiles).
+func WriteFiles(s beam.Scope, cfg Config, rows beam.PCollection) beam.PCollection {
 	shards := cfg.Shards
 	if shards <= 0 {
 		shards = 4
@@ -152,10 +163,7 @@ func WriteTallied(s beam.Scope, cfg Config, rows, tallies beam.PCollection) beam
 	}
 	keyed := beam.ParDo(s, &shardFn{Shards: shards}, rows)
 	grouped := beam.GroupByKey(s, keyed)
-	files := beam.ParDo(s, &writeFilesFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), MaxRows: maxRows, Codec: cfg.Codec}, grouped)
-	return beam.ParDo(s, &commitFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), Operation: cfg.Operation, Parameters: cfg.Parameters, AppID: cfg.AppID, Version: cfg.Version,
-		Overwrite: cfg.Overwrite, RequireTxn: cfg.RequireTxn, Tallies: cfg.Tallies},
-		beam.Impulse(s), beam.SideInput{Input: files}, beam.SideInput{Input: sums})
+	return beam.ParDo(s, &writeFilesFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), MaxRows: maxRows, Codec: cfg.Codec}, grouped)
 }
 
 func tallyKV(t Tally) (string, int64)    { return t.Name, t.N }
@@ -283,18 +291,42 @@ type commitFn struct {
 }
 
 func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*DataFile) bool, tallies func(*Tally) bool, emit func(Committed)) error {
-	base, err := lake.ParseSchema(f.BaseSchema)
+	var all []DataFile
+	var df DataFile
+	for files(&df) {
+		all = append(all, df)
+	}
+	sums := map[string]int64{}
+	var t Tally
+	for tallies(&t) {
+		sums[t.Name] += t.N
+	}
+	cfg := Config{Location: f.Location, Operation: f.Operation, Parameters: f.Parameters, AppID: f.AppID, Version: f.Version,
+		Overwrite: f.Overwrite, RequireTxn: f.RequireTxn, Tallies: f.Tallies}
+	var err error
+	if cfg.BaseSchema, err = lake.ParseSchema(f.BaseSchema); err != nil {
+		return err
+	}
+	c, err := CommitFiles(ctx, cfg, all, sums)
 	if err != nil {
 		return err
 	}
-	schema := base
+	emit(c)
+	return nil
+}
+
+// CommitFiles adds written data files to the table in one commit, with the
+// tallies' sums (and a 0 for each of cfg.Tallies none arrived for) in its
+// operationParameters. cfg.AppID and cfg.Version make it idempotent.
+func CommitFiles(ctx context.Context, cfg Config, files []DataFile, tallies map[string]int64) (Committed, error) {
+	schema := cfg.BaseSchema
+	schema.Fields = append([]lake.Field(nil), cfg.BaseSchema.Fields...)
 	var adds []lake.AddFile
-	var df DataFile
 	extraSet := map[string]bool{}
-	for files(&df) {
+	for _, df := range files {
 		var a lake.AddFile
 		if err := json.Unmarshal([]byte(df.Add), &a); err != nil {
-			return fmt.Errorf("commit %s: %w", f.Location, err)
+			return Committed{}, fmt.Errorf("commit %s: %w", cfg.Location, err)
 		}
 		adds = append(adds, a)
 		for _, c := range df.Extras {
@@ -310,32 +342,31 @@ func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*Dat
 		schema.Fields = append(schema.Fields, lake.Field{Name: c, Type: lake.TypeString, Nullable: true})
 	}
 	sort.Slice(adds, func(i, j int) bool { return adds[i].Path < adds[j].Path })
-	params := f.Parameters
+	params := cfg.Parameters
 	sums := map[string]int64{}
-	for _, name := range f.Tallies {
+	for _, name := range cfg.Tallies {
 		sums[name] = 0
 	}
-	var t Tally
-	for tallies(&t) {
-		sums[t.Name] += t.N
+	for name, n := range tallies {
+		sums[name] += n
 	}
 	if len(sums) > 0 {
-		params = make(map[string]string, len(f.Parameters)+len(sums))
-		for k, v := range f.Parameters {
+		params = make(map[string]string, len(cfg.Parameters)+len(sums))
+		for k, v := range cfg.Parameters {
 			params[k] = v
 		}
 		for name, n := range sums {
 			params[name] = strconv.FormatInt(n, 10)
 		}
 	}
-	opts := lake.WriteOptions{Operation: f.Operation, Parameters: params, AppID: f.AppID, Version: f.Version, RequireTxn: f.RequireTxn}
-	write := lake.Open(f.Location).Append
-	if f.Overwrite {
-		write = lake.Open(f.Location).Overwrite
+	opts := lake.WriteOptions{Operation: cfg.Operation, Parameters: params, AppID: cfg.AppID, Version: cfg.Version, RequireTxn: cfg.RequireTxn}
+	write := lake.Open(cfg.Location).Append
+	if cfg.Overwrite {
+		write = lake.Open(cfg.Location).Overwrite
 	}
 	v, err := write(ctx, schema, adds, opts)
 	if err != nil {
-		return fmt.Errorf("commit %s: %w", f.Location, err)
+		return Committed{}, fmt.Errorf("commit %s: %w", cfg.Location, err)
 	}
 	var rows int64
 	for _, a := range adds {
@@ -343,7 +374,6 @@ func (f *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*Dat
 			rows += st.NumRecords
 		}
 	}
-	slog.Debug("committed", "table", f.Location, "version", v, "files", len(adds), "rows", rows)
-	emit(Committed{Table: f.Location, Version: v, Files: int64(len(adds)), Rows: rows})
-	return nil
+	slog.Debug("committed", "table", cfg.Location, "version", v, "files", len(adds), "rows", rows)
+	return Committed{Table: cfg.Location, Version: v, Files: int64(len(adds)), Rows: rows}, nil
 }

@@ -52,6 +52,7 @@ var (
 	mode        = flag.String("mode", "batch", "batch (ingest what is there, once) or stream (watch --input)")
 	trigger     = flag.Duration("trigger", 10*time.Second, "stream: how often new files are committed")
 	idleTimeout = flag.Duration("idle-timeout", 60*time.Second, "stream: stop after this long without a new file (0: run until stopped)")
+	microBatch  = flag.Bool("micro-batch", false, "stream: run a batch job per trigger instead of one streaming job (for --stages that do not start at raw:bronze, and --runner=direct)")
 	monitorF    = flag.Duration("monitor", 10*time.Second, "how often stream metrics are printed")
 	stop        = flag.Bool("stop", false, "ask the stream running on --lake to stop after its current batch, and exit")
 	status      = flag.Bool("status", false, "print whether a stream runs on --lake, with its last progress, and exit")
@@ -193,7 +194,15 @@ func main() {
 			}
 		}
 	case *mode == "stream":
-		totals, reason, err := pipelines.Stream(ctx, cfg, run, pipelines.StreamOptions{Trigger: *trigger, IdleTimeout: *idleTimeout, Monitor: *monitorF}, os.Stdout)
+		// SIGINT asks the stream to stop: the job itself must not be
+		// cancelled, or the batches in flight would be lost.
+		run := func(p *beam.Pipeline) (beam.PipelineResult, error) {
+			return beamx.RunWithMetrics(context.WithoutCancel(ctx), p)
+		}
+		if len(jobOptions) > 0 {
+			run = pipelines.JobServerRunner(context.WithoutCancel(ctx), jobOptions)
+		}
+		totals, reason, err := pipelines.Stream(ctx, cfg, run, pipelines.StreamOptions{Trigger: *trigger, IdleTimeout: *idleTimeout, Monitor: *monitorF, MicroBatch: *microBatch}, os.Stdout)
 		if err != nil {
 			fail(err, 1)
 		}

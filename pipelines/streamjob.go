@@ -1,0 +1,377 @@
+package pipelines
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
+
+	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/lake/deltaio"
+	"github.com/tweetsentiment/medallion/transforms"
+)
+
+// --mode stream runs one long-running Beam job: a source that watches the
+// input plans batch after batch (the same plans, under the same
+// checkpoint, as batch runs), each batch is one fixed event-time window,
+// and the window's rows are committed to every table as one Delta version
+// (transforms.CommitWindows). The source ends itself on --stop, SIGINT or
+// --idle-timeout, so the watermark reaches the end of time, every window
+// fires and the job finishes with every planned batch committed: no drain
+// needed (prism has none).
+
+func init() {
+	register.DoFn6x2[context.Context, *sdf.ManualWatermarkEstimator, *sdf.LockRTracker, Watch,
+		func(beam.EventTime, transforms.PlannedFile), func(beam.EventTime, transforms.BatchTick),
+		sdf.ProcessContinuation, error](&watchFn{})
+	register.Emitter2[beam.EventTime, transforms.PlannedFile]()
+	register.Emitter2[beam.EventTime, transforms.BatchTick]()
+	beam.RegisterType(reflect.TypeOf((*Watch)(nil)).Elem())
+}
+
+// Watch is what a streaming job's source watches, and how.
+type Watch struct {
+	Input, Lake   string
+	MaxBatchBytes int64
+	TriggerMs     int64 // the window: a batch is planned at most this often
+	IdleMs        int64 // stop after this long without a new file (0: never)
+	// StartMs is the first window's start (a multiple of TriggerMs), the
+	// event time of batch FirstBatch; batch b is the window
+	// StartMs + (b-FirstBatch)·TriggerMs.
+	StartMs    int64
+	FirstBatch int64
+	// MaxInFlight bounds the batches planned but not yet committed to every
+	// table, and with it the job's memory and its commit step's state.
+	MaxInFlight int64
+	AppID       string
+	Done        string // the table whose commit of a batch ends it (application)
+}
+
+func (w Watch) batchTime(b int64) time.Time {
+	return time.UnixMilli(w.StartMs + (b-w.FirstBatch)*w.TriggerMs)
+}
+
+// watchFn is the source: a splittable DoFn whose restriction is the batch
+// numbers it may still plan. Each call checks for a stop, then lists the
+// input at most once per trigger, plans the new files as the next batch
+// (written to the checkpoint before they are emitted) and emits them, with
+// the batch's tick, at the batch's window; the watermark then moves to the
+// window's end, which fires its commits.
+type watchFn struct {
+	cp      *checkpoint
+	started time.Time
+	lastNew time.Time
+	due     time.Time // next listing
+}
+
+func (f *watchFn) CreateInitialRestriction(w Watch) offsetrange.Restriction {
+	return offsetrange.Restriction{Start: w.FirstBatch, End: math.MaxInt64}
+}
+
+func (f *watchFn) CreateTracker(r offsetrange.Restriction) *sdf.LockRTracker {
+	return sdf.NewLockRTracker(offsetrange.NewTracker(r))
+}
+
+func (f *watchFn) RestrictionSize(Watch, offsetrange.Restriction) float64 { return 1 }
+
+func (f *watchFn) SplitRestriction(_ Watch, r offsetrange.Restriction) []offsetrange.Restriction {
+	return []offsetrange.Restriction{r}
+}
+
+func (f *watchFn) TruncateRestriction(*sdf.LockRTracker, Watch) offsetrange.Restriction {
+	return offsetrange.Restriction{}
+}
+
+func (f *watchFn) CreateWatermarkEstimator() *sdf.ManualWatermarkEstimator {
+	return &sdf.ManualWatermarkEstimator{}
+}
+
+// poll is how often a waiting source looks for a stop request.
+const poll = 200 * time.Millisecond
+
+func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEstimator, rt *sdf.LockRTracker, w Watch,
+	emitFile func(beam.EventTime, transforms.PlannedFile), emitTick func(beam.EventTime, transforms.BatchTick)) (sdf.ProcessContinuation, error) {
+	next := rt.GetRestriction().(offsetrange.Restriction).Start
+	we.UpdateWatermark(w.batchTime(next)) // every earlier batch is emitted
+	now := time.Now()
+	if f.started.IsZero() {
+		f.started, f.lastNew = now, now
+	}
+	trigger := time.Duration(w.TriggerMs) * time.Millisecond
+	if stopRequested(w.Lake) || w.IdleMs > 0 && now.Sub(f.lastNew) >= time.Duration(w.IdleMs)*time.Millisecond {
+		rt.TryClaim(int64(math.MaxInt64)) // ends the restriction: the watermark goes to the end of time
+		return sdf.StopProcessing(), rt.GetError()
+	}
+	if now.Before(f.due) {
+		return sdf.ResumeProcessingIn(min(f.due.Sub(now), poll)), nil
+	}
+	if oldest := next - w.MaxInFlight; oldest >= w.FirstBatch {
+		if done, err := holdsTxn(ctx, lake.Join(w.Lake, w.Done), w.AppID, oldest); err != nil || !done {
+			return sdf.ResumeProcessingIn(poll / 4), err
+		}
+	}
+	if f.cp == nil {
+		cp, err := openCheckpoint(ctx, w.Lake)
+		if err != nil {
+			return sdf.StopProcessing(), err
+		}
+		f.cp = cp
+	}
+	plan, more, err := f.plan(ctx, w, next)
+	if err != nil || plan == nil {
+		f.due = now.Add(trigger)
+		return sdf.ResumeProcessingIn(min(trigger, poll)), err
+	}
+	if !rt.TryClaim(next) {
+		return sdf.StopProcessing(), rt.GetError()
+	}
+	at := mtime.FromTime(w.batchTime(next))
+	for _, p := range plan.planned() {
+		emitFile(at, p)
+	}
+	emitTick(at, transforms.BatchTick{Batch: next, Files: int64(len(plan.Files))})
+	we.UpdateWatermark(w.batchTime(next + 1)) // the window is complete
+	f.lastNew = time.Now()
+	if f.due = f.lastNew.Add(trigger); more {
+		f.due = f.lastNew // files beyond the batch cap wait: no pause
+	}
+	return sdf.ResumeProcessingIn(0), nil
+}
+
+// plan returns batch next's plan: one an earlier attempt of this call wrote
+// (a runner retrying the source's bundle), else a new plan of the files no
+// plan holds, nil when there is none. more reports files left beyond it.
+func (f *watchFn) plan(ctx context.Context, w Watch, next int64) (plan *Plan, more bool, err error) {
+	if last := f.cp.last; last != nil && last.Batch >= next {
+		if last.Batch != next {
+			return nil, false, fmt.Errorf("checkpoint %s: batch %d is planned, but this job plans batch %d next: is another stream running on the lake? (--status)", w.Lake, last.Batch, next)
+		}
+		return last, false, nil
+	}
+	files, err := listInput(w.Input, f.cp.isClaimed)
+	if err != nil || len(files) == 0 {
+		return nil, false, err
+	}
+	plan, err = f.cp.plan(ctx, files, w.MaxBatchBytes, AllStages)
+	if err != nil {
+		return nil, false, err
+	}
+	if plan.Batch != next {
+		return nil, false, fmt.Errorf("checkpoint %s: planned batch %d, but this job plans batch %d next: is another stream running on the lake? (--status)", w.Lake, plan.Batch, next)
+	}
+	return plan, len(files) > len(plan.Files), nil
+}
+
+// BuildStream adds the streaming job to s: the diagram of Build, with the
+// watching source in front and every table's writes committed per window.
+func BuildStream(s beam.Scope, c Config, w Watch) {
+	files, ticks := beam.ParDo2(s, &watchFn{}, beam.Create(s, w))
+	windows := window.NewFixedWindows(time.Duration(w.TriggerMs) * time.Millisecond)
+	files = beam.WindowInto(s, windows, files)
+	ticks = beam.WindowInto(s, windows, ticks)
+	commit := c.streamCommit(w)
+
+	opened, missing, missingTallies := transforms.OpenPlanned(s, beam.Reshuffle(s, files), true)
+	bronze, bronzeQuarantine, readTallies := transforms.Bronze(s, opened, c.Limits)
+	silver, silverQuarantine, silverTallies := transforms.Silver(s, bronze, c.Limits)
+	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
+	quarantine := beam.Flatten(s, missing, bronzeQuarantine, silverQuarantine)
+	transforms.CommitWindows(s, commit,
+		transforms.HeaderParts(s, commit, ticks),
+		transforms.FileParts(s, commit, BronzeTable, c.writeFiles(s, BronzeTable, transforms.BronzeSchema, bronze)),
+		transforms.TallyParts(s, commit, BronzeTable, beam.Flatten(s, missingTallies, readTallies)),
+		transforms.FileParts(s, commit, SilverTable, c.writeFiles(s, SilverTable, transforms.SilverSchema, silver)),
+		transforms.TallyParts(s, commit, SilverTable, silverTallies),
+		transforms.FileParts(s, commit, QuarantineTable, c.writeFiles(s, QuarantineTable, transforms.QuarantineSchema, quarantine)),
+		transforms.FileParts(s, commit, GoldTable, c.writeFiles(s, GoldTable, transforms.GoldSchema, gold)),
+		transforms.MentionParts(s, commit, ApplicationTable, gold),
+	)
+}
+
+func (c Config) writeFiles(s beam.Scope, name string, schema lake.Schema, rows beam.PCollection) beam.PCollection {
+	return deltaio.WriteFiles(s.Scope("Write "+name), deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec}, rows)
+}
+
+// streamCommit is how the streaming job commits: the lineage of Build's
+// commits, with the batch filled in per window; application commits right
+// after gold, in gold's group, so it never counts rows gold lacks.
+func (c Config) streamCommit(w Watch) transforms.StreamCommitConfig {
+	plan := plansDir + "/%020d.json"
+	table := func(name string, schema lake.Schema, l transforms.Lineage) transforms.StreamTable {
+		return transforms.StreamTable{Location: c.table(name), BaseSchema: schema.String(), Lineage: l}
+	}
+	bronze := table(BronzeTable, transforms.BronzeSchema, transforms.Lineage{Stage: "raw:bronze"})
+	bronze.FromPlan, bronze.PlanFormat, bronze.Tallies = true, plan, transforms.BronzeTallies
+	quarantine := table(QuarantineTable, transforms.QuarantineSchema, transforms.Lineage{Stage: "raw:bronze+bronze:silver"})
+	quarantine.FromPlan, quarantine.PlanFormat = true, plan
+	silver := table(SilverTable, transforms.SilverSchema, transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable})
+	silver.Tallies = transforms.SilverTallies
+	gold := table(GoldTable, transforms.GoldSchema, transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Model: c.modelInfo()})
+	gold.Params = c.modelParams()
+	app := table(ApplicationTable, transforms.ApplicationSchema, transforms.Lineage{Stage: "gold:application", Table: GoldTable})
+	app.Application = true
+	return transforms.StreamCommitConfig{AppID: w.AppID, FirstBatch: w.FirstBatch,
+		Groups: map[string][]string{BronzeTable: {BronzeTable}, SilverTable: {SilverTable}, QuarantineTable: {QuarantineTable}, GoldTable: {GoldTable, ApplicationTable}},
+		Tables: map[string]transforms.StreamTable{BronzeTable: bronze, QuarantineTable: quarantine, SilverTable: silver, GoldTable: gold, ApplicationTable: app}}
+}
+
+// readPlan reads batch b's plan from the checkpoint.
+func readPlan(ctx context.Context, lakeDir string, b int64) (*Plan, error) {
+	data, err := lake.StorageFor(lakeDir).ReadFile(ctx, planName(b))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: batch %d: %w", b, err)
+	}
+	var p Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("checkpoint: batch %d: %w", b, err)
+	}
+	return &p, nil
+}
+
+// maxInFlight is how many planned batches a streaming job may have
+// uncommitted: one committing while the next is read and scored.
+const maxInFlight = 2
+
+// canStreamJob says why the configuration needs --micro-batch, if it does.
+func (c Config) canStreamJob() error {
+	if c.stages != AllStages {
+		return &Failure{Msg: fmt.Sprintf("--mode stream with --stages %s runs as a batch job per trigger", c.stages), Hint: "add --micro-batch"}
+	}
+	if *runners.Runner == "direct" {
+		return &Failure{Msg: "the direct runner runs no streaming jobs", Hint: "use prism (the default), or add --micro-batch"}
+	}
+	return nil
+}
+
+// job runs the stream as one streaming Beam job. A batch a killed run left
+// unfinished is finished first, as a batch job; the job's source then plans
+// from the next batch on. While the job runs, its batches are followed in
+// the lake: a batch is done when every table holds its txn, and is then
+// summarised, printed and recorded like a micro-batch.
+func (r *streamRun) job(ctx context.Context, run Runner) (reason string, err error) {
+	c, o := r.c, r.o
+	cp, err := openCheckpoint(ctx, c.Lake)
+	if err != nil {
+		return "", err
+	}
+	if cp.last != nil {
+		done, err := cp.complete(ctx, cp.last)
+		if err != nil {
+			return "", err
+		}
+		if !done {
+			start := time.Now()
+			sum, err := runPlan(context.WithoutCancel(ctx), c, cp.last, true, run)
+			if err != nil {
+				return "", err
+			}
+			if err := r.batchDone(sum, time.Since(start)); err != nil {
+				return "", err
+			}
+		}
+	}
+	first := int64(0)
+	if cp.last != nil {
+		first = cp.last.Batch + 1
+	}
+	trigger := max(o.Trigger.Milliseconds(), 1)
+	w := Watch{Input: c.Input, Lake: c.Lake, MaxBatchBytes: c.MaxBatchBytes, TriggerMs: trigger, IdleMs: o.IdleTimeout.Milliseconds(),
+		StartMs: time.Now().UnixMilli() / trigger * trigger, FirstBatch: first, MaxInFlight: maxInFlight,
+		AppID: AllStages.appID(), Done: ApplicationTable}
+	before := map[string]int64{}
+	for _, t := range Tables {
+		if before[t], err = latestVersion(ctx, c.table(t)); err != nil {
+			return "", err
+		}
+	}
+	p, s := beam.NewPipelineWithRoot()
+	BuildStream(s, c, w)
+	sweepLoopbackFiles(os.TempDir(), time.Minute)
+	ended := make(chan error, 1)
+	go func() {
+		_, err := run(p)
+		ended <- err
+	}()
+	next, signalled := first, false
+	follow := func() error { // report the batches every table now holds
+		for {
+			held, err := tablesHold(ctx, c.Lake, Tables, w.AppID, next)
+			if err != nil || !held {
+				return err
+			}
+			plan, err := readPlan(ctx, c.Lake, next)
+			if err != nil {
+				return err
+			}
+			sum, err := summarize(ctx, c, AllStages, next, before, nil)
+			if err != nil {
+				return err
+			}
+			sum.Batch, sum.FirstBatch, sum.PlannedFiles = next, next, len(plan.Files)
+			// Processing time in a stream is latency: from the batch's plan
+			// to each stage's commit.
+			sum.ProcessingMicros = map[string]int64{}
+			var last time.Time
+			for _, st := range Streams {
+				at := sum.table(st.Table).Committed
+				sum.ProcessingMicros[st.Stage] = max(at.Sub(plan.Created).Microseconds(), 0)
+				if at.After(last) {
+					last = at
+				}
+			}
+			if err := sum.Check(); err != nil {
+				return fmt.Errorf("batch %d: %w", next, err)
+			}
+			for _, tr := range sum.Tables {
+				before[tr.Name] = tr.After
+			}
+			if err := r.batchDone(sum, last.Sub(plan.Created)); err != nil {
+				return err
+			}
+			next++
+		}
+	}
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-ended:
+			if err != nil {
+				return "", batchFailure(next, err)
+			}
+			if err := follow(); err != nil {
+				return "", err
+			}
+			switch {
+			case signalled:
+				return "signal", nil
+			case stopRequested(c.Lake):
+				return "stop requested", nil
+			}
+			return r.idleReason(), nil
+		case <-tick.C:
+		}
+		if ctx.Err() != nil && !signalled {
+			// The source ends on the stop request; the job then commits
+			// what it planned and finishes.
+			signalled = true
+			if err := RequestStop(c.Lake); err != nil {
+				return "", err
+			}
+		}
+		if err := follow(); err != nil {
+			return "", err
+		}
+	}
+}
