@@ -49,14 +49,17 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 	if err != nil {
 		return err
 	}
-	if cp.last == nil || cp.last.Batch != n {
-		last := "none"
-		if cp.last != nil {
-			last = fmt.Sprint(cp.last.Batch)
-		}
-		return fmt.Errorf("--abandon-batch %d: only the last planned batch can be unfinished, and that is %s", n, last)
+	plan, err := cp.unfinished(ctx)
+	if err != nil {
+		return fmt.Errorf("--abandon-batch %d: %w", n, err)
 	}
-	plan := cp.last
+	if plan == nil || plan.Batch != n {
+		oldest := "none is"
+		if plan != nil {
+			oldest = fmt.Sprintf("that is %d", plan.Batch)
+		}
+		return fmt.Errorf("--abandon-batch %d: only the oldest unfinished batch can be abandoned, and %s", n, oldest)
+	}
 	if done, err := cp.complete(ctx, plan); err != nil {
 		return fmt.Errorf("--abandon-batch %d: %w", n, err)
 	} else if done {

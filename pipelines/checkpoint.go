@@ -69,6 +69,7 @@ type checkpoint struct {
 	lake    string
 	claimed map[string]bool // files in any plan
 	last    *Plan
+	plans   map[int64]*Plan // the plans read or written, by batch
 }
 
 const plansDir = "_checkpoints/plans"
@@ -77,7 +78,7 @@ const plansDir = "_checkpoints/plans"
 func planName(batch int64) string { return fmt.Sprintf("%s/%020d.json", plansDir, batch) }
 
 func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
-	cp := &checkpoint{store: lake.StorageFor(lakeDir), lake: lakeDir, claimed: map[string]bool{}}
+	cp := &checkpoint{store: lake.StorageFor(lakeDir), lake: lakeDir, claimed: map[string]bool{}, plans: map[int64]*Plan{}}
 	names, err := cp.store.List(ctx, plansDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("checkpoint %s: %w", lakeDir, err)
@@ -97,8 +98,9 @@ func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
 		for _, f := range p.Files {
 			cp.claimed[f] = true
 		}
+		pp := p
+		cp.plans[p.Batch] = &pp
 		if cp.last == nil || p.Batch > cp.last.Batch {
-			pp := p
 			cp.last = &pp
 		}
 	}
@@ -113,6 +115,23 @@ func (cp *checkpoint) complete(ctx context.Context, p *Plan) (bool, error) {
 	return tablesHold(ctx, cp.lake, p.stages().tables(), p.stages().appID(), p.Batch)
 }
 
+// unfinished returns the oldest plan some table lacks, nil when every
+// table holds every plan. Only the newest plans can be unfinished (a
+// streaming job has several in flight), and a table commits batches in
+// order, so holding one means holding every earlier one: the search goes
+// back from the newest plan to the first complete one.
+func (cp *checkpoint) unfinished(ctx context.Context) (*Plan, error) {
+	var oldest *Plan
+	for p := cp.last; p != nil; p = cp.plans[p.Batch-1] {
+		done, err := cp.complete(ctx, p)
+		if err != nil || done {
+			return oldest, err
+		}
+		oldest = p
+	}
+	return oldest, nil
+}
+
 // inputFile is a file found under --input.
 type inputFile struct {
 	Path string
@@ -125,14 +144,8 @@ type inputFile struct {
 // name order up to maxBytes of input (at least one file), which bounds what
 // one batch holds in memory whatever the input's size. A new plan runs st.
 func (cp *checkpoint) next(ctx context.Context, available []inputFile, maxBytes int64, st Stages) (plan *Plan, redo bool, err error) {
-	if cp.last != nil {
-		done, err := cp.complete(ctx, cp.last)
-		if err != nil {
-			return nil, false, err
-		}
-		if !done {
-			return cp.last, true, nil
-		}
+	if p, err := cp.unfinished(ctx); err != nil || p != nil {
+		return p, p != nil, err
 	}
 	plan, err = cp.plan(ctx, available, maxBytes, st)
 	return plan, false, err
@@ -177,7 +190,7 @@ func (cp *checkpoint) plan(ctx context.Context, available []inputFile, maxBytes 
 	for _, f := range p.Files {
 		cp.claimed[f] = true
 	}
-	cp.last = p
+	cp.last, cp.plans[p.Batch] = p, p
 	return p, nil
 }
 

@@ -72,7 +72,7 @@ func clearStop(lakeDir string) {
 	lake.StorageFor(lakeDir).Remove(context.Background(), controlDir+"/"+stopFile)
 }
 
-func writeHeartbeat(lakeDir string, hb Heartbeat) error {
+func writeHeartbeat(lakeDir string, hb *Heartbeat) error {
 	hb.Updated = time.Now().UTC()
 	data, _ := json.MarshalIndent(hb, "", "  ")
 	return putControl(lakeDir, heartbeatFile, data)
@@ -122,7 +122,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	host, _ := os.Hostname()
 	r := &streamRun{c: c, o: o, mon: mon, out: out,
 		hb: Heartbeat{State: "running", PID: os.Getpid(), Host: host, Input: from, Started: time.Now().UTC(), Trigger: o.Trigger.String(), LastBatch: -1}}
-	if err := writeHeartbeat(c.Lake, r.hb); err != nil {
+	if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
 		return nil, "", err
 	}
 	printer := time.NewTicker(o.Monitor)
@@ -157,7 +157,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	mon.print()
 	clearStop(c.Lake)
 	r.hb.State, r.hb.Reason, r.hb.Totals = "stopped", reason, mon.total
-	if err := writeHeartbeat(c.Lake, r.hb); err != nil {
+	if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
 		return mon.total, reason, err
 	}
 	charts, err := mon.charts()
@@ -185,7 +185,7 @@ func (r *streamRun) batchDone(sum *Summary, took time.Duration) error {
 	r.hb.Batches++
 	r.hb.LastBatch = sum.Batch
 	r.hb.Totals = r.mon.total
-	return writeHeartbeat(r.c.Lake, r.hb)
+	return writeHeartbeat(r.c.Lake, &r.hb)
 }
 
 // idleReason says why a stream stopped by itself.
@@ -227,7 +227,7 @@ func (r *streamRun) microBatches(ctx context.Context, run Runner) (reason string
 			return r.idleReason(), nil
 		}
 		r.hb.Totals = r.mon.total
-		if err := writeHeartbeat(c.Lake, r.hb); err != nil {
+		if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
 			return "", err
 		}
 		// Wait for the next trigger, watching for a stop meanwhile.

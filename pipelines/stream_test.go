@@ -147,6 +147,85 @@ func streamWaves(t *testing.T, microBatch bool) {
 	}
 }
 
+// A streaming job stopped while files keep landing, by a stop request
+// (--stop) and by SIGINT (ctx): the source ends, the batches it planned are
+// committed to every table, --status said "running" meanwhile and says
+// "stopped" after, and a restart ingests what landed after the stop.
+func TestStreamJobStop(t *testing.T) {
+	needRuntime(t)
+	for _, how := range []string{"stop requested", "signal"} {
+		t.Run(how, func(t *testing.T) {
+			in, lk := t.TempDir(), t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cfg := Config{Input: in, Lake: lk, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, MaxBatchBytes: 8 << 10}
+			done := make(chan error, 1)
+			var reason string
+			go func() {
+				var err error
+				_, reason, err = Stream(ctx, cfg, prismRunner(context.Background()), StreamOptions{Trigger: 200 * time.Millisecond, Monitor: time.Hour}, io.Discard)
+				done <- err
+			}()
+			wave := 0
+			landing := func() {
+				if _, err := gen.Generate(gen.Options{Out: in, Tweets: 40, PerFile: 1, Format: "object", Seed: uint64(60 + wave), First: 1000 * wave}); err != nil {
+					t.Error(err)
+				}
+				wave++
+			}
+			deadline := time.Now().Add(60 * time.Second)
+			for held, _ := holdsTxn(ctx, cfg.table(ApplicationTable), AppID, 1); !held; held, _ = holdsTxn(ctx, cfg.table(ApplicationTable), AppID, 1) {
+				if time.Now().After(deadline) {
+					t.Fatal("the stream committed no two batches in 60 s")
+				}
+				landing()
+				time.Sleep(100 * time.Millisecond)
+			}
+			var status strings.Builder
+			if err := PrintStatus(lk, &status); err != nil || !strings.Contains(status.String(), ": running") {
+				t.Errorf("--status while running: %v\n%s", err, status.String())
+			}
+			landing() // files keep landing as the stop comes
+			if how == "signal" {
+				cancel()
+			} else if err := RequestStop(lk); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err != nil || reason != how {
+					t.Fatalf("stream ended with %q, %v; want %q", reason, err, how)
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatal("the stream did not stop")
+			}
+			cp, err := openCheckpoint(context.Background(), lk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, err := cp.unfinished(context.Background()); err != nil || p != nil {
+				t.Errorf("after the stop, batch %+v is unfinished (%v)", p, err)
+			}
+			status.Reset()
+			if err := PrintStatus(lk, &status); err != nil || !strings.Contains(status.String(), "stopped: "+how) {
+				t.Errorf("--status after the stop: %v\n%s", err, status.String())
+			}
+			// What landed after the stop is the next run's.
+			landing()
+			if _, err := Run(context.Background(), cfg, prismRunner(context.Background())); err != nil {
+				t.Fatal(err)
+			}
+			want := oracle(t, in)
+			if n := int64(len(readTable(t, cfg.table(BronzeTable)))); n != want.bronze {
+				t.Errorf("bronze has %d rows, the files hold %d", n, want.bronze)
+			}
+			if n := len(readTable(t, cfg.table(GoldTable))); n != len(want.silver) {
+				t.Errorf("gold has %d rows, want %d", n, len(want.silver))
+			}
+		})
+	}
+}
+
 // childEnv makes the test binary run one batch and exit (see TestMain).
 const childEnv = "MEDALLION_TEST_CHILD"
 
@@ -273,6 +352,7 @@ func TestCrashAndRerun(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	const trials = 30 // ten each: batch, streaming job, micro-batch stream
 	killed, redone, half := 0, 0, 0
+	redoneBy := map[string]int{}
 	for trial := 0; trial < trials; trial++ {
 		lk := t.TempDir()
 		cmd, span, engine := child(lk), full, ""
@@ -293,18 +373,21 @@ func TestCrashAndRerun(t *testing.T) {
 		held, redo := rerun(trial, lk, fmt.Sprintf("%s killed after %s", cmp.Or(engine, "batch"), delay), engine)
 		if redo {
 			redone++ // the kill left a planned batch unfinished
+			redoneBy[cmp.Or(engine, "batch")]++
 		}
 		if held > 0 {
 			half++ // ... and some of its tables committed
 		}
 	}
-	t.Logf("%d trials (batch and both stream engines): %d killed before finishing, %d left a planned batch unfinished, %d of them half committed (uninterrupted: batch %s, streams %v)",
-		trials, killed, redone, half, full, fullStream)
+	t.Logf("%d trials (batch and both stream engines): %d killed before finishing, %d left a planned batch unfinished %v, %d of them half committed (uninterrupted: batch %s, streams %v)",
+		trials, killed, redone, redoneBy, half, full, fullStream)
 	if killed < trials/2 {
 		t.Errorf("only %d of %d trials killed a running pipeline", killed, trials)
 	}
-	if redone == 0 {
-		t.Errorf("no kill left a planned batch for the rerun to finish: the recovery path never ran")
+	for _, e := range []string{"batch", "job", "micro-batch"} {
+		if redoneBy[e] == 0 {
+			t.Errorf("no kill of a %s run left a planned batch for the rerun to finish: that recovery path never ran (%v)", e, redoneBy)
+		}
 	}
 	// A kill between two tables' commits, made certain: the state a run
 	// killed after committing bronze, silver and quarantine but before gold

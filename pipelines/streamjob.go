@@ -259,26 +259,31 @@ func (c Config) canStreamJob() error {
 // from the next batch on. While the job runs, its batches are followed in
 // the lake: a batch is done when every table holds its txn, and is then
 // summarised, printed and recorded like a micro-batch.
-func (r *streamRun) job(ctx context.Context, run Runner) (reason string, err error) {
+func (r *streamRun) job(signal context.Context, run Runner) (reason string, err error) {
 	c, o := r.c, r.o
+	// A signal stops the source; what the job planned is still committed
+	// and reported.
+	ctx := context.WithoutCancel(signal)
 	cp, err := openCheckpoint(ctx, c.Lake)
 	if err != nil {
 		return "", err
 	}
-	if cp.last != nil {
-		done, err := cp.complete(ctx, cp.last)
+	for {
+		// The batches a killed job left in flight, oldest first.
+		plan, err := cp.unfinished(ctx)
 		if err != nil {
 			return "", err
 		}
-		if !done {
-			start := time.Now()
-			sum, err := runPlan(context.WithoutCancel(ctx), c, cp.last, true, run)
-			if err != nil {
-				return "", err
-			}
-			if err := r.batchDone(sum, time.Since(start)); err != nil {
-				return "", err
-			}
+		if plan == nil {
+			break
+		}
+		start := time.Now()
+		sum, err := runPlan(ctx, c, plan, true, run)
+		if err != nil {
+			return "", err
+		}
+		if err := r.batchDone(sum, time.Since(start)); err != nil {
+			return "", err
 		}
 	}
 	first := int64(0)
@@ -362,7 +367,7 @@ func (r *streamRun) job(ctx context.Context, run Runner) (reason string, err err
 			return r.idleReason(), nil
 		case <-tick.C:
 		}
-		if ctx.Err() != nil && !signalled {
+		if signal.Err() != nil && !signalled {
 			// The source ends on the stop request; the job then commits
 			// what it planned and finishes.
 			signalled = true
@@ -372,6 +377,12 @@ func (r *streamRun) job(ctx context.Context, run Runner) (reason string, err err
 		}
 		if err := follow(); err != nil {
 			return "", err
+		}
+		if time.Since(r.hb.Updated) >= o.Trigger { // --status: alive, even while idle
+			r.hb.Totals = r.mon.total
+			if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
+				return "", err
+			}
 		}
 	}
 }
