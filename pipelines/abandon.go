@@ -54,11 +54,13 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 		return fmt.Errorf("--abandon-batch %d: %w", n, err)
 	}
 	if plan == nil || plan.Batch != n {
-		oldest := "none is"
-		if plan != nil {
-			oldest = fmt.Sprintf("that is %d", plan.Batch)
+		if p, ok := cp.plans[n]; ok && (plan == nil || n < plan.Batch) {
+			plan = p // complete: said below
+		} else if plan == nil {
+			return fmt.Errorf("--abandon-batch %d: no batch is unfinished, and %d was never planned", n, n)
+		} else {
+			return fmt.Errorf("--abandon-batch %d: only the oldest unfinished batch can be abandoned, and that is %d", n, plan.Batch)
 		}
-		return fmt.Errorf("--abandon-batch %d: only the oldest unfinished batch can be abandoned, and %s", n, oldest)
 	}
 	if done, err := cp.complete(ctx, plan); err != nil {
 		return fmt.Errorf("--abandon-batch %d: %w", n, err)

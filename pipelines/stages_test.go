@@ -148,7 +148,7 @@ func TestStagesOnTheirOwn(t *testing.T) {
 	}
 	done := make(chan ended, 1)
 	go func() {
-		_, reason, err := Stream(ctx, sc, prismRunner(ctx), StreamOptions{Trigger: 100 * time.Millisecond, IdleTimeout: 3 * time.Second, Monitor: time.Hour}, &strings.Builder{})
+		_, reason, err := Stream(ctx, sc, prismRunner(ctx), StreamOptions{Trigger: 100 * time.Millisecond, IdleTimeout: 3 * time.Second, Monitor: time.Hour, MicroBatch: true}, &strings.Builder{})
 		done <- ended{reason, err}
 	}()
 	for _, part := range parts {
@@ -247,7 +247,7 @@ func TestKilledStages(t *testing.T) {
 		for _, st := range stages {
 			cmd := child(lk, st)
 			if trial%2 == 1 { // the stages as a stream (small batches, stop when idle)
-				cmd.Env = append(cmd.Env, childEnv+"_STREAM=1")
+				cmd.Env = append(cmd.Env, childEnv+"_STREAM=micro-batch")
 			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
