@@ -196,8 +196,9 @@ func TestEngines(t *testing.T) {
 	}
 }
 
-// A stream of three triggers on Flink, files landing on S3 between them,
-// ends with the same tables as an in-process stream of the same files.
+// A streaming job on Flink (streaming mode: the job's source is unbounded),
+// files landing on S3 in three waves, ends with the same tables as an
+// in-process stream of the same files.
 func TestStreamOnFlink(t *testing.T) {
 	needRuntime(t)
 	e := newEngineSetup(t)
@@ -250,9 +251,10 @@ func TestStreamOnFlink(t *testing.T) {
 	case <-time.After(3 * time.Minute):
 		t.Fatal("the stream on Flink did not stop")
 	}
-	if !strings.Contains(out, "stream stopped") {
+	if !strings.Contains(out, "stream stopped") || !strings.Contains(out, "(one streaming job)") {
 		t.Fatalf("stream on Flink:\n%s", out)
 	}
+	t.Logf("the streaming job on Flink:\n%s", out)
 	if v, err := latestVersion(ctx, bronze); err != nil || v < 2 {
 		t.Errorf("bronze on Flink at version %d (%v): want 3 triggers' commits", v, err)
 	}

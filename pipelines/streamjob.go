@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"os"
 	"reflect"
@@ -37,6 +38,10 @@ func init() {
 		sdf.ProcessContinuation, error](&watchFn{})
 	register.Emitter2[beam.EventTime, transforms.PlannedFile]()
 	register.Emitter2[beam.EventTime, transforms.BatchTick]()
+	register.DoFn1x2[transforms.PlannedFile, int64, transforms.PlannedFile](&keyFileFn{})
+	register.Function3x0[int64, func(*transforms.PlannedFile) bool, func(transforms.PlannedFile)](ungroupFiles)
+	register.Iter1[transforms.PlannedFile]()
+	register.Emitter1[transforms.PlannedFile]()
 	beam.RegisterType(reflect.TypeOf((*Watch)(nil)).Elem())
 }
 
@@ -109,7 +114,19 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 		f.started, f.lastNew = now, now
 	}
 	trigger := time.Duration(w.TriggerMs) * time.Millisecond
-	if stopRequested(w.Lake) || w.IdleMs > 0 && now.Sub(f.lastNew) >= time.Duration(w.IdleMs)*time.Millisecond {
+	idle := w.IdleMs > 0 && now.Sub(f.lastNew) >= time.Duration(w.IdleMs)*time.Millisecond
+	if idle && next > w.FirstBatch {
+		// Idle time counts from the last batch's commit, as in a batch job
+		// per trigger: files landing once the last ones are in are awaited.
+		done, err := holdsTxn(ctx, lake.Join(w.Lake, w.Done), w.AppID, next-1)
+		if err != nil {
+			return sdf.ResumeProcessingIn(poll), err
+		}
+		if !done {
+			f.lastNew, idle = now, false
+		}
+	}
+	if idle || stopRequested(w.Lake) {
 		rt.TryClaim(int64(math.MaxInt64)) // ends the restriction: the watermark goes to the end of time
 		return sdf.StopProcessing(), rt.GetError()
 	}
@@ -182,7 +199,7 @@ func BuildStream(s beam.Scope, c Config, w Watch) {
 	ticks = beam.WindowInto(s, windows, ticks)
 	commit := c.streamCommit(w)
 
-	opened, missing, missingTallies := transforms.OpenPlanned(s, beam.Reshuffle(s, files), true)
+	opened, missing, missingTallies := transforms.OpenPlanned(s, spread(s, c.Shards, files), true)
 	bronze, bronzeQuarantine, readTallies := transforms.Bronze(s, opened, c.Limits)
 	silver, silverQuarantine, silverTallies := transforms.Silver(s, bronze, c.Limits)
 	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
@@ -197,6 +214,31 @@ func BuildStream(s beam.Scope, c Config, w Watch) {
 		transforms.FileParts(s, commit, GoldTable, c.writeFiles(s, GoldTable, transforms.GoldSchema, gold)),
 		transforms.MentionParts(s, commit, ApplicationTable, gold),
 	)
+}
+
+// spread breaks fusion after the source, so a batch's files are read on
+// every worker, not the source's alone. It groups within the batch's window:
+// beam.Reshuffle goes through the global window, and on Flink the files it
+// put back in their window arrived behind the watermark, so their rows
+// missed their window's commit.
+func spread(s beam.Scope, shards int, files beam.PCollection) beam.PCollection {
+	s = s.Scope("Spread")
+	return beam.ParDo(s, ungroupFiles, beam.GroupByKey(s, beam.ParDo(s, &keyFileFn{Shards: max(shards, 1)}, files)))
+}
+
+type keyFileFn struct{ Shards int }
+
+func (f *keyFileFn) ProcessElement(p transforms.PlannedFile) (int64, transforms.PlannedFile) {
+	h := fnv.New32a()
+	h.Write([]byte(p.Path))
+	return int64(h.Sum32() % uint32(f.Shards)), p
+}
+
+func ungroupFiles(_ int64, files func(*transforms.PlannedFile) bool, emit func(transforms.PlannedFile)) {
+	var p transforms.PlannedFile
+	for files(&p) {
+		emit(p)
+	}
 }
 
 func (c Config) writeFiles(s beam.Scope, name string, schema lake.Schema, rows beam.PCollection) beam.PCollection {

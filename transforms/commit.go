@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -24,21 +25,18 @@ import (
 // adds nothing twice.
 
 func init() {
-	register.DoFn2x0[BatchTick, func(string, CommitPart)](&headerPartFn{})
-	register.DoFn2x0[deltaio.DataFile, func(string, CommitPart)](&filePartFn{})
-	register.DoFn3x0[string, int64, func(string, CommitPart)](&tallyPartFn{})
-	register.DoFn2x0[ApplicationRow, func(string, CommitPart)](&mentionPartFn{})
+	register.DoFn2x0[BatchTick, func(string, []byte)](&headerPartFn{})
+	register.DoFn2x0[deltaio.DataFile, func(string, []byte)](&filePartFn{})
+	register.DoFn3x0[string, int64, func(string, []byte)](&tallyPartFn{})
+	register.DoFn2x0[ApplicationRow, func(string, []byte)](&mentionPartFn{})
 	register.Function1x2[Tally, string, int64](tallyNameN)
 	register.Function2x1[int64, int64, int64](addN)
-	register.Function3x0[string, func(*CommitPart) bool, func(string, WindowCommit)](assembleCommit)
-	register.DoFn5x1[context.Context, state.Provider, string, WindowCommit, func(BatchCommitted), error](&orderedCommitFn{})
-	register.Emitter2[string, CommitPart]()
-	register.Emitter2[string, WindowCommit]()
+	register.Function3x1[string, func(*[]byte) bool, func(string, []byte), error](assembleCommit)
+	register.DoFn5x1[context.Context, state.Provider, string, []byte, func(BatchCommitted), error](&orderedCommitFn{})
+	register.Emitter2[string, []byte]()
 	register.Emitter1[BatchCommitted]()
-	register.Iter1[CommitPart]()
+	register.Iter1[[]byte]()
 	beam.RegisterType(reflect.TypeOf((*BatchTick)(nil)).Elem())
-	beam.RegisterType(reflect.TypeOf((*CommitPart)(nil)).Elem())
-	beam.RegisterType(reflect.TypeOf((*WindowCommit)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*BatchCommitted)(nil)).Elem())
 }
 
@@ -57,7 +55,10 @@ const (
 	partMention = 3
 )
 
-// CommitPart is one piece of a window's commit to a table.
+// CommitPart is one piece of a window's commit to a table. Parts, and the
+// WindowCommits made of them, travel as JSON bytes: a runner's Java side
+// decodes the elements it groups and copies, and Beam Java's row coder does
+// not read Go's encoding of a row holding lists (found on Flink).
 type CommitPart struct {
 	Table   string
 	Kind    int64
@@ -144,10 +145,17 @@ func HeaderParts(s beam.Scope, cfg StreamCommitConfig, ticks beam.PCollection) b
 
 type headerPartFn struct{ Groups []string }
 
-func (f *headerPartFn) ProcessElement(t BatchTick, emit func(string, CommitPart)) {
+func (f *headerPartFn) ProcessElement(t BatchTick, emit func(string, []byte)) {
 	for _, g := range f.Groups {
-		emit(g, CommitPart{Kind: partHeader, Batch: t.Batch, Files: t.Files})
+		emit(g, encode(CommitPart{Kind: partHeader, Batch: t.Batch, Files: t.Files}))
 	}
+}
+
+// encode renders a part or window commit as JSON: plain strings, numbers
+// and lists of them, which cannot fail.
+func encode(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }
 
 // FileParts turns a table's written data files (deltaio.WriteFiles) into
@@ -158,8 +166,8 @@ func FileParts(s beam.Scope, cfg StreamCommitConfig, table string, files beam.PC
 
 type filePartFn struct{ Table, Group string }
 
-func (f *filePartFn) ProcessElement(df deltaio.DataFile, emit func(string, CommitPart)) {
-	emit(f.Group, CommitPart{Table: f.Table, Kind: partFile, Add: df.Add, Extras: df.Extras})
+func (f *filePartFn) ProcessElement(df deltaio.DataFile, emit func(string, []byte)) {
+	emit(f.Group, encode(CommitPart{Table: f.Table, Kind: partFile, Add: df.Add, Extras: df.Extras}))
 }
 
 // TallyParts sums a table's tallies per window into commit parts.
@@ -174,8 +182,8 @@ func addN(a, b int64) int64              { return a + b }
 
 type tallyPartFn struct{ Table, Group string }
 
-func (f *tallyPartFn) ProcessElement(name string, n int64, emit func(string, CommitPart)) {
-	emit(f.Group, CommitPart{Table: f.Table, Kind: partTally, Tally: name, N: n})
+func (f *tallyPartFn) ProcessElement(name string, n int64, emit func(string, []byte)) {
+	emit(f.Group, encode(CommitPart{Table: f.Table, Kind: partTally, Tally: name, N: n}))
 }
 
 // MentionParts counts a window's gold rows per mention, for the
@@ -188,8 +196,8 @@ func MentionParts(s beam.Scope, cfg StreamCommitConfig, table string, gold beam.
 
 type mentionPartFn struct{ Table, Group string }
 
-func (f *mentionPartFn) ProcessElement(r ApplicationRow, emit func(string, CommitPart)) {
-	emit(f.Group, CommitPart{Table: f.Table, Kind: partMention, Mention: r})
+func (f *mentionPartFn) ProcessElement(r ApplicationRow, emit func(string, []byte)) {
+	emit(f.Group, encode(CommitPart{Table: f.Table, Kind: partMention, Mention: r}))
 }
 
 // CommitWindows commits parts (KV of group and CommitPart, in fixed
@@ -206,17 +214,22 @@ func CommitWindows(s beam.Scope, cfg StreamCommitConfig, parts ...beam.PCollecti
 	return beam.ParDo(s, &orderedCommitFn{Cfg: cfg}, global)
 }
 
-func assembleCommit(group string, parts func(*CommitPart) bool, emit func(string, WindowCommit)) {
+func assembleCommit(group string, parts func(*[]byte) bool, emit func(string, []byte)) error {
 	wc := WindowCommit{Group: group, Batch: -1}
-	var p CommitPart
-	for parts(&p) {
+	var data []byte
+	for parts(&data) {
+		var p CommitPart
+		if err := json.Unmarshal(data, &p); err != nil {
+			return fmt.Errorf("commit group %s: part: %w", group, err)
+		}
 		if p.Kind == partHeader {
 			wc.Batch, wc.Files = p.Batch, p.Files
 			continue
 		}
 		wc.Parts = append(wc.Parts, p)
 	}
-	emit(group, wc)
+	emit(group, encode(wc))
+	return nil
 }
 
 // orderedCommitFn commits one group's windows in batch order. Next is the
@@ -226,10 +239,14 @@ type orderedCommitFn struct {
 	Cfg StreamCommitConfig
 
 	Next    state.Value[int64]
-	Pending state.Bag[WindowCommit]
+	Pending state.Bag[[]byte] // WindowCommits, as JSON
 }
 
-func (f *orderedCommitFn) ProcessElement(ctx context.Context, sp state.Provider, group string, wc WindowCommit, emit func(BatchCommitted)) error {
+func (f *orderedCommitFn) ProcessElement(ctx context.Context, sp state.Provider, group string, data []byte, emit func(BatchCommitted)) error {
+	var wc WindowCommit
+	if err := json.Unmarshal(data, &wc); err != nil {
+		return fmt.Errorf("commit group %s: %w", group, err)
+	}
 	if wc.Batch < 0 {
 		return fmt.Errorf("commit group %s: a window without its batch header (%d parts): the source emits one per window", group, len(wc.Parts))
 	}
@@ -245,11 +262,18 @@ func (f *orderedCommitFn) ProcessElement(ctx context.Context, sp state.Provider,
 		// hold it are left as they are.
 		return f.commit(ctx, wc, emit)
 	}
-	pending, _, err := f.Pending.Read(sp)
+	stored, _, err := f.Pending.Read(sp)
 	if err != nil {
 		return err
 	}
-	pending = append(pending, wc)
+	pending := []WindowCommit{wc}
+	for _, data := range stored {
+		var w WindowCommit
+		if err := json.Unmarshal(data, &w); err != nil {
+			return fmt.Errorf("commit group %s: pending window: %w", group, err)
+		}
+		pending = append(pending, w)
+	}
 	sort.Slice(pending, func(i, j int) bool { return pending[i].Batch < pending[j].Batch })
 	i := 0
 	for ; i < len(pending) && pending[i].Batch <= next; i++ {
@@ -268,7 +292,7 @@ func (f *orderedCommitFn) ProcessElement(ctx context.Context, sp state.Provider,
 		return err
 	}
 	for _, w := range pending[i:] {
-		if err := f.Pending.Add(sp, w); err != nil {
+		if err := f.Pending.Add(sp, encode(w)); err != nil {
 			return err
 		}
 	}
