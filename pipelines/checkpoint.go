@@ -132,6 +132,26 @@ func (cp *checkpoint) unfinished(ctx context.Context) (*Plan, error) {
 	return oldest, nil
 }
 
+// catchUp reads the plans up to batch upTo that this checkpoint has not
+// seen (another process planned them since it was opened).
+func (cp *checkpoint) catchUp(ctx context.Context, upTo int64) error {
+	from := int64(0)
+	if cp.last != nil {
+		from = cp.last.Batch + 1
+	}
+	for b := from; b <= upTo; b++ {
+		p, err := readPlan(ctx, cp.lake, b)
+		if err != nil {
+			return err
+		}
+		for _, f := range p.Files {
+			cp.claimed[f] = true
+		}
+		cp.last, cp.plans[b] = p, p
+	}
+	return nil
+}
+
 // inputFile is a file found under --input.
 type inputFile struct {
 	Path string

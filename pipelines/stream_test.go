@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
@@ -449,5 +451,34 @@ func TestMemoryBounded(t *testing.T) {
 	t.Logf("peak RSS: %d KiB for 10,000 tweets (%s), %d KiB for 100,000 (%s): %.2f×", small, b1, large, b10, ratio)
 	if ratio > 1.5 {
 		t.Errorf("peak RSS grew %.2f× for 10× the input, want at most 1.5×", ratio)
+	}
+}
+
+// The source's tracker takes a resume's self-checkpoint and refuses other
+// splits: a split in two would leave two sources planning batches. (Wiring:
+// Beam's offsetrange tracker underneath is the reference for the rest.)
+func TestWatchTrackerSplits(t *testing.T) {
+	for _, tc := range []struct {
+		fraction     float64
+		wantResidual bool
+	}{{0, true}, {0.5, false}, {1, false}} {
+		tr := watchTracker{offsetrange.NewTracker(offsetrange.Restriction{Start: 3, End: math.MaxInt64})}
+		if !tr.TryClaim(int64(3)) {
+			t.Fatal("claim 3")
+		}
+		primary, residual, err := tr.TrySplit(tc.fraction)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := residual != nil; got != tc.wantResidual {
+			t.Errorf("split at %v: residual %v, want one: %v", tc.fraction, residual, tc.wantResidual)
+		}
+		if tc.wantResidual {
+			if p, r := primary.(offsetrange.Restriction), residual.(offsetrange.Restriction); p.End != 4 || r.Start != 4 || r.End != math.MaxInt64 {
+				t.Errorf("self-checkpoint: primary %+v, residual %+v", p, r)
+			}
+		} else if p := primary.(offsetrange.Restriction); p.End != math.MaxInt64 {
+			t.Errorf("refused split at %v shrank the restriction to %+v", tc.fraction, p)
+		}
 	}
 }

@@ -85,7 +85,21 @@ func (f *watchFn) CreateInitialRestriction(w Watch) offsetrange.Restriction {
 }
 
 func (f *watchFn) CreateTracker(r offsetrange.Restriction) *sdf.LockRTracker {
-	return sdf.NewLockRTracker(offsetrange.NewTracker(r))
+	return sdf.NewLockRTracker(watchTracker{offsetrange.NewTracker(r)})
+}
+
+// watchTracker is the source's restriction tracker: it takes the
+// self-checkpoint a resume needs (a split at fraction 0) and refuses every
+// other split. A runner splitting a long call in two (prism does) would
+// leave two sources planning the same batches, one of them far ahead: the
+// batch numbers are the restriction, and only one may plan them.
+type watchTracker struct{ *offsetrange.Tracker }
+
+func (t watchTracker) TrySplit(fraction float64) (primary, residual any, err error) {
+	if fraction > 0 {
+		return t.GetRestriction(), nil, nil
+	}
+	return t.Tracker.TrySplit(fraction)
 }
 
 func (f *watchFn) RestrictionSize(Watch, offsetrange.Restriction) float64 { return 1 }
@@ -144,6 +158,11 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 			return sdf.StopProcessing(), err
 		}
 		f.cp = cp
+	}
+	// The runner may hand the restriction to another instance of the
+	// source between calls: read the plans made since this one's last.
+	if err := f.cp.catchUp(ctx, next-1); err != nil {
+		return sdf.StopProcessing(), err
 	}
 	plan, more, err := f.plan(ctx, w, next)
 	if err != nil || plan == nil {
