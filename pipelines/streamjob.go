@@ -140,6 +140,14 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 			f.lastNew, idle = now, false
 		}
 	}
+	if idle && f.cp != nil {
+		// One more look, so files that landed just now are not left out.
+		if files, err := listInput(w.Input, f.cp.isClaimed); err != nil {
+			return sdf.ResumeProcessingIn(poll), err
+		} else if len(files) > 0 {
+			f.lastNew, f.due, idle = now, now, false
+		}
+	}
 	if idle || stopRequested(w.Lake) {
 		rt.TryClaim(int64(math.MaxInt64)) // ends the restriction: the watermark goes to the end of time
 		return sdf.StopProcessing(), rt.GetError()
