@@ -12,11 +12,12 @@
 # Both are read from the lake by scripts/stream_latency.py, which parses the
 # Delta log and the batch plans itself.
 #   ./scripts/bench-stream.sh      # env: REPS=3 WAVES=8 PER_WAVE=200 GAP=3 TRIGGER=1s BULK=20000 RUNNERS=prism
-#   RUNNERS=flink WAVES=4 GAP=30 ./scripts/bench-stream.sh
+#   RUNNERS="prism flink" REPS=2 WAVES=4 GAP=20 BATCH_BYTES=1048576 ./scripts/bench-stream.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS="${REPS:-3}" WAVES="${WAVES:-8}" PER_WAVE="${PER_WAVE:-200}" GAP="${GAP:-3}" TRIGGER="${TRIGGER:-1s}" BULK="${BULK:-20000}"
 RUNNERS="${RUNNERS:-prism}"
+BATCH_BYTES="${BATCH_BYTES:-0}" # --max-batch-bytes (0: the command's default, 8 MiB)
 OUT="${OUT:-/tmp/bench-stream}"
 ./scripts/setup.sh >/dev/null
 go build -ldflags="-s -w" -o .cache/bin/ ./pipelines/medallion ./scripts/gentweets
@@ -27,7 +28,7 @@ py=.cache/venv/bin/python
 model="$PWD/testdata/models/tweet-sentiment-demo"
 rm -rf "$OUT" && mkdir -p "$OUT"
 echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "# REPS=$REPS WAVES=$WAVES PER_WAVE=$PER_WAVE GAP=$GAP TRIGGER=$TRIGGER BULK=$BULK RUNNERS=$RUNNERS"
+echo "# REPS=$REPS WAVES=$WAVES PER_WAVE=$PER_WAVE GAP=$GAP TRIGGER=$TRIGGER BULK=$BULK RUNNERS=$RUNNERS BATCH_BYTES=$BATCH_BYTES"
 
 # Flink's job server runs for the whole sitting, as a cluster's would.
 pids=()
@@ -44,6 +45,7 @@ fi
 stream() {
 	local flags=()
 	[ "$2" = micro-batch ] && flags=(--micro-batch)
+	[ "$BATCH_BYTES" != 0 ] && flags+=(--max-batch-bytes "$BATCH_BYTES")
 	[ "$1" = flink ] && flags+=(--shared-paths --runner=universal --endpoint=localhost:18310 --parallelism=2
 		--environment_type=PROCESS --environment_config="{\"command\":\"$PWD/scripts/process-worker.sh\"}"
 		--worker_binary="$bin/medallion")
