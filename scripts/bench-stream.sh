@@ -50,7 +50,7 @@ stream() {
 		--environment_type=PROCESS --environment_config="{\"command\":\"$PWD/scripts/process-worker.sh\"}"
 		--worker_binary="$bin/medallion")
 	"$bin/medallion" --mode stream --input "$3/in" --lake "$3/lake" --model "$model" --trigger "$TRIGGER" \
-		--idle-timeout 8s --monitor 1h "${flags[@]}" >"$3/stream.log" 2>&1
+		--idle-timeout "$((GAP + 8))s" --monitor 1h "${flags[@]}" >"$3/stream.log" 2>&1
 }
 
 # land DIR WAVE FIRST N PER_FILE: generates N tweets aside, then moves them into DIR/in
