@@ -78,6 +78,10 @@ type watchFn struct {
 	started time.Time
 	lastNew time.Time
 	due     time.Time // next listing
+	// resumeAt is when this call asked to be called again: Flink's portable
+	// runner calls a resumed source again at once, whatever delay it asked
+	// for (thousands of calls a second here, starving the work itself).
+	resumeAt time.Time
 }
 
 func (f *watchFn) CreateInitialRestriction(w Watch) offsetrange.Restriction {
@@ -121,6 +125,9 @@ const poll = 200 * time.Millisecond
 
 func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEstimator, rt *sdf.LockRTracker, w Watch,
 	emitFile func(beam.EventTime, transforms.PlannedFile), emitTick func(beam.EventTime, transforms.BatchTick)) (sdf.ProcessContinuation, error) {
+	if wait := time.Until(f.resumeAt); wait > 0 {
+		time.Sleep(min(wait, poll)) // called back early: wait here instead
+	}
 	next := rt.GetRestriction().(offsetrange.Restriction).Start
 	we.UpdateWatermark(w.batchTime(next)) // every earlier batch is emitted
 	now := time.Now()
@@ -134,7 +141,7 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 		// per trigger: files landing once the last ones are in are awaited.
 		done, err := holdsTxn(ctx, lake.Join(w.Lake, w.Done), w.AppID, next-1)
 		if err != nil {
-			return sdf.ResumeProcessingIn(poll), err
+			return f.resume(poll), err
 		}
 		if !done {
 			f.lastNew, idle = now, false
@@ -143,7 +150,7 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 	if idle && f.cp != nil {
 		// One more look, so files that landed just now are not left out.
 		if files, err := listInput(w.Input, f.cp.isClaimed); err != nil {
-			return sdf.ResumeProcessingIn(poll), err
+			return f.resume(poll), err
 		} else if len(files) > 0 {
 			f.lastNew, f.due, idle = now, now, false
 		}
@@ -153,11 +160,11 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 		return sdf.StopProcessing(), rt.GetError()
 	}
 	if now.Before(f.due) {
-		return sdf.ResumeProcessingIn(min(f.due.Sub(now), poll)), nil
+		return f.resume(min(f.due.Sub(now), poll)), nil
 	}
 	if oldest := next - w.MaxInFlight; oldest >= w.FirstBatch {
 		if done, err := holdsTxn(ctx, lake.Join(w.Lake, w.Done), w.AppID, oldest); err != nil || !done {
-			return sdf.ResumeProcessingIn(poll / 4), err
+			return f.resume(poll / 4), err
 		}
 	}
 	if f.cp == nil {
@@ -175,7 +182,7 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 	plan, more, err := f.plan(ctx, w, next)
 	if err != nil || plan == nil {
 		f.due = now.Add(trigger)
-		return sdf.ResumeProcessingIn(min(trigger, poll)), err
+		return f.resume(min(trigger, poll)), err
 	}
 	if !rt.TryClaim(next) {
 		return sdf.StopProcessing(), rt.GetError()
@@ -190,7 +197,13 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 	if f.due = f.lastNew.Add(trigger); more {
 		f.due = f.lastNew // files beyond the batch cap wait: no pause
 	}
-	return sdf.ResumeProcessingIn(0), nil
+	return f.resume(0), nil
+}
+
+// resume asks the runner to call the source again in d.
+func (f *watchFn) resume(d time.Duration) sdf.ProcessContinuation {
+	f.resumeAt = time.Now().Add(d)
+	return sdf.ResumeProcessingIn(d)
 }
 
 // plan returns batch next's plan: one an earlier attempt of this call wrote
