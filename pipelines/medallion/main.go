@@ -157,9 +157,15 @@ func main() {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	start := time.Now()
-	run := func(p *beam.Pipeline) (beam.PipelineResult, error) { return beamx.RunWithMetrics(ctx, p) }
+	jobCtx := ctx
+	if *mode == "stream" {
+		// SIGINT asks the stream to stop: its job itself must not be
+		// cancelled, or the batches in flight would be lost.
+		jobCtx = context.WithoutCancel(ctx)
+	}
+	run := func(p *beam.Pipeline) (beam.PipelineResult, error) { return beamx.RunWithMetrics(jobCtx, p) }
 	if len(jobOptions) > 0 {
-		run = pipelines.JobServerRunner(ctx, jobOptions)
+		run = pipelines.JobServerRunner(jobCtx, jobOptions)
 	}
 	switch {
 	case *rebuild != "":
@@ -194,14 +200,6 @@ func main() {
 			}
 		}
 	case *mode == "stream":
-		// SIGINT asks the stream to stop: the job itself must not be
-		// cancelled, or the batches in flight would be lost.
-		run := func(p *beam.Pipeline) (beam.PipelineResult, error) {
-			return beamx.RunWithMetrics(context.WithoutCancel(ctx), p)
-		}
-		if len(jobOptions) > 0 {
-			run = pipelines.JobServerRunner(context.WithoutCancel(ctx), jobOptions)
-		}
 		totals, reason, err := pipelines.Stream(ctx, cfg, run, pipelines.StreamOptions{Trigger: *trigger, IdleTimeout: *idleTimeout, Monitor: *monitorF, MicroBatch: *microBatch}, os.Stdout)
 		if err != nil {
 			fail(err, 1)
