@@ -75,7 +75,11 @@ type checkpoint struct {
 const plansDir = "_checkpoints/plans"
 
 // planName is where a batch's plan is, relative to the lake.
-func planName(batch int64) string { return fmt.Sprintf("%s/%020d.json", plansDir, batch) }
+func planName(batch int64) string { return fmt.Sprintf(planFormat, batch) }
+
+// planFormat is planName's format: the streaming job's commits name plans
+// with it too.
+const planFormat = plansDir + "/%020d.json"
 
 func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
 	cp := &checkpoint{store: lake.StorageFor(lakeDir), lake: lakeDir, claimed: map[string]bool{}, plans: map[int64]*Plan{}}
@@ -95,16 +99,20 @@ func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
 		if err := json.Unmarshal(data, &p); err != nil {
 			return nil, fmt.Errorf("checkpoint plan %s: %w", n, err)
 		}
-		for _, f := range p.Files {
-			cp.claimed[f] = true
-		}
-		pp := p
-		cp.plans[p.Batch] = &pp
-		if cp.last == nil || p.Batch > cp.last.Batch {
-			cp.last = &pp
-		}
+		cp.add(&p)
 	}
 	return cp, nil
+}
+
+// add records a plan read or written: its files are claimed.
+func (cp *checkpoint) add(p *Plan) {
+	for _, f := range p.Files {
+		cp.claimed[f] = true
+	}
+	cp.plans[p.Batch] = p
+	if cp.last == nil || p.Batch > cp.last.Batch {
+		cp.last = p
+	}
 }
 
 // isClaimed reports whether a plan already holds the file.
@@ -144,10 +152,7 @@ func (cp *checkpoint) catchUp(ctx context.Context, upTo int64) error {
 		if err != nil {
 			return err
 		}
-		for _, f := range p.Files {
-			cp.claimed[f] = true
-		}
-		cp.last, cp.plans[b] = p, p
+		cp.add(p)
 	}
 	return nil
 }
@@ -207,10 +212,7 @@ func (cp *checkpoint) plan(ctx context.Context, available []inputFile, maxBytes 
 		}
 		return nil, fmt.Errorf("checkpoint %s: plan batch %d: %w", cp.lake, p.Batch, err)
 	}
-	for _, f := range p.Files {
-		cp.claimed[f] = true
-	}
-	cp.last, cp.plans[p.Batch] = p, p
+	cp.add(p)
 	return p, nil
 }
 

@@ -75,8 +75,7 @@ func (w Watch) batchTime(b int64) time.Time {
 // window's end, which fires its commits.
 type watchFn struct {
 	cp      *checkpoint
-	started time.Time
-	lastNew time.Time
+	lastNew time.Time // the last plan, or the first call
 	due     time.Time // next listing
 	// resumeAt is when this call asked to be called again: Flink's portable
 	// runner calls a resumed source again at once, whatever delay it asked
@@ -131,8 +130,8 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 	next := rt.GetRestriction().(offsetrange.Restriction).Start
 	we.UpdateWatermark(w.batchTime(next)) // every earlier batch is emitted
 	now := time.Now()
-	if f.started.IsZero() {
-		f.started, f.lastNew = now, now
+	if f.lastNew.IsZero() {
+		f.lastNew = now
 	}
 	trigger := time.Duration(w.TriggerMs) * time.Millisecond
 	idle := w.IdleMs > 0 && now.Sub(f.lastNew) >= time.Duration(w.IdleMs)*time.Millisecond
@@ -289,14 +288,13 @@ func (c Config) writeFiles(s beam.Scope, name string, schema lake.Schema, rows b
 // commits, with the batch filled in per window; application commits right
 // after gold, in gold's group, so it never counts rows gold lacks.
 func (c Config) streamCommit(w Watch) transforms.StreamCommitConfig {
-	plan := plansDir + "/%020d.json"
 	table := func(name string, schema lake.Schema, l transforms.Lineage) transforms.StreamTable {
 		return transforms.StreamTable{Location: c.table(name), BaseSchema: schema.String(), Lineage: l}
 	}
 	bronze := table(BronzeTable, transforms.BronzeSchema, transforms.Lineage{Stage: "raw:bronze"})
-	bronze.FromPlan, bronze.PlanFormat, bronze.Tallies = true, plan, transforms.BronzeTallies
+	bronze.FromPlan, bronze.PlanFormat, bronze.Tallies = true, planFormat, transforms.BronzeTallies
 	quarantine := table(QuarantineTable, transforms.QuarantineSchema, transforms.Lineage{Stage: "raw:bronze+bronze:silver"})
-	quarantine.FromPlan, quarantine.PlanFormat = true, plan
+	quarantine.FromPlan, quarantine.PlanFormat = true, planFormat
 	silver := table(SilverTable, transforms.SilverSchema, transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable})
 	silver.Tallies = transforms.SilverTallies
 	gold := table(GoldTable, transforms.GoldSchema, transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Model: c.modelInfo()})

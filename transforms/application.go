@@ -52,10 +52,15 @@ type ApplicationConfig struct {
 // does not hold.
 func Application(s beam.Scope, gold, goldCommitted beam.PCollection, cfg ApplicationConfig) beam.PCollection {
 	s = s.Scope("Application")
-	perMention := beam.CombinePerKey(s, MergeCounts, beam.ParDo(s, mentionCounts, gold))
-	rows := beam.ParDo(s, withMention, perMention)
+	rows := countMentions(s, gold)
 	return beam.ParDo(s, &applicationCommitFn{Cfg: cfg}, beam.Impulse(s),
 		beam.SideInput{Input: rows}, beam.SideInput{Input: goldCommitted})
+}
+
+// countMentions aggregates gold rows per mention (per window, in a
+// windowed collection): ApplicationRows.
+func countMentions(s beam.Scope, gold beam.PCollection) beam.PCollection {
+	return beam.ParDo(s, withMention, beam.CombinePerKey(s, MergeCounts, beam.ParDo(s, mentionCounts, gold)))
 }
 
 func mentionCounts(g GoldRow) (string, ApplicationRow) {

@@ -29,8 +29,6 @@ func init() {
 	register.DoFn2x0[deltaio.DataFile, func(string, []byte)](&filePartFn{})
 	register.DoFn3x0[string, int64, func(string, []byte)](&tallyPartFn{})
 	register.DoFn2x0[ApplicationRow, func(string, []byte)](&mentionPartFn{})
-	register.Function1x2[Tally, string, int64](tallyNameN)
-	register.Function2x1[int64, int64, int64](addN)
 	register.Function3x1[string, func(*[]byte) bool, func(string, []byte), error](assembleCommit)
 	register.DoFn5x1[context.Context, state.Provider, string, []byte, func(BatchCommitted), error](&orderedCommitFn{})
 	register.Emitter2[string, []byte]()
@@ -173,12 +171,8 @@ func (f *filePartFn) ProcessElement(df deltaio.DataFile, emit func(string, []byt
 // TallyParts sums a table's tallies per window into commit parts.
 func TallyParts(s beam.Scope, cfg StreamCommitConfig, table string, tallies beam.PCollection) beam.PCollection {
 	s = s.Scope("TallyParts " + table)
-	sums := beam.CombinePerKey(s, addN, beam.ParDo(s, tallyNameN, tallies))
-	return beam.ParDo(s, &tallyPartFn{Table: table, Group: cfg.group(table)}, sums)
+	return beam.ParDo(s, &tallyPartFn{Table: table, Group: cfg.group(table)}, deltaio.SumTallies(s, tallies))
 }
-
-func tallyNameN(t Tally) (string, int64) { return t.Name, t.N }
-func addN(a, b int64) int64              { return a + b }
 
 type tallyPartFn struct{ Table, Group string }
 
@@ -190,8 +184,7 @@ func (f *tallyPartFn) ProcessElement(name string, n int64, emit func(string, []b
 // application table's commit.
 func MentionParts(s beam.Scope, cfg StreamCommitConfig, table string, gold beam.PCollection) beam.PCollection {
 	s = s.Scope("MentionParts")
-	rows := beam.ParDo(s, withMention, beam.CombinePerKey(s, MergeCounts, beam.ParDo(s, mentionCounts, gold)))
-	return beam.ParDo(s, &mentionPartFn{Table: table, Group: cfg.group(table)}, rows)
+	return beam.ParDo(s, &mentionPartFn{Table: table, Group: cfg.group(table)}, countMentions(s, gold))
 }
 
 type mentionPartFn struct{ Table, Group string }

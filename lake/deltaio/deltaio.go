@@ -138,7 +138,7 @@ func WriteTallied(s beam.Scope, cfg Config, rows, tallies beam.PCollection) beam
 	if tallies.IsValid() {
 		// Combined before the commit, so its side input holds one element
 		// per name whatever the number of files or records.
-		sums = beam.ParDo(s, kvTally, beam.CombinePerKey(s, sumTally, beam.ParDo(s, tallyKV, tallies)))
+		sums = beam.ParDo(s, kvTally, SumTallies(s, tallies))
 	} else {
 		sums = beam.CreateList(s, []Tally{})
 	}
@@ -164,6 +164,11 @@ func WriteFiles(s beam.Scope, cfg Config, rows beam.PCollection) beam.PCollectio
 	keyed := beam.ParDo(s, &shardFn{Shards: shards}, rows)
 	grouped := beam.GroupByKey(s, keyed)
 	return beam.ParDo(s, &writeFilesFn{Location: cfg.Location, BaseSchema: cfg.BaseSchema.String(), MaxRows: maxRows, Codec: cfg.Codec}, grouped)
+}
+
+// SumTallies sums tallies (Tally) per name, per window: KV<string, int64>.
+func SumTallies(s beam.Scope, tallies beam.PCollection) beam.PCollection {
+	return beam.CombinePerKey(s, sumTally, beam.ParDo(s, tallyKV, tallies))
 }
 
 func tallyKV(t Tally) (string, int64)    { return t.Name, t.N }
