@@ -19,10 +19,13 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
+	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
+	"github.com/tweetsentiment/medallion/transforms"
 )
 
 func prismRunner(ctx context.Context) Runner {
@@ -480,5 +483,70 @@ func TestWatchTrackerSplits(t *testing.T) {
 		} else if p := primary.(offsetrange.Restriction); p.End != math.MaxInt64 {
 			t.Errorf("refused split at %v shrank the restriction to %+v", tc.fraction, p)
 		}
+	}
+}
+
+// The streaming source's idle time counts from the last batch's commit: a
+// source idle since long before the commit stops neither while the batch is
+// in flight nor just after its commit, but only once the idle timeout has
+// passed since it. (CI found the job stopping a moment after a commit on
+// Flink, where a batch takes longer than the timeout: the count had been
+// restarted only once per timeout while the batch was in flight.)
+// [wiring: the source's own calls, its clock and a table's txn]
+func TestWatchIdleCountsFromCommit(t *testing.T) {
+	ctx := context.Background()
+	lk, input := t.TempDir(), t.TempDir()
+	w := Watch{Input: input, Lake: lk, TriggerMs: 50, IdleMs: 600, FirstBatch: 0, MaxInFlight: 2, AppID: AppID, Done: ApplicationTable}
+	cp, err := openCheckpoint(ctx, lk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(input, "t.json"), []byte(`{"date":"Mon Apr 06 22:19:45 PDT 2009","user":"a","text":"@b hi","sentiment":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := listInput(input, cp.isClaimed)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("listing: %v %v", files, err)
+	}
+	if plan, err := cp.plan(ctx, files, 1<<20, AllStages); err != nil || plan.Batch != 0 {
+		t.Fatalf("plan: %+v %v", plan, err)
+	}
+	f := &watchFn{cp: cp, lastNew: time.Now().Add(-time.Hour)} // batch 0 planned an hour ago
+	rt := sdf.NewLockRTracker(watchTracker{offsetrange.NewTracker(offsetrange.Restriction{Start: 1, End: math.MaxInt64})})
+	call := func() bool { // whether the source stopped
+		t.Helper()
+		f.resumeAt = time.Time{}
+		pc, err := f.ProcessElement(ctx, &sdf.ManualWatermarkEstimator{}, rt, w,
+			func(beam.EventTime, transforms.PlannedFile) { t.Fatal("a file was emitted") },
+			func(beam.EventTime, transforms.BatchTick) { t.Fatal("a tick was emitted") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !pc.ShouldResume()
+	}
+	for start := time.Now(); time.Since(start) < 500*time.Millisecond; time.Sleep(50 * time.Millisecond) {
+		if call() {
+			t.Fatal("stopped while batch 0 was in flight")
+		}
+	}
+	if _, err := lake.Open(lake.Join(lk, ApplicationTable)).Append(ctx, transforms.ApplicationSchema, nil, lake.WriteOptions{AppID: AppID, Version: 0}); err != nil {
+		t.Fatal(err)
+	}
+	committed := time.Now()
+	for time.Since(committed) < 400*time.Millisecond {
+		if call() {
+			t.Fatalf("stopped %v after batch 0's commit; the idle timeout is %dms", time.Since(committed), w.IdleMs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	deadline := committed.Add(3 * time.Second)
+	for !call() {
+		if time.Now().After(deadline) {
+			t.Fatal("not stopped 3s after the commit")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if since := time.Since(committed); since < 600*time.Millisecond {
+		t.Errorf("stopped %v after the commit, before the idle timeout", since)
 	}
 }

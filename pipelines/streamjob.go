@@ -75,8 +75,10 @@ func (w Watch) batchTime(b int64) time.Time {
 // window's end, which fires its commits.
 type watchFn struct {
 	cp      *checkpoint
-	lastNew time.Time // the last plan, or the first call
-	due     time.Time // next listing
+	lastNew time.Time // the last plan, the last batch's commit, or the first call
+	// committed is one past the last batch seen committed to every table.
+	committed int64
+	due       time.Time // next listing
 	// resumeAt is when this call asked to be called again: Flink's portable
 	// runner calls a resumed source again at once, whatever delay it asked
 	// for (thousands of calls a second here, starving the work itself).
@@ -134,16 +136,21 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 		f.lastNew = now
 	}
 	trigger := time.Duration(w.TriggerMs) * time.Millisecond
-	idle := w.IdleMs > 0 && now.Sub(f.lastNew) >= time.Duration(w.IdleMs)*time.Millisecond
-	if idle && next > w.FirstBatch {
+	idleFor := time.Duration(w.IdleMs) * time.Millisecond
+	idle := w.IdleMs > 0 && now.Sub(f.lastNew) >= idleFor
+	if idle && next > w.FirstBatch && f.committed < next {
 		// Idle time counts from the last batch's commit, as in a batch job
 		// per trigger: files landing once the last ones are in are awaited.
+		// Until the commit is seen every call looks for it, so the count
+		// starts within a call of it (a count reset only every idleFor
+		// could end the job moments after the commit).
 		done, err := holdsTxn(ctx, lake.Join(w.Lake, w.Done), w.AppID, next-1)
 		if err != nil {
 			return f.resume(poll), err
 		}
-		if !done {
-			f.lastNew, idle = now, false
+		f.lastNew, idle = now.Add(-idleFor), false // look again next call
+		if done {
+			f.committed, f.lastNew = next, now
 		}
 	}
 	if idle && f.cp != nil {
