@@ -56,6 +56,9 @@ func TestValidateWorkersElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	localLake, localIn := t.TempDir(), t.TempDir()
+	wd, _ := os.Getwd()
+	relLake, _ := filepath.Rel(wd, localLake)
+	relIn, _ := filepath.Rel(wd, localIn)
 	s3Lake, s3In := "s3://"+bucket+"/lake", "s3://"+bucket+"/raw"
 	workersOn(t, "universal", "PROCESS")
 
@@ -75,6 +78,7 @@ func TestValidateWorkersElsewhere(t *testing.T) {
 		{"everything on S3", s3Lake, s3In, model, "", "", false, ""},
 		{"from a table: no input needed", s3Lake, "", model, "", SilverTable, false, ""},
 		{"local paths declared shared", localLake, localIn, demoModel, "", "", true, ""},
+		{"relative local paths declared shared", relLake, relIn, demoModel, "", "", true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -92,6 +96,11 @@ func TestValidateWorkersElsewhere(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("Validate: %v", err)
+			}
+			for flag, p := range map[string]string{"--lake": cfg.Lake, "--input": cfg.Input} {
+				if p != "" && !lake.IsRemote(p) && !filepath.IsAbs(p) {
+					t.Errorf("%s %s is sent to the workers relative: they resolve it in their own folder", flag, p)
+				}
 			}
 			ic := cfg.inferenceConfig(cfg.model.Dir)
 			if lake.IsRemote(c.mdl) {

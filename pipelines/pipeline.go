@@ -103,12 +103,17 @@ func (c *Config) Validate() error {
 			c.Monitoring = "_monitoring"
 		}
 	}
-	if !lake.IsRemote(c.Lake) {
-		abs, err := filepath.Abs(c.Lake)
+	// Workers resolve paths from their own working folder: a streaming
+	// job's source lists --input on a worker, not here.
+	for _, p := range []*string{&c.Lake, &c.Input} {
+		if *p == "" || lake.IsRemote(*p) {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
 		}
-		c.Lake = abs
+		*p = abs
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
