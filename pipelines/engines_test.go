@@ -197,8 +197,8 @@ func TestEngines(t *testing.T) {
 }
 
 // A streaming job on Flink (streaming mode: the job's source is unbounded),
-// files landing on S3 in three waves, ends with the same tables as an
-// in-process stream of the same files.
+// with Flink's checkpointing on, files landing on S3 in three waves, ends
+// with the same tables as an in-process stream of the same files.
 func TestStreamOnFlink(t *testing.T) {
 	needRuntime(t)
 	e := newEngineSetup(t)
@@ -212,7 +212,7 @@ func TestStreamOnFlink(t *testing.T) {
 	go func() {
 		cmd := exec.CommandContext(rctx, medallionBin(t), append([]string{"--mode", "stream", "--trigger", "1s", "--idle-timeout", "6s", "--monitor", "1h",
 			"--input", e.input, "--lake", lk, "--registry", e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()},
-			engineFlags(t, endpoint)...)...)
+			append(engineFlags(t, endpoint), "--job-option", "checkpointing_interval=1000")...)...)
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -163,7 +163,16 @@ func TestJobServer(t *testing.T) {
 		t.Errorf("through the job server: %d files, %d raw records (metrics must come back)", sum.Files, sum.RawRecords)
 	}
 	sameLakes(t, local, remote, true)
-	// A short stream through the job server: two waves, then idle.
+	// A short stream through the job server: two waves, then idle;
+	// submitted as the command submits a stream to a job server, with
+	// StreamJobOptions, through JobServerRunner's LOOPBACK workers.
+	workersOn(t, "universal", "LOOPBACK")
+	streamRunner := func(p *beam.Pipeline) (beam.PipelineResult, error) {
+		prev := *jobopts.Endpoint
+		defer func() { *jobopts.Endpoint = prev }()
+		*jobopts.Endpoint = endpoint
+		return JobServerRunner(ctx, StreamJobOptions(nil, 300*time.Millisecond))(p)
+	}
 	sin, slk := t.TempDir(), t.TempDir()
 	sc := cfg(slk)
 	sc.Input = sin
@@ -171,7 +180,7 @@ func TestJobServer(t *testing.T) {
 	var totals map[string]int64
 	go func() {
 		var err error
-		totals, _, err = Stream(ctx, sc, universalRunner(ctx, endpoint), StreamOptions{Trigger: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, Monitor: time.Hour}, io.Discard)
+		totals, _, err = Stream(ctx, sc, streamRunner, StreamOptions{Trigger: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, Monitor: time.Hour}, io.Discard)
 		done <- err
 	}()
 	for i, seed := range []uint64{52, 53} {
@@ -237,4 +246,32 @@ func TestProcessWorkers(t *testing.T) {
 		t.Fatalf("no worker process was booted by the job server:\n%s", logs.String())
 	}
 	sameLakes(t, local, remote, true)
+}
+
+// A streaming job on a Java job server gets the options Flink needs to move
+// its windows along (see StreamJobOptions; the latencies it quotes were
+// measured with scripts/bench-stream.sh), a user's own value wins, and other
+// runners get the options as they are. [wiring: our own rule]
+func TestStreamJobOptions(t *testing.T) {
+	for _, tc := range []struct {
+		runner  string
+		trigger time.Duration
+		given   JobOptions
+		want    JobOptions
+	}{
+		{"prism", time.Second, nil, nil},
+		{"dataflow", time.Second, JobOptions{"a": "b"}, JobOptions{"a": "b"}},
+		{"flink", time.Second, nil, JobOptions{"streaming": true, "max_bundle_time_mills": 100.0, "shutdown_sources_after_idle_ms": 0.0}},
+		{"universal", 3 * time.Second, nil, JobOptions{"streaming": true, "max_bundle_time_mills": 300.0, "shutdown_sources_after_idle_ms": 0.0}},
+		{"spark", 10 * time.Second, nil, JobOptions{"streaming": true, "max_bundle_time_mills": 1000.0, "shutdown_sources_after_idle_ms": 0.0}},
+		{"universal", time.Minute, nil, JobOptions{"streaming": true, "max_bundle_time_mills": 1000.0, "shutdown_sources_after_idle_ms": 0.0}},
+		{"universal", 200 * time.Millisecond, JobOptions{"max_bundle_time_mills": 50.0, "checkpointing_interval": 2000.0},
+			JobOptions{"streaming": true, "max_bundle_time_mills": 50.0, "shutdown_sources_after_idle_ms": 0.0, "checkpointing_interval": 2000.0}},
+	} {
+		workersOn(t, tc.runner, "PROCESS")
+		got := StreamJobOptions(tc.given, tc.trigger)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("--runner=%s, trigger %v, given %v: %v, want %v", tc.runner, tc.trigger, tc.given, got, tc.want)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/metricsx"
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal/extworker"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal/runnerlib"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/util/grpcx"
 	"google.golang.org/grpc"
@@ -43,12 +46,43 @@ func ParseJobOption(s string) (name string, value any, err error) {
 	return name, v, nil
 }
 
+// StreamJobOptions returns opts with the options a streaming job needs from
+// a Java job server's runner (--runner universal, flink or spark), unless
+// opts names them already:
+//   - streaming=true: Beam's Go SDK does not send it. Flink switches to
+//     streaming itself, but sizes bundles for batch (10 s), and a window
+//     moves on only when a bundle ends: a batch took 30–40 s from plan to
+//     commit at a 1 s trigger.
+//   - max_bundle_time_mills: a tenth of the trigger, 100 ms to 1 s. A batch
+//     passes about five bundle ends (measured on Flink at a 1 s trigger:
+//     0.8 s from plan to commit at 100 ms, 1.1 s at 300, 5 s at 1000).
+//   - shutdown_sources_after_idle_ms=0: with checkpointing on
+//     (checkpointing_interval), Flink otherwise keeps the job's first step
+//     running for ever, and a stopped stream's job never ends.
+//
+// Other runners get opts as they are.
+func StreamJobOptions(opts JobOptions, trigger time.Duration) JobOptions {
+	switch *runners.Runner {
+	case "universal", "flink", "spark":
+	default:
+		return opts
+	}
+	out := JobOptions{
+		"streaming":                      true,
+		"max_bundle_time_mills":          float64(min(max(trigger/10, 100*time.Millisecond), time.Second).Milliseconds()),
+		"shutdown_sources_after_idle_ms": float64(0),
+	}
+	for name, v := range opts {
+		out[name] = v
+	}
+	return out
+}
+
 // JobServerRunner submits a pipeline to the job server at Beam's --endpoint
 // as --runner=universal does, with opts added to the job's pipeline
-// options. Workers run in the environment Beam's flags give (PROCESS,
-// DOCKER, EXTERNAL) from the staged --worker_binary: LOOPBACK, whose
-// workers run in this process, is refused, as no option of a worker process
-// applies to it.
+// options. Workers run in the environment Beam's flags give: PROCESS,
+// DOCKER or EXTERNAL from the staged --worker_binary, or LOOPBACK, in this
+// process.
 func JobServerRunner(ctx context.Context, opts JobOptions) Runner {
 	return func(p *beam.Pipeline) (beam.PipelineResult, error) {
 		return submit(ctx, p, opts)
@@ -56,10 +90,23 @@ func JobServerRunner(ctx context.Context, opts JobOptions) Runner {
 }
 
 func submit(ctx context.Context, p *beam.Pipeline, opts JobOptions) (beam.PipelineResult, error) {
+	bin, envConfig := *jobopts.WorkerBinary, jobopts.GetEnvironmentConfig
 	if jobopts.IsLoopback() {
-		return nil, errors.New("job options need workers the runner starts: --environment_type=PROCESS, DOCKER or EXTERNAL, not LOOPBACK")
-	}
-	if *jobopts.WorkerBinary == "" {
+		// The workers are this process: the staged binary is never run.
+		srv, err := extworker.StartLoopback(ctx, 0)
+		if err != nil {
+			return nil, fmt.Errorf("loopback workers: %w", err)
+		}
+		defer srv.Stop(ctx)
+		envConfig = srv.EnvironmentConfig
+		f, err := os.CreateTemp("", "medallion-loopback-*")
+		if err != nil {
+			return nil, err
+		}
+		f.Close()
+		defer os.Remove(f.Name())
+		bin = f.Name()
+	} else if bin == "" {
 		return nil, errors.New("job options need --worker_binary: this command built with CGO_ENABLED=1 for the workers' OS and architecture")
 	}
 	endpoint, err := jobopts.GetEndpoint()
@@ -70,7 +117,7 @@ func submit(ctx context.Context, p *beam.Pipeline, opts JobOptions) (beam.Pipeli
 	if err != nil {
 		return nil, err
 	}
-	env, err := graphx.CreateEnvironment(ctx, jobopts.GetEnvironmentUrn(ctx), jobopts.GetEnvironmentConfig)
+	env, err := graphx.CreateEnvironment(ctx, jobopts.GetEnvironmentUrn(ctx), envConfig)
 	if err != nil {
 		return nil, fmt.Errorf("worker environment: %w", err)
 	}
@@ -78,7 +125,6 @@ func submit(ctx context.Context, p *beam.Pipeline, opts JobOptions) (beam.Pipeli
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	bin := *jobopts.WorkerBinary
 	if err := runnerlib.UpdateGoEnvironmentWorker(bin, pipe); err != nil {
 		return nil, fmt.Errorf("worker binary %s: %w", bin, err)
 	}

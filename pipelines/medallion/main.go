@@ -75,7 +75,7 @@ var ownFlags = []string{"input", "lake", "monitoring", "cpuprofile", "mode", "mo
 	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose", "abandon-batch", "rescore", "rebuild", "stages", "job-option"}
 
 func init() {
-	flag.Func("job-option", "NAME=VALUE: a pipeline option for a job server's runner that Beam's Go SDK does not pass, e.g. sdk_worker_parallelism=2 (SDK worker processes per Flink task manager or Spark executor); repeatable", func(s string) error {
+	flag.Func("job-option", "NAME=VALUE: a pipeline option for a job server's runner that Beam's Go SDK does not pass, e.g. sdk_worker_parallelism=2 (SDK worker processes per Flink task manager or Spark executor) or checkpointing_interval=10000 (Flink, ms); repeatable. A streaming job sends streaming=true, max_bundle_time_mills (a tenth of --trigger, 100 to 1000) and shutdown_sources_after_idle_ms=0 unless given", func(s string) error {
 		name, v, err := pipelines.ParseJobOption(s)
 		if err == nil {
 			jobOptions[name] = v
@@ -164,6 +164,9 @@ func main() {
 		jobCtx = context.WithoutCancel(ctx)
 	}
 	run := func(p *beam.Pipeline) (beam.PipelineResult, error) { return beamx.RunWithMetrics(jobCtx, p) }
+	if *mode == "stream" && !*microBatch && *rebuild == "" && !*rescore {
+		jobOptions = pipelines.StreamJobOptions(jobOptions, *trigger)
+	}
 	if len(jobOptions) > 0 {
 		run = pipelines.JobServerRunner(jobCtx, jobOptions)
 	}
