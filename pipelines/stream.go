@@ -72,6 +72,33 @@ func clearStop(lakeDir string) {
 	lake.StorageFor(lakeDir).Remove(context.Background(), controlDir+"/"+stopFile)
 }
 
+// driver names the run that writes the heartbeat.
+func (hb Heartbeat) driver() string {
+	return fmt.Sprintf("%s/%d/%s", hb.Host, hb.PID, hb.Started.Format(time.RFC3339Nano))
+}
+
+// silent reports whether a running stream's heartbeat is older than its
+// writer would let it get: the run was killed, or its machine lost.
+func (hb Heartbeat) silent(now time.Time) bool {
+	trigger, _ := time.ParseDuration(hb.Trigger)
+	return hb.State == "running" && now.Sub(hb.Updated) > 3*trigger+30*time.Second
+}
+
+// driverGone reports whether the run named driver no longer drives the
+// stream on the lake: its heartbeat fell silent, says it stopped, or is
+// another run's. A heartbeat that cannot be read is not taken as gone.
+func driverGone(lakeDir, driver string) bool {
+	data, err := readControl(lakeDir, heartbeatFile)
+	if err != nil {
+		return false
+	}
+	var hb Heartbeat
+	if json.Unmarshal(data, &hb) != nil {
+		return false
+	}
+	return hb.driver() != driver || hb.State != "running" || hb.silent(time.Now())
+}
+
 func writeHeartbeat(lakeDir string, hb *Heartbeat) error {
 	hb.Updated = time.Now().UTC()
 	data, _ := json.MarshalIndent(hb, "", "  ")
@@ -254,9 +281,8 @@ func PrintStatus(lakeDir string, out io.Writer) error {
 	if err := json.Unmarshal(data, &hb); err != nil {
 		return fmt.Errorf("%s: %w", heartbeatFile, err)
 	}
-	trigger, _ := time.ParseDuration(hb.Trigger)
 	state := hb.State
-	if state == "running" && time.Since(hb.Updated) > 3*trigger+30*time.Second {
+	if hb.silent(time.Now()) {
 		state = "not responding (killed? its last heartbeat is old; a new run finishes its batch)"
 	}
 	fmt.Fprintf(out, "stream on %s: %s\n  pid %d on %s, reading %s, started %s, last progress %s\n  batches %d (last %d)",

@@ -3,6 +3,7 @@ package pipelines
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -548,5 +549,56 @@ func TestWatchIdleCountsFromCommit(t *testing.T) {
 	}
 	if since := time.Since(committed); since < 600*time.Millisecond {
 		t.Errorf("stopped %v after the commit, before the idle timeout", since)
+	}
+}
+
+// A streaming job outlives its driver on a job server: its source stops
+// once the run that started it is gone (heartbeat silent, stopped, or
+// another run's), and not while the run heartbeats. [wiring: our own
+// heartbeat rule]
+func TestWatchStopsWithoutDriver(t *testing.T) {
+	ctx := context.Background()
+	lk, input := t.TempDir(), t.TempDir()
+	hb := Heartbeat{State: "running", PID: 42, Host: "driver", Started: time.Now().UTC(), Trigger: "1s", LastBatch: -1}
+	w := Watch{Input: input, Lake: lk, TriggerMs: 50, FirstBatch: 0, MaxInFlight: 2, AppID: AppID, Done: ApplicationTable, Driver: hb.driver()}
+	stops := func(what string) bool {
+		t.Helper()
+		f := &watchFn{}
+		rt := sdf.NewLockRTracker(watchTracker{offsetrange.NewTracker(offsetrange.Restriction{Start: 0, End: math.MaxInt64})})
+		pc, err := f.ProcessElement(ctx, &sdf.ManualWatermarkEstimator{}, rt, w,
+			func(beam.EventTime, transforms.PlannedFile) { t.Fatalf("%s: a file was emitted", what) },
+			func(beam.EventTime, transforms.BatchTick) { t.Fatalf("%s: a tick was emitted", what) })
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return !pc.ShouldResume()
+	}
+	if stops("no heartbeat yet") {
+		t.Error("stopped without a heartbeat to read")
+	}
+	if err := writeHeartbeat(lk, &hb); err != nil {
+		t.Fatal(err)
+	}
+	if stops("its driver heartbeats") {
+		t.Error("stopped while its driver heartbeats")
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Heartbeat)
+	}{
+		{"another run's heartbeat", func(h *Heartbeat) { h.PID = 43 }},
+		{"its driver stopped", func(h *Heartbeat) { h.State = "stopped" }},
+		{"its driver is silent", func(h *Heartbeat) { h.Updated = time.Now().Add(-time.Minute) }},
+	} {
+		h := hb
+		h.Updated = time.Now().UTC()
+		tc.change(&h)
+		data, _ := json.Marshal(h)
+		if err := putControl(lk, heartbeatFile, data); err != nil {
+			t.Fatal(err)
+		}
+		if !stops(tc.name) {
+			t.Errorf("%s: the source goes on", tc.name)
+		}
 	}
 }

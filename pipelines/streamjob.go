@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math"
 	"os"
 	"reflect"
@@ -61,6 +62,10 @@ type Watch struct {
 	MaxInFlight int64
 	AppID       string
 	Done        string // the table whose commit of a batch ends it (application)
+	// Driver is the stream run that started the job (Heartbeat.driver):
+	// a job on a job server outlives its driver, so the source stops when
+	// that run is gone, and a restarted run does not race the old job.
+	Driver string
 }
 
 func (w Watch) batchTime(b int64) time.Time {
@@ -83,6 +88,8 @@ type watchFn struct {
 	// runner calls a resumed source again at once, whatever delay it asked
 	// for (thousands of calls a second here, starving the work itself).
 	resumeAt time.Time
+	// driverChecked is when the driver's heartbeat was last read.
+	driverChecked time.Time
 }
 
 func (f *watchFn) CreateInitialRestriction(w Watch) offsetrange.Restriction {
@@ -161,7 +168,7 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 			f.lastNew, f.due, idle = now, now, false
 		}
 	}
-	if idle || stopRequested(w.Lake) {
+	if idle || stopRequested(w.Lake) || f.driverGone(w, now) {
 		rt.TryClaim(int64(math.MaxInt64)) // ends the restriction: the watermark goes to the end of time
 		return sdf.StopProcessing(), rt.GetError()
 	}
@@ -204,6 +211,19 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 		f.due = f.lastNew // files beyond the batch cap wait: no pause
 	}
 	return f.resume(0), nil
+}
+
+// driverGone reads the driver's heartbeat, at most once a second.
+func (f *watchFn) driverGone(w Watch, now time.Time) bool {
+	if w.Driver == "" || now.Sub(f.driverChecked) < time.Second {
+		return false
+	}
+	f.driverChecked = now
+	if driverGone(w.Lake, w.Driver) {
+		slog.Warn("the stream run that started this job is gone: stopping after the planned batches", "lake", w.Lake, "driver", w.Driver)
+		return true
+	}
+	return false
 }
 
 // resume asks the runner to call the source again in d.
@@ -380,7 +400,7 @@ func (r *streamRun) job(signal context.Context, run Runner) (reason string, err 
 	trigger := max(o.Trigger.Milliseconds(), 1)
 	w := Watch{Input: c.Input, Lake: c.Lake, MaxBatchBytes: c.MaxBatchBytes, TriggerMs: trigger, IdleMs: o.IdleTimeout.Milliseconds(),
 		StartMs: time.Now().UnixMilli() / trigger * trigger, FirstBatch: first, MaxInFlight: maxInFlight,
-		AppID: AllStages.appID(), Done: ApplicationTable}
+		AppID: AllStages.appID(), Done: ApplicationTable, Driver: r.hb.driver()}
 	before := map[string]int64{}
 	for _, t := range Tables {
 		if before[t], err = latestVersion(ctx, c.table(t)); err != nil {
