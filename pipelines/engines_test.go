@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/util/grpcx"
+
 	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/lake/laketest"
@@ -223,13 +226,7 @@ func TestStreamOnFlink(t *testing.T) {
 	// Three waves, each after the previous one is committed: three triggers.
 	bronze := lake.Join(lk, BronzeTable)
 	for wave := range 3 {
-		raw := filepath.Join(dir, fmt.Sprintf("wave%d", wave))
-		if _, err := gen.Generate(gen.Options{Out: raw, Tweets: 120, PerFile: 1, Format: "object", Seed: uint64(90 + wave), First: wave * 120, Bad: 0.03}); err != nil {
-			t.Fatal(err)
-		}
-		if err := lake.CopyDir(context.Background(), raw, e.input); err != nil {
-			t.Fatal(err)
-		}
+		landWave(t, dir, e.input, wave)
 		for deadline := time.Now().Add(2 * time.Minute); ; {
 			if v, _ := latestVersion(ctx, bronze); v >= int64(wave) {
 				break
@@ -257,6 +254,92 @@ func TestStreamOnFlink(t *testing.T) {
 	t.Logf("the streaming job on Flink:\n%s", out)
 	if v, err := latestVersion(ctx, bronze); err != nil || v < 2 {
 		t.Errorf("bronze on Flink at version %d (%v): want 3 triggers' commits", v, err)
+	}
+	local := filepath.Join(dir, "in-process")
+	if _, _, err := Stream(ctx, Config{Input: e.input, Lake: local, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()},
+		prismRunner(ctx), StreamOptions{Trigger: 200 * time.Millisecond, IdleTimeout: time.Second, Monitor: time.Hour}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	sameLakes(t, local, lk, false)
+}
+
+// landWave lands wave's 120 one-tweet files (3% bad) in input.
+func landWave(t *testing.T, dir, input string, wave int) {
+	t.Helper()
+	raw := filepath.Join(dir, fmt.Sprintf("wave%d", wave))
+	if _, err := gen.Generate(gen.Options{Out: raw, Tweets: 120, PerFile: 1, Format: "object", Seed: uint64(90 + wave), First: wave * 120, Bad: 0.03}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lake.CopyDir(context.Background(), raw, input); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A streaming job on a job server outlives its driver. With the driver
+// killed while a batch is in flight, the job on Flink commits that batch
+// and ends by itself once the driver's heartbeat falls silent; a new run
+// then carries on from the next batch, and the tables equal an in-process
+// stream's of the same files. [reference runner: Flink's job server]
+func TestStreamOnFlinkDriverKilled(t *testing.T) {
+	needRuntime(t)
+	e := newEngineSetup(t)
+	endpoint, logs := startEngine(t, "flink")
+	ctx := context.Background()
+	dir := t.TempDir()
+	lk := "s3://" + e.bucket + "/lake-killed"
+	args := func(idle string) []string {
+		return append([]string{"--mode", "stream", "--trigger", "1s", "--idle-timeout", idle, "--monitor", "1h",
+			"--input", e.input, "--lake", lk, "--registry", e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()},
+			engineFlags(t, endpoint)...)
+	}
+	waitFor := func(what string, limit time.Duration, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(limit); !cond(); time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %v\njob server:\n%s", what, limit, logs.String())
+			}
+		}
+	}
+	var out lockedBuffer
+	driver := exec.Command(medallionBin(t), args("0")...)
+	driver.Dir, driver.Stdout, driver.Stderr = dir, &out, &out
+	if err := driver.Start(); err != nil {
+		t.Fatal(err)
+	}
+	landWave(t, dir, e.input, 0)
+	waitFor("batch 0 committed", 2*time.Minute, func() bool { v, _ := latestVersion(ctx, lake.Join(lk, ApplicationTable)); return v >= 0 })
+	landWave(t, dir, e.input, 1)
+	store := lake.StorageFor(lk)
+	waitFor("batch 1 planned", time.Minute, func() bool { _, err := store.ReadFile(ctx, planName(1)); return err == nil })
+	driver.Process.Kill()
+	driver.Wait()
+	killed := time.Now()
+	cc, err := grpcx.Dial(ctx, endpoint, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	jobs := jobpb.NewJobServiceClient(cc)
+	waitFor("the killed driver's job ended", 2*time.Minute, func() bool {
+		r, err := jobs.GetJobs(ctx, &jobpb.GetJobsRequest{})
+		if err != nil || len(r.GetJobInfo()) == 0 {
+			return false
+		}
+		for _, j := range r.GetJobInfo() {
+			if j.GetState() != jobpb.JobState_DONE {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("the job ended %v after its driver was killed", time.Since(killed).Round(time.Second))
+	if held, err := tablesHold(ctx, lk, Tables, AllStages.appID(), 1); err != nil || !held {
+		t.Errorf("the killed driver's job did not commit its planned batch 1 to every table (%v)\n%s", err, out.String())
+	}
+	landWave(t, dir, e.input, 2)
+	rerun := runMedallion(t, ctx, args("6s")...)
+	if !strings.Contains(rerun, "batch 2:") || strings.Contains(rerun, "batch 1:") {
+		t.Errorf("the rerun should carry on with batch 2 alone:\n%s", rerun)
 	}
 	local := filepath.Join(dir, "in-process")
 	if _, _, err := Stream(ctx, Config{Input: e.input, Lake: local, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()},
