@@ -3,12 +3,13 @@ package pipelines
 import (
 	"context"
 	"fmt"
-	"io"
+	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,8 +201,10 @@ func TestEngines(t *testing.T) {
 }
 
 // A streaming job on Flink (streaming mode: the job's source is unbounded),
-// with Flink's checkpointing on, files landing on S3 in three waves, ends
-// with the same tables as an in-process stream of the same files.
+// with Flink's checkpointing on, files landing on S3 in three waves and
+// then --stop from another process, ends with the same tables as an
+// in-process batch run over the same files. (Its idle timeout on Flink:
+// TestStreamOnFlinkKilled's runs end by it.)
 func TestStreamOnFlink(t *testing.T) {
 	needRuntime(t)
 	e := newEngineSetup(t)
@@ -213,7 +216,7 @@ func TestStreamOnFlink(t *testing.T) {
 	defer cancel()
 	done := make(chan string, 1)
 	go func() {
-		cmd := exec.CommandContext(rctx, medallionBin(t), append([]string{"--mode", "stream", "--trigger", "1s", "--idle-timeout", "6s", "--monitor", "1h",
+		cmd := exec.CommandContext(rctx, medallionBin(t), append([]string{"--mode", "stream", "--trigger", "1s", "--idle-timeout", "0", "--monitor", "1h",
 			"--input", e.input, "--lake", lk, "--registry", e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()},
 			append(engineFlags(t, endpoint), "--job-option", "checkpointing_interval=1000")...)...)
 		cmd.Dir = dir
@@ -242,25 +245,32 @@ func TestStreamOnFlink(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 		}
 	}
+	runMedallion(t, ctx, "--stop", "--lake", lk)
 	var out string
 	select {
 	case out = <-done:
 	case <-time.After(3 * time.Minute):
 		t.Fatal("the stream on Flink did not stop")
 	}
-	if !strings.Contains(out, "stream stopped") || !strings.Contains(out, "(one streaming job)") {
+	if !strings.Contains(out, "stream stopped (stop requested)") || !strings.Contains(out, "(one streaming job)") {
 		t.Fatalf("stream on Flink:\n%s", out)
 	}
 	t.Logf("the streaming job on Flink:\n%s", out)
 	if v, err := latestVersion(ctx, bronze); err != nil || v < 2 {
 		t.Errorf("bronze on Flink at version %d (%v): want 3 triggers' commits", v, err)
 	}
-	local := filepath.Join(dir, "in-process")
-	if _, _, err := Stream(ctx, Config{Input: e.input, Lake: local, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()},
-		prismRunner(ctx), StreamOptions{Trigger: 200 * time.Millisecond, IdleTimeout: time.Second, Monitor: time.Hour}, io.Discard); err != nil {
+	sameLakes(t, batchLake(t, e.input), lk, false)
+}
+
+// batchLake is an in-process batch run's lake over input: what a stream of
+// the same files must end with.
+func batchLake(t *testing.T, input string) string {
+	t.Helper()
+	lk := filepath.Join(t.TempDir(), "batch")
+	if _, err := Run(context.Background(), Config{Input: input, Lake: lk, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()}, prismRunner(context.Background())); err != nil {
 		t.Fatal(err)
 	}
-	sameLakes(t, local, lk, false)
+	return lk
 }
 
 // landWave lands wave's 120 one-tweet files (3% bad) in input.
@@ -314,24 +324,7 @@ func TestStreamOnFlinkDriverKilled(t *testing.T) {
 	driver.Process.Kill()
 	driver.Wait()
 	killed := time.Now()
-	cc, err := grpcx.Dial(ctx, endpoint, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	jobs := jobpb.NewJobServiceClient(cc)
-	waitFor("the killed driver's job ended", 2*time.Minute, func() bool {
-		r, err := jobs.GetJobs(ctx, &jobpb.GetJobsRequest{})
-		if err != nil || len(r.GetJobInfo()) == 0 {
-			return false
-		}
-		for _, j := range r.GetJobInfo() {
-			if j.GetState() != jobpb.JobState_DONE {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor("the killed driver's job ended", 2*time.Minute, func() bool { return jobsDone(t, endpoint) })
 	t.Logf("the job ended %v after its driver was killed", time.Since(killed).Round(time.Second))
 	if held, err := tablesHold(ctx, lk, Tables, AllStages.appID(), 1); err != nil || !held {
 		t.Errorf("the killed driver's job did not commit its planned batch 1 to every table (%v)\n%s", err, out.String())
@@ -341,12 +334,122 @@ func TestStreamOnFlinkDriverKilled(t *testing.T) {
 	if !strings.Contains(rerun, "batch 2:") || strings.Contains(rerun, "batch 1:") {
 		t.Errorf("the rerun should carry on with batch 2 alone:\n%s", rerun)
 	}
-	local := filepath.Join(dir, "in-process")
-	if _, _, err := Stream(ctx, Config{Input: e.input, Lake: local, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()},
-		prismRunner(ctx), StreamOptions{Trigger: 200 * time.Millisecond, IdleTimeout: time.Second, Monitor: time.Hour}, io.Discard); err != nil {
+	sameLakes(t, batchLake(t, e.input), lk, false)
+}
+
+// SIGKILL at random points of a stream's command while its streaming job
+// runs on Flink, then a restart, ten trials: after each, the tables equal
+// an in-process batch run's over the same files. The killed command's job
+// goes on until its source sees the restarted run's heartbeat; the restart
+// waits for that, then finishes what the job planned. [reference runner:
+// Flink's job server; the expected tables from our in-process batch run]
+func TestStreamOnFlinkKilled(t *testing.T) {
+	needRuntime(t)
+	e := newEngineSetup(t)
+	endpoint, logs := startEngine(t, "flink")
+	ctx := context.Background()
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "raw")
+	if _, err := gen.Generate(gen.Options{Out: raw, Tweets: 240, PerFile: 1, Format: "object", Seed: 77, Bad: 0.03}); err != nil {
 		t.Fatal(err)
 	}
-	sameLakes(t, local, lk, false)
+	if err := lake.CopyDir(ctx, raw, e.input); err != nil {
+		t.Fatal(err)
+	}
+	ref := batchLake(t, e.input)
+	stream := func(lk string) *exec.Cmd {
+		// About 5 batches of 8 KiB: kills land between and within them.
+		cmd := exec.Command(medallionBin(t), append([]string{"--mode", "stream", "--trigger", "1s", "--idle-timeout", "3s", "--monitor", "1h",
+			"--max-batch-bytes", "8192", "--input", e.input, "--lake", lk, "--registry", e.registry, "--model", "models:/tweet-sentiment/Production",
+			"--monitoring", t.TempDir()}, engineFlags(t, endpoint)...)...)
+		cmd.Dir = dir
+		return cmd
+	}
+	start := time.Now()
+	if out, err := stream("s3://" + e.bucket + "/lake-whole").CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted stream: %v\n%s", err, out)
+	}
+	span := time.Since(start)
+	sameLakes(t, ref, "s3://"+e.bucket+"/lake-whole", false)
+	rng := rand.New(rand.NewPCG(16, 16))
+	const trials = 10
+	killed, redone := 0, 0
+	for trial := range trials {
+		trialStart := time.Now()
+		lk := fmt.Sprintf("s3://%s/lake-killed-%d", e.bucket, trial)
+		cmd := stream(lk)
+		var first lockedBuffer
+		cmd.Stdout, cmd.Stderr = &first, &first
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// A random point: a random time into a random batch's flight
+		// (the plan is written before its files are read).
+		batch, wait := rng.Int64N(4), time.Duration(rng.Int64N(int64(1500*time.Millisecond)))
+		delay := fmt.Sprintf("%v after batch %d was planned", wait, batch)
+		store := lake.StorageFor(lk)
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+			if _, err := store.ReadFile(ctx, planName(batch)); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("trial %d: batch %d was not planned\n%s\njob server:\n%s", trial, batch, first.String(), logs.String())
+			}
+		}
+		time.Sleep(wait)
+		cmd.Process.Kill()
+		cmd.Wait()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			killed++
+		}
+		restart := stream(lk)
+		restart.Args = append(restart.Args, "--verbose")
+		out, err := restart.CombinedOutput()
+		if err != nil {
+			t.Fatalf("trial %d (killed %s): restart: %v\n%s\nthe killed run:\n%s\njob server:\n%s", trial, delay, err, out, first.String(), logs.String())
+		}
+		if streamRedo.Match(out) {
+			redone++
+		}
+		sameLakes(t, ref, lk, false)
+		if t.Failed() {
+			t.Fatalf("trial %d (killed %s): the restart's output:\n%s", trial, delay, out)
+		}
+		// Every worker process copies the worker binary (about 270 MB)
+		// and leaves it: sweep the trial's once its jobs are done.
+		for deadline := time.Now().Add(2 * time.Minute); !jobsDone(t, endpoint); time.Sleep(time.Second) {
+			if time.Now().After(deadline) {
+				t.Fatalf("trial %d: the jobs on Flink did not end\njob server:\n%s", trial, logs.String())
+			}
+		}
+		sweepBootCopies(t, trialStart)
+	}
+	t.Logf("%d trials on Flink: %d killed before finishing, %d restarts finished a batch the kill left (uninterrupted stream: %v)", trials, killed, redone, span.Round(time.Second))
+	if killed < trials/2 {
+		t.Errorf("only %d of %d trials killed a running stream", killed, trials)
+	}
+}
+
+// jobsDone reports whether every job the job server at endpoint ran is
+// done (and that there was one).
+func jobsDone(t *testing.T, endpoint string) bool {
+	t.Helper()
+	ctx := context.Background()
+	cc, err := grpcx.Dial(ctx, endpoint, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	r, err := jobpb.NewJobServiceClient(cc).GetJobs(ctx, &jobpb.GetJobsRequest{})
+	if err != nil || len(r.GetJobInfo()) == 0 {
+		return false
+	}
+	for _, j := range r.GetJobInfo() {
+		if j.GetState() != jobpb.JobState_DONE {
+			return false
+		}
+	}
+	return true
 }
 
 func atoi(s string) int {

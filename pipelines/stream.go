@@ -23,6 +23,10 @@ type StreamOptions struct {
 	// (--micro-batch): for --stages that do not start from the raw files,
 	// and for runners without streaming (--runner=direct).
 	MicroBatch bool
+	// JobRunner runs the streaming job (nil: the batch jobs' runner): on a
+	// Java job server, with StreamJobOptions. The batches a killed run
+	// left unfinished run as batch jobs, with the other runner.
+	JobRunner Runner
 }
 
 // Control files under LAKE/_control: a stop request any process (or
@@ -46,6 +50,9 @@ type Heartbeat struct {
 	LastBatch int64            `json:"last_batch"`
 	Totals    map[string]int64 `json:"totals"`
 	Reason    string           `json:"reason,omitempty"` // why it stopped
+	// JobServer: the run's streaming job runs on a job server, where it
+	// outlives a killed run until its source sees the run gone.
+	JobServer bool `json:"job_server,omitempty"`
 }
 
 // The control files live in the lake's own storage, so --stop and --status
@@ -88,15 +95,23 @@ func (hb Heartbeat) silent(now time.Time) bool {
 // stream on the lake: its heartbeat fell silent, says it stopped, or is
 // another run's. A heartbeat that cannot be read is not taken as gone.
 func driverGone(lakeDir, driver string) bool {
-	data, err := readControl(lakeDir, heartbeatFile)
+	hb, err := readHeartbeat(lakeDir)
 	if err != nil {
 		return false
 	}
-	var hb Heartbeat
-	if json.Unmarshal(data, &hb) != nil {
-		return false
-	}
 	return hb.driver() != driver || hb.State != "running" || hb.silent(time.Now())
+}
+
+func readHeartbeat(lakeDir string) (*Heartbeat, error) {
+	data, err := readControl(lakeDir, heartbeatFile)
+	if err != nil {
+		return nil, err
+	}
+	var hb Heartbeat
+	if err := json.Unmarshal(data, &hb); err != nil {
+		return nil, fmt.Errorf("%s: %w", heartbeatFile, err)
+	}
+	return &hb, nil
 }
 
 func writeHeartbeat(lakeDir string, hb *Heartbeat) error {
@@ -147,10 +162,19 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 		from = fmt.Sprintf("the %s table's new commits (--stages %s)", c.stages.source(), c.stages)
 	}
 	host, _ := os.Hostname()
+	prev, _ := readHeartbeat(c.Lake)
 	r := &streamRun{c: c, o: o, mon: mon, out: out,
-		hb: Heartbeat{State: "running", PID: os.Getpid(), Host: host, Input: from, Started: time.Now().UTC(), Trigger: o.Trigger.String(), LastBatch: -1}}
+		hb: Heartbeat{State: "running", PID: os.Getpid(), Host: host, Input: from, Started: time.Now().UTC(), Trigger: o.Trigger.String(), LastBatch: -1,
+			JobServer: !o.MicroBatch && onJobServer()}}
 	if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
 		return nil, "", err
+	}
+	if prev != nil && prev.State == "running" && prev.JobServer {
+		// A killed run's job may still plan on its job server until its
+		// source reads this run's heartbeat (it looks once a second): what
+		// it planned by then this run finishes, instead of racing it.
+		fmt.Fprintf(out, "the previous stream's job may still run on its job server: waiting %v for it to stop planning\n", driverWait)
+		time.Sleep(driverWait)
 	}
 	printer := time.NewTicker(o.Monitor)
 	defer printer.Stop()
@@ -176,7 +200,11 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	if o.MicroBatch {
 		reason, err = r.microBatches(ctx, run)
 	} else {
-		reason, err = r.job(ctx, run)
+		jobRun := o.JobRunner
+		if jobRun == nil {
+			jobRun = run
+		}
+		reason, err = r.job(ctx, run, jobRun)
 	}
 	if err != nil {
 		return mon.total, "error", err
@@ -269,17 +297,13 @@ func (r *streamRun) microBatches(ctx context.Context, run Runner) (reason string
 
 // PrintStatus says whether a stream runs against the lake, with its last progress.
 func PrintStatus(lakeDir string, out io.Writer) error {
-	data, err := readControl(lakeDir, heartbeatFile)
+	hb, err := readHeartbeat(lakeDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(out, "no stream has run against %s\n", lakeDir)
 		return nil
 	}
 	if err != nil {
 		return err
-	}
-	var hb Heartbeat
-	if err := json.Unmarshal(data, &hb); err != nil {
-		return fmt.Errorf("%s: %w", heartbeatFile, err)
 	}
 	state := hb.State
 	if hb.silent(time.Now()) {

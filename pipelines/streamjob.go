@@ -213,9 +213,17 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 	return f.resume(0), nil
 }
 
-// driverGone reads the driver's heartbeat, at most once a second.
+// driverCheck is how often the source reads its driver's heartbeat;
+// driverWait is how long a new run waits for a killed run's job to have
+// read it (a check, and a call in progress).
+const (
+	driverCheck = time.Second
+	driverWait  = 3 * driverCheck
+)
+
+// driverGone reads the driver's heartbeat, at most once per driverCheck.
 func (f *watchFn) driverGone(w Watch, now time.Time) bool {
-	if w.Driver == "" || now.Sub(f.driverChecked) < time.Second {
+	if w.Driver == "" || now.Sub(f.driverChecked) < driverCheck {
 		return false
 	}
 	f.driverChecked = now
@@ -366,7 +374,7 @@ func (c Config) canStreamJob() error {
 // from the next batch on. While the job runs, its batches are followed in
 // the lake: a batch is done when every table holds its txn, and is then
 // summarised, printed and recorded like a micro-batch.
-func (r *streamRun) job(signal context.Context, run Runner) (reason string, err error) {
+func (r *streamRun) job(signal context.Context, run, jobRun Runner) (reason string, err error) {
 	c, o := r.c, r.o
 	// A signal stops the source; what the job planned is still committed
 	// and reported.
@@ -412,7 +420,7 @@ func (r *streamRun) job(signal context.Context, run Runner) (reason string, err 
 	sweepLoopbackFiles(os.TempDir(), time.Minute)
 	ended := make(chan error, 1)
 	go func() {
-		_, err := run(p)
+		_, err := jobRun(p)
 		ended <- err
 	}()
 	next, signalled := first, false

@@ -164,11 +164,12 @@ func main() {
 		jobCtx = context.WithoutCancel(ctx)
 	}
 	run := func(p *beam.Pipeline) (beam.PipelineResult, error) { return beamx.RunWithMetrics(jobCtx, p) }
-	if *mode == "stream" && !*microBatch && *rebuild == "" && !*rescore {
-		jobOptions = pipelines.StreamJobOptions(jobOptions, *trigger)
-	}
 	if len(jobOptions) > 0 {
 		run = pipelines.JobServerRunner(jobCtx, jobOptions)
+	}
+	streamJob := run // the streaming job's: the batch jobs' with the options a stream needs
+	if opts := pipelines.StreamJobOptions(jobOptions, *trigger); len(opts) > 0 {
+		streamJob = pipelines.JobServerRunner(jobCtx, opts)
 	}
 	switch {
 	case *rebuild != "":
@@ -203,7 +204,7 @@ func main() {
 			}
 		}
 	case *mode == "stream":
-		totals, reason, err := pipelines.Stream(ctx, cfg, run, pipelines.StreamOptions{Trigger: *trigger, IdleTimeout: *idleTimeout, Monitor: *monitorF, MicroBatch: *microBatch}, os.Stdout)
+		totals, reason, err := pipelines.Stream(ctx, cfg, run, pipelines.StreamOptions{Trigger: *trigger, IdleTimeout: *idleTimeout, Monitor: *monitorF, MicroBatch: *microBatch, JobRunner: streamJob}, os.Stdout)
 		if err != nil {
 			fail(err, 1)
 		}
