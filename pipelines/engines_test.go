@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -216,9 +217,7 @@ func TestStreamOnFlink(t *testing.T) {
 	defer cancel()
 	done := make(chan string, 1)
 	go func() {
-		cmd := exec.CommandContext(rctx, medallionBin(t), append([]string{"--mode", "stream", "--trigger", "1s", "--idle-timeout", "0", "--monitor", "1h",
-			"--input", e.input, "--lake", lk, "--registry", e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()},
-			append(engineFlags(t, endpoint), "--job-option", "checkpointing_interval=1000")...)...)
+		cmd := exec.CommandContext(rctx, medallionBin(t), append(e.streamArgs(t, endpoint, lk, "0"), "--job-option", "checkpointing_interval=1000")...)
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -273,6 +272,14 @@ func batchLake(t *testing.T, input string) string {
 	return lk
 }
 
+// streamArgs are the command's arguments for a stream (trigger 1 s) of the
+// setup's raw files into lk on the job server at endpoint.
+func (e *engineSetup) streamArgs(t *testing.T, endpoint, lk, idle string) []string {
+	return append([]string{"--mode", "stream", "--trigger", "1s", "--idle-timeout", idle, "--monitor", "1h",
+		"--input", e.input, "--lake", lk, "--registry", e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()},
+		engineFlags(t, endpoint)...)
+}
+
 // landWave lands wave's 120 one-tweet files (3% bad) in input.
 func landWave(t *testing.T, dir, input string, wave int) {
 	t.Helper()
@@ -289,7 +296,7 @@ func landWave(t *testing.T, dir, input string, wave int) {
 // killed while a batch is in flight, the job on Flink commits that batch
 // and ends by itself once the driver's heartbeat falls silent; a new run
 // then carries on from the next batch, and the tables equal an in-process
-// stream's of the same files. [reference runner: Flink's job server]
+// batch run's over the same files. [reference runner: Flink's job server]
 func TestStreamOnFlinkDriverKilled(t *testing.T) {
 	needRuntime(t)
 	e := newEngineSetup(t)
@@ -297,11 +304,7 @@ func TestStreamOnFlinkDriverKilled(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	lk := "s3://" + e.bucket + "/lake-killed"
-	args := func(idle string) []string {
-		return append([]string{"--mode", "stream", "--trigger", "1s", "--idle-timeout", idle, "--monitor", "1h",
-			"--input", e.input, "--lake", lk, "--registry", e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()},
-			engineFlags(t, endpoint)...)
-	}
+	args := func(idle string) []string { return e.streamArgs(t, endpoint, lk, idle) }
 	waitFor := func(what string, limit time.Duration, cond func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(limit); !cond(); time.Sleep(200 * time.Millisecond) {
@@ -359,9 +362,7 @@ func TestStreamOnFlinkKilled(t *testing.T) {
 	ref := batchLake(t, e.input)
 	stream := func(lk string) *exec.Cmd {
 		// About 5 batches of 8 KiB: kills land between and within them.
-		cmd := exec.Command(medallionBin(t), append([]string{"--mode", "stream", "--trigger", "1s", "--idle-timeout", "3s", "--monitor", "1h",
-			"--max-batch-bytes", "8192", "--input", e.input, "--lake", lk, "--registry", e.registry, "--model", "models:/tweet-sentiment/Production",
-			"--monitoring", t.TempDir()}, engineFlags(t, endpoint)...)...)
+		cmd := exec.Command(medallionBin(t), append(e.streamArgs(t, endpoint, lk, "3s"), "--max-batch-bytes", "8192")...)
 		cmd.Dir = dir
 		return cmd
 	}
@@ -423,10 +424,24 @@ func TestStreamOnFlinkKilled(t *testing.T) {
 			}
 		}
 		sweepBootCopies(t, trialStart)
+		sweepWorkerDirs(t)
 	}
 	t.Logf("%d trials on Flink: %d killed before finishing, %d restarts finished a batch the kill left (uninterrupted stream: %v)", trials, killed, redone, span.Round(time.Second))
 	if killed < trials/2 {
 		t.Errorf("only %d of %d trials killed a running stream", killed, trials)
+	}
+}
+
+// sweepWorkerDirs removes the folders scripts/process-worker.sh made for
+// the test's worker processes (each holds a staged copy of the worker
+// binary) that their workers left behind: a worker the job server killed
+// outright does not remove its own. Call it once the jobs are done.
+func sweepWorkerDirs(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), strings.ReplaceAll(t.Name(), "/", "_")+"*", "*", "medallion-worker.*"))
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			t.Logf("remove a worker's folder %s: %v", d, err)
+		}
 	}
 }
 

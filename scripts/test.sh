@@ -22,7 +22,7 @@ echo "== end to end: pipeline, EDA, report in Chromium, metrics against scikit-l
 echo "== re-scoring 100,000 tweets with a new model equals a fresh run (delta-rs)"
 ./scripts/check-rescore.sh
 echo "== go test"
-./.cache/bin/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -count=1 ./...
+./.cache/bin/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -count=1 -timeout 30m ./...
 tree_after=$(git status --porcelain 2>/dev/null || true)
 if [ "$tree_after" != "$tree_before" ]; then
 	echo "test.sh: the run changed the tree (tests must write only to temporary folders):" >&2
