@@ -244,6 +244,26 @@ func TestStreamOnFlink(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 		}
 	}
+	// --stop ends the stream after the batches it planned: wait until every
+	// landed file is planned and committed (a wave may take two batches).
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(300 * time.Millisecond) {
+		cp, err := openCheckpoint(ctx, lk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, err := listInput(e.input, cp.isClaimed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) == 0 && cp.last != nil {
+			if held, _ := tablesHold(ctx, lk, Tables, AllStages.appID(), cp.last.Batch); held {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d landed files not planned, or the last batch not committed\njob server:\n%s", len(left), logs.String())
+		}
+	}
 	runMedallion(t, ctx, "--stop", "--lake", lk)
 	var out string
 	select {
