@@ -89,13 +89,13 @@ func str(v any) (string, bool) {
 }
 
 func analyzeSource(ctx context.Context, lakeDir, rawFolder string) (SourceEDA, error) {
-	rows, version, err := tableRows(ctx, lake.Join(lakeDir, "bronze"))
+	rows, version, err := tableRows(ctx, transforms.BronzeTable.Location(lakeDir))
 	if err != nil {
 		return SourceEDA{}, err
 	}
 	e := SourceEDA{BronzeVersion: version, Tweets: int64(len(rows))}
 	columns := []string{"date", "user", "text", "sentiment"}
-	t := lake.Open(lake.Join(lakeDir, "bronze"))
+	t := lake.Open(transforms.BronzeTable.Location(lakeDir))
 	if snap, err := t.Snapshot(ctx, -1); err == nil {
 		for _, f := range snap.Schema.Fields {
 			if f.Type == lake.TypeString && f.Name != "source_file" && !contains(columns, f.Name) {
@@ -192,7 +192,7 @@ func sortCounts(m map[string]int64) []Count {
 }
 
 func analyzeApplication(ctx context.Context, lakeDir string) (AppEDA, error) {
-	t := lake.Open(lake.Join(lakeDir, "application"))
+	t := lake.Open(transforms.ApplicationTable.Location(lakeDir))
 	snap, err := t.Snapshot(ctx, -1)
 	if err != nil {
 		return AppEDA{}, err
@@ -217,12 +217,12 @@ var sentimentIndex = map[string]int{"negative": 0, "neutral": 1, "positive": 2}
 // precision_recall_fscore_support (zero_division=0), with the labels
 // negative/neutral/positive.
 func evaluate(ctx context.Context, lakeDir string) (Evaluation, error) {
-	rows, version, err := tableRows(ctx, lake.Join(lakeDir, "gold"))
+	rows, version, err := tableRows(ctx, transforms.GoldTable.Location(lakeDir))
 	if err != nil {
 		return Evaluation{}, err
 	}
 	ev := Evaluation{GoldVersion: version}
-	if _, sv, err := tableRows(ctx, lake.Join(lakeDir, "silver")); err == nil {
+	if _, sv, err := tableRows(ctx, transforms.SilverTable.Location(lakeDir)); err == nil {
 		ev.SilverVersion = sv
 	} else {
 		return ev, err
@@ -273,7 +273,7 @@ func evaluate(ctx context.Context, lakeDir string) (Evaluation, error) {
 	ev.WeightedRecall /= n
 	ev.WeightedF1 /= n
 	// Which model produced gold: recorded in gold's newest commit that wrote rows.
-	if h, err := lake.Open(lake.Join(lakeDir, "gold")).History(ctx, 0); err == nil {
+	if h, err := lake.Open(transforms.GoldTable.Location(lakeDir)).History(ctx, 0); err == nil {
 		for _, c := range h {
 			if uri, ok := c.Info.OperationParameters["model_uri"].(string); ok {
 				ev.ModelURI = uri
@@ -336,7 +336,7 @@ const lineageCommits = 3
 // plans, the upstream table versions, and the model that scored gold.
 func analyzeLineage(ctx context.Context, lakeDir string) ([]LineageRow, error) {
 	var out []LineageRow
-	for _, name := range []string{"bronze", "silver", "quarantine", "gold", "application"} {
+	for _, name := range transforms.TableNames() {
 		t := lake.Open(lake.Join(lakeDir, name))
 		if ok, err := t.Exists(ctx); err != nil || !ok {
 			continue

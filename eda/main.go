@@ -25,6 +25,7 @@ import (
 
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/tracking"
+	"github.com/tweetsentiment/medallion/transforms"
 )
 
 func main() {
@@ -65,13 +66,13 @@ func Run(ctx context.Context, o Options, w io.Writer) (string, error) {
 	if o.TopN <= 0 {
 		o.TopN = 20
 	}
-	for _, t := range []string{"bronze", "silver", "gold", "application"} {
-		ok, err := lake.Open(lake.Join(o.Lake, t)).Exists(ctx)
+	for _, t := range []transforms.Table{transforms.BronzeTable, transforms.SilverTable, transforms.GoldTable, transforms.ApplicationTable} {
+		ok, err := lake.Open(t.Location(o.Lake)).Exists(ctx)
 		if err != nil {
 			return "", err
 		}
 		if !ok {
-			return "", fmt.Errorf("table %s/%s not found: run the pipeline first (go run ./pipelines/medallion --input RAW --lake %s)", o.Lake, t, o.Lake)
+			return "", fmt.Errorf("table %s/%s not found: run the pipeline first (go run ./pipelines/medallion run --input RAW --lake %s)", o.Lake, t.Name, o.Lake)
 		}
 	}
 	plots, data := filepath.Join(o.Out, "plots"), filepath.Join(o.Out, "data")

@@ -35,15 +35,15 @@ func init() {
 // attempt's increments, so they may overcount there: the run's accounting
 // uses the tallies the commits record instead (see Tally).
 var (
-	filesRead       = beam.NewCounter("bronze", "files")
+	filesRead       = beam.NewCounter(BronzeTable.Name, "files")
 	workerFiles     = workerCounter("files")
-	filesSkipped    = beam.NewCounter("bronze", "hidden_files_skipped")
-	rawRecords      = beam.NewCounter("bronze", "raw_records")
-	bronzeRows      = beam.NewCounter("bronze", "rows")
-	bronzeQuaranted = beam.NewCounter("bronze", "quarantined")
+	filesSkipped    = beam.NewCounter(BronzeTable.Name, "hidden_files_skipped")
+	rawRecords      = beam.NewCounter(BronzeTable.Name, "raw_records")
+	bronzeRows      = beam.NewCounter(BronzeTable.Name, "rows")
+	bronzeQuaranted = beam.NewCounter(BronzeTable.Name, "quarantined")
 	// Processing time per stream, in microseconds, for stream monitoring
 	// (the runner's own execution-time metrics are not reliable on prism).
-	bronzeMicros = beam.NewCounter("bronze", "processing_us")
+	bronzeMicros = beam.NewCounter(BronzeTable.Name, "processing_us")
 )
 
 // Bronze reads raw tweet files into bronze rows. Every raw record becomes a
@@ -87,7 +87,7 @@ func (f *bronzeFn) ProcessElement(ctx context.Context, rf fileio.ReadableFile, e
 		rawRecords.Inc(ctx, 1)
 		bronzeQuaranted.Inc(ctx, 1)
 		quarantine(QuarantineRow{
-			Stage: "bronze", SourceFile: src, Reason: err.Error(), ProcessingTime: now,
+			Stage: BronzeTable.Name, SourceFile: src, Reason: err.Error(), ProcessingTime: now,
 			Record: Truncate(strings.ToValidUTF8(string(data), string(utf8.RuneError)), f.Limits.MaxQuarantined),
 		})
 	}

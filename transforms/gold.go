@@ -22,11 +22,11 @@ func init() {
 }
 
 var (
-	goldRows      = beam.NewCounter("gold", "rows")
-	textsInferred = beam.NewCounter("gold", "texts_inferred")
+	goldRows      = beam.NewCounter(GoldTable.Name, "rows")
+	textsInferred = beam.NewCounter(GoldTable.Name, "texts_inferred")
 	workerTexts   = workerCounter("texts")
-	inferMillis   = beam.NewDistribution("gold", "inference_ms_per_batch")
-	goldMicros    = beam.NewCounter("gold", "processing_us")
+	inferMillis   = beam.NewDistribution(GoldTable.Name, "inference_ms_per_batch")
+	goldMicros    = beam.NewCounter(GoldTable.Name, "processing_us")
 )
 
 // InferenceConfig says which model gold runs and how.

@@ -82,7 +82,7 @@ func (f *openPlannedFn) ProcessElement(ctx context.Context, p PlannedFile, emit 
 		rawRecords.Inc(ctx, 1)
 		bronzeQuaranted.Inc(ctx, 1)
 		tally(Tally{Name: TallyRawRecords, N: 1})
-		quarantine(QuarantineRow{Stage: "bronze", SourceFile: p.Path, Reason: fault.Error(), ProcessingTime: time.Now().UnixMicro()})
+		quarantine(QuarantineRow{Stage: BronzeTable.Name, SourceFile: p.Path, Reason: fault.Error(), ProcessingTime: time.Now().UnixMicro()})
 		return nil
 	}
 	if err != nil {

@@ -17,11 +17,11 @@ func init() {
 // Counters for the live views; they may overcount on a runner that retries
 // bundles, so the accounting uses the tallies silver's commit records.
 var (
-	silverTweets      = beam.NewCounter("silver", "tweets_with_mentions")
-	silverNoMention   = beam.NewCounter("silver", "tweets_without_mentions")
-	silverRows        = beam.NewCounter("silver", "rows")
-	silverQuarantined = beam.NewCounter("silver", "quarantined")
-	silverMicros      = beam.NewCounter("silver", "processing_us")
+	silverTweets      = beam.NewCounter(SilverTable.Name, "tweets_with_mentions")
+	silverNoMention   = beam.NewCounter(SilverTable.Name, "tweets_without_mentions")
+	silverRows        = beam.NewCounter(SilverTable.Name, "rows")
+	silverQuarantined = beam.NewCounter(SilverTable.Name, "quarantined")
+	silverMicros      = beam.NewCounter(SilverTable.Name, "processing_us")
 )
 
 // Silver turns bronze rows into one row per (tweet, distinct mention), with
@@ -69,7 +69,7 @@ func (f *silverFn) ProcessElement(ctx context.Context, b BronzeRow, emit func(Si
 	if err != nil {
 		silverQuarantined.Inc(ctx, 1)
 		quarantine(QuarantineRow{
-			Stage: "silver", SourceFile: b.SourceFile, Reason: err.Error(), ProcessingTime: b.ProcessingTime,
+			Stage: SilverTable.Name, SourceFile: b.SourceFile, Reason: err.Error(), ProcessingTime: b.ProcessingTime,
 			Record: Truncate(bronzeJSON(b), f.Limits.MaxQuarantined),
 		})
 		return
