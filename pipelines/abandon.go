@@ -2,7 +2,6 @@ package pipelines
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,15 +18,12 @@ import (
 // writes, one per planned file of the batch it closes.
 const ReasonAbandoned = "abandoned"
 
-// abandonedDir records each abandoned batch (what was held, which files were
-// gone), next to the plans.
-const abandonedDir = "_checkpoints/abandoned"
-
-// Abandoned is the record --abandon-batch leaves in LAKE/_checkpoints/abandoned/N.json.
+// Abandoned is the record an abandon leaves in its ledger (what was held,
+// which files were gone), next to the plans.
 type Abandoned struct {
 	Batch  int64             `json:"batch"`
 	Held   []string          `json:"held"`   // tables that had committed the batch
-	Closed []string          `json:"closed"` // tables --abandon-batch closed it in
+	Closed []string          `json:"closed"` // tables the abandon closed it in
 	Files  map[string]string `json:"files"`  // planned file → its state (ok, vanished: …, changed_after_planning: …)
 	When   time.Time         `json:"when"`
 }
@@ -51,21 +47,21 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 	}
 	plan, err := cp.unfinished(ctx)
 	if err != nil {
-		return fmt.Errorf("--abandon-batch %d: %w", n, err)
+		return fmt.Errorf("abandon batch %d: %w", n, err)
 	}
 	if plan == nil || plan.Batch != n {
-		if p, ok := cp.plans[n]; ok && (plan == nil || n < plan.Batch) {
+		if p, ok := cp.byBatch[n]; ok && (plan == nil || n < plan.Batch) {
 			plan = p // complete: said below
 		} else if plan == nil {
-			return fmt.Errorf("--abandon-batch %d: no batch is unfinished, and %d was never planned", n, n)
+			return fmt.Errorf("abandon batch %d: no batch is unfinished, and %d was never planned", n, n)
 		} else {
-			return fmt.Errorf("--abandon-batch %d: only the oldest unfinished batch can be abandoned, and that is %d", n, plan.Batch)
+			return fmt.Errorf("abandon batch %d: only the oldest unfinished batch can be abandoned, and that is %d", n, plan.Batch)
 		}
 	}
 	if done, err := cp.complete(ctx, plan); err != nil {
-		return fmt.Errorf("--abandon-batch %d: %w", n, err)
+		return fmt.Errorf("abandon batch %d: %w", n, err)
 	} else if done {
-		return fmt.Errorf("--abandon-batch %d: every table holds batch %d already: nothing to abandon", n, n)
+		return fmt.Errorf("abandon batch %d: every table holds batch %d already: nothing to abandon", n, n)
 	}
 	st := plan.stages()
 	app := st.appID()
@@ -73,7 +69,7 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 	for _, name := range st.tables() {
 		_, held, err := batchHeld(ctx, lake.Join(lakeDir, name), app, n)
 		if err != nil {
-			return fmt.Errorf("--abandon-batch %d: table %s: %w", n, name, err)
+			return fmt.Errorf("abandon batch %d: table %s: %w", n, name, err)
 		}
 		if held {
 			rec.Held = append(rec.Held, name)
@@ -100,37 +96,37 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 			Parameters: map[string]string{"abandoned_batch": fmt.Sprint(n), "held_by": held}}
 		var err error
 		switch name {
-		case ApplicationTable:
+		case transforms.ApplicationTable.Name:
 			var counts []transforms.ApplicationRow
-			if slices.Contains(rec.Held, GoldTable) {
-				if counts, err = batchGoldCounts(ctx, lake.Join(lakeDir, GoldTable), app, n); err != nil {
-					return fmt.Errorf("--abandon-batch %d: %w", n, err)
+			if slices.Contains(rec.Held, transforms.GoldTable.Name) {
+				if counts, err = batchGoldCounts(ctx, lake.Join(lakeDir, transforms.GoldTable.Name), app, n); err != nil {
+					return fmt.Errorf("abandon batch %d: %w", n, err)
 				}
 			}
 			_, err = transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: loc, AppID: app, Version: n,
-				Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: batchTxn(st, n)}}, counts)
-		case QuarantineTable:
+				Lineage: transforms.Lineage{Stage: transforms.GoldApplication.String(), Table: transforms.GoldTable.Name, Txn: batchTxn(st, n)}}, counts)
+		case transforms.QuarantineTable.Name:
 			rows := make([]transforms.QuarantineRow, 0, len(plan.Files))
 			for _, f := range plan.Files {
-				rows = append(rows, transforms.QuarantineRow{Stage: "bronze", SourceFile: f, ProcessingTime: now,
-					Reason: fmt.Sprintf("%s: batch %d closed by --abandon-batch (file %s; held by %s)", ReasonAbandoned, n, rec.Files[f], held)})
+				rows = append(rows, transforms.QuarantineRow{Stage: transforms.BronzeTable.Name, SourceFile: f, ProcessingTime: now,
+					Reason: fmt.Sprintf("%s: batch %d closed by medallion abandon (file %s; held by %s)", ReasonAbandoned, n, rec.Files[f], held)})
 			}
 			err = appendRows(ctx, loc, transforms.QuarantineSchema, rows, opts)
 		default:
 			_, err = lake.Open(loc).Append(ctx, baseSchema(name), nil, opts)
 		}
 		if err != nil {
-			return fmt.Errorf("--abandon-batch %d: table %s: %w", n, name, err)
+			return fmt.Errorf("abandon batch %d: table %s: %w", n, name, err)
 		}
 		rec.Closed = append(rec.Closed, name)
 	}
-	data, _ := json.MarshalIndent(rec, "", "  ")
-	err = cp.store.PutIfAbsent(ctx, fmt.Sprintf("%s/%020d.json", abandonedDir, n), data)
+	records := abandonedLedger(lakeDir)
+	err = records.claim(ctx, n, rec)
 	if err != nil && !errors.Is(err, lake.ErrExist) {
-		return fmt.Errorf("--abandon-batch %d: record it: %w", n, err)
+		return fmt.Errorf("abandon batch %d: record it: %w", n, err)
 	}
-	fmt.Fprintf(out, "batch %d abandoned: closed in %s (held by %s); record in %s/%020d.json", n, strings.Join(rec.Closed, ", "), held, abandonedDir, n)
-	if slices.Contains(rec.Closed, QuarantineTable) {
+	fmt.Fprintf(out, "batch %d abandoned: closed in %s (held by %s); record in %s", n, strings.Join(rec.Closed, ", "), held, records.name(n))
+	if slices.Contains(rec.Closed, transforms.QuarantineTable.Name) {
 		fmt.Fprintf(out, "; %d planned file(s) in quarantine as %q", len(plan.Files), ReasonAbandoned)
 	}
 	fmt.Fprintln(out)
@@ -139,13 +135,13 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 
 func baseSchema(table string) lake.Schema {
 	switch table {
-	case BronzeTable:
+	case transforms.BronzeTable.Name:
 		return transforms.BronzeSchema
-	case SilverTable:
+	case transforms.SilverTable.Name:
 		return transforms.SilverSchema
-	case QuarantineTable:
+	case transforms.QuarantineTable.Name:
 		return transforms.QuarantineSchema
-	case GoldTable:
+	case transforms.GoldTable.Name:
 		return transforms.GoldSchema
 	}
 	return transforms.ApplicationSchema

@@ -2,13 +2,9 @@ package pipelines
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/tweetsentiment/medallion/lake"
@@ -65,41 +61,24 @@ func (p *Plan) planned() []transforms.PlannedFile {
 }
 
 type checkpoint struct {
-	store   lake.Storage
+	plans   ledger
 	lake    string
 	claimed map[string]bool // files in any plan
 	last    *Plan
-	plans   map[int64]*Plan // the plans read or written, by batch
+	byBatch map[int64]*Plan // the plans read or written
 }
 
-const plansDir = "_checkpoints/plans"
-
 // planName is where a batch's plan is, relative to the lake.
-func planName(batch int64) string { return fmt.Sprintf(planFormat, batch) }
-
-// planFormat is planName's format: the streaming job's commits name plans
-// with it too.
-const planFormat = plansDir + "/%020d.json"
+func planName(batch int64) string { return plansLedger("").name(batch) }
 
 func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
-	cp := &checkpoint{store: lake.StorageFor(lakeDir), lake: lakeDir, claimed: map[string]bool{}, plans: map[int64]*Plan{}}
-	names, err := cp.store.List(ctx, plansDir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("checkpoint %s: %w", lakeDir, err)
+	cp := &checkpoint{plans: plansLedger(lakeDir), lake: lakeDir, claimed: map[string]bool{}, byBatch: map[int64]*Plan{}}
+	plans, err := records[Plan](ctx, cp.plans)
+	if err != nil {
+		return nil, err
 	}
-	for _, n := range names {
-		if !strings.HasSuffix(n, ".json") {
-			continue
-		}
-		data, err := cp.store.ReadFile(ctx, plansDir+"/"+n)
-		if err != nil {
-			return nil, err
-		}
-		var p Plan
-		if err := json.Unmarshal(data, &p); err != nil {
-			return nil, fmt.Errorf("checkpoint plan %s: %w", n, err)
-		}
-		cp.add(&p)
+	for _, p := range plans {
+		cp.add(p)
 	}
 	return cp, nil
 }
@@ -109,7 +88,7 @@ func (cp *checkpoint) add(p *Plan) {
 	for _, f := range p.Files {
 		cp.claimed[f] = true
 	}
-	cp.plans[p.Batch] = p
+	cp.byBatch[p.Batch] = p
 	if cp.last == nil || p.Batch > cp.last.Batch {
 		cp.last = p
 	}
@@ -130,7 +109,7 @@ func (cp *checkpoint) complete(ctx context.Context, p *Plan) (bool, error) {
 // back from the newest plan to the first complete one.
 func (cp *checkpoint) unfinished(ctx context.Context) (*Plan, error) {
 	var oldest *Plan
-	for p := cp.last; p != nil; p = cp.plans[p.Batch-1] {
+	for p := cp.last; p != nil; p = cp.byBatch[p.Batch-1] {
 		done, err := cp.complete(ctx, p)
 		if err != nil || done {
 			return oldest, err
@@ -148,8 +127,8 @@ func (cp *checkpoint) catchUp(ctx context.Context, upTo int64) error {
 		from = cp.last.Batch + 1
 	}
 	for b := from; b <= upTo; b++ {
-		p, err := readPlan(ctx, cp.lake, b)
-		if err != nil {
+		p := new(Plan)
+		if err := cp.plans.read(ctx, b, p); err != nil {
 			return err
 		}
 		cp.add(p)
@@ -202,15 +181,8 @@ func (cp *checkpoint) plan(ctx context.Context, available []inputFile, maxBytes 
 	if cp.last != nil {
 		p.Batch = cp.last.Batch + 1
 	}
-	data, err := json.Marshal(p)
-	if err != nil {
+	if err := cp.plans.claim(ctx, p.Batch, p); err != nil {
 		return nil, err
-	}
-	if err := cp.store.PutIfAbsent(ctx, planName(p.Batch), data); err != nil {
-		if errors.Is(err, lake.ErrExist) {
-			return nil, fmt.Errorf("checkpoint %s: batch %d was planned by another run of this pipeline on the same lake: stop it first (--status)", cp.lake, p.Batch)
-		}
-		return nil, fmt.Errorf("checkpoint %s: plan batch %d: %w", cp.lake, p.Batch, err)
 	}
 	cp.add(p)
 	return p, nil
@@ -247,35 +219,6 @@ func listInput(input string, claimed func(path string) bool) ([]inputFile, error
 	return out, nil
 }
 
-// newestRecord reads the JSON records under the lake's folder dir (rescore
-// plans, stage offsets) and returns the one with the highest sequence
-// number, nil when there is none. what names them in errors.
-func newestRecord[T any](ctx context.Context, lakeDir, dir, what string, seq func(*T) int64) (*T, error) {
-	store := lake.StorageFor(lakeDir)
-	names, err := store.List(ctx, dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s %s: %w", what, lakeDir, err)
-	}
-	var last *T
-	for _, n := range names {
-		if !strings.HasSuffix(n, ".json") {
-			continue
-		}
-		data, err := store.ReadFile(ctx, dir+"/"+n)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", what, n, err)
-		}
-		r := new(T)
-		if err := json.Unmarshal(data, r); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", what, n, err)
-		}
-		if last == nil || seq(r) > seq(last) {
-			last = r
-		}
-	}
-	return last, nil
-}
-
 // FirstBatchFiles is how many of input's files the first batch of a run
 // takes, with at most maxBytes of raw input (0: no limit); a progress bar
 // counts up to it.
@@ -300,21 +243,4 @@ func batchLen(files []inputFile, maxBytes int64) int {
 		bytes += f.Size
 	}
 	return n
-}
-
-// claimPlan writes plan v as dir/<seq>.json in the lake's storage, once: a
-// run that planned the same number first wins, and this one stops with a
-// message saying so (what names the plan: "rescore", "stage offset").
-func claimPlan(ctx context.Context, lakeDir, dir string, seq int64, v any, what string) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := lake.StorageFor(lakeDir).PutIfAbsent(ctx, fmt.Sprintf("%s/%020d.json", dir, seq), data); err != nil {
-		if errors.Is(err, lake.ErrExist) {
-			return fmt.Errorf("%s %d was planned by another run on the same lake: let it finish, or stop it (--stop)", what, seq)
-		}
-		return fmt.Errorf("%s checkpoint %d: %w", what, seq, err)
-	}
-	return nil
 }

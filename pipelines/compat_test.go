@@ -1,3 +1,5 @@
+//go:build integration
+
 package pipelines
 
 import (
@@ -18,6 +20,7 @@ import (
 	reforacle "github.com/tweetsentiment/medallion/internal/oracle"
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
+	"github.com/tweetsentiment/medallion/transforms"
 )
 
 // TestSparkAndDeltaRS checks our Delta tables against the reference
@@ -67,7 +70,7 @@ func TestSparkAndDeltaRS(t *testing.T) {
 		runWave(w)
 	}
 	latest := map[string]int64{}
-	for _, name := range Tables {
+	for _, name := range transforms.TableNames() {
 		snap, err := lake.Open(cfg.table(name)).Snapshot(ctx, -1)
 		if err != nil {
 			t.Fatal(err)
@@ -75,10 +78,10 @@ func TestSparkAndDeltaRS(t *testing.T) {
 		latest[name] = snap.Version
 	}
 	// At least 12 versions, so the tables cross a checkpoint interval (10).
-	if latest[BronzeTable] < 11 {
-		t.Fatalf("bronze has %d versions, want at least 12 (batches too big?)", latest[BronzeTable]+1)
+	if latest[transforms.BronzeTable.Name] < 11 {
+		t.Fatalf("bronze has %d versions, want at least 12 (batches too big?)", latest[transforms.BronzeTable.Name]+1)
 	}
-	if n := len(readTable(t, cfg.table(QuarantineTable))); n == 0 {
+	if n := len(readTable(t, cfg.table(transforms.QuarantineTable.Name))); n == 0 {
 		t.Fatal("quarantine is empty: the waves should hold bad records")
 	}
 	t.Logf("pipeline: 3 runs, versions %v (%s)", latest, time.Since(start).Round(time.Millisecond))
@@ -88,8 +91,8 @@ func TestSparkAndDeltaRS(t *testing.T) {
 	spark.compare(t, first)
 
 	// 2. Spark writes to our bronze table.
-	bronze := cfg.table(BronzeTable)
-	before := versionRows(t, bronze, latest[BronzeTable])
+	bronze := cfg.table(transforms.BronzeTable.Name)
+	before := versionRows(t, bronze, latest[transforms.BronzeTable.Name])
 	var w struct {
 		OK              bool
 		StartVersion    int64  `json:"start_version"`
@@ -104,8 +107,8 @@ func TestSparkAndDeltaRS(t *testing.T) {
 		LastCheckpoint  struct{ Version int64 } `json:"last_checkpoint"`
 	}
 	spark.do(t, map[string]any{"cmd": "spark-writes", "table": bronze}, &w)
-	if w.StartVersion != latest[BronzeTable] || w.AppendVersion != w.StartVersion+1 || w.OptimizeVersion != w.AppendVersion+1 {
-		t.Fatalf("Spark's versions: start %d, append %d, optimize %d; our latest was %d", w.StartVersion, w.AppendVersion, w.OptimizeVersion, latest[BronzeTable])
+	if w.StartVersion != latest[transforms.BronzeTable.Name] || w.AppendVersion != w.StartVersion+1 || w.OptimizeVersion != w.AppendVersion+1 {
+		t.Fatalf("Spark's versions: start %d, append %d, optimize %d; our latest was %d", w.StartVersion, w.AppendVersion, w.OptimizeVersion, latest[transforms.BronzeTable.Name])
 	}
 	if w.FilesAfter != 1 || w.FilesBefore < 2 || w.LastCheckpoint.Version != w.OptimizeVersion {
 		t.Fatalf("Spark's OPTIMIZE/checkpoint: files %d → %d, checkpoint at %d: %+v", w.FilesBefore, w.FilesAfter, w.LastCheckpoint.Version, w)
@@ -151,8 +154,8 @@ func TestSparkAndDeltaRS(t *testing.T) {
 	if len(snap.Files()) != 1 {
 		t.Errorf("our reader sees %d files after Spark's OPTIMIZE, want 1", len(snap.Files()))
 	}
-	if tx := snap.Transactions(); tx[AppID] != latest[BronzeTable] || tx[w.SparkAppID] != 1 {
-		t.Errorf("txns after Spark's append = %v, want %s:%d and %s:1", tx, AppID, latest[BronzeTable], w.SparkAppID)
+	if tx := snap.Transactions(); tx[AppID] != latest[transforms.BronzeTable.Name] || tx[w.SparkAppID] != 1 {
+		t.Errorf("txns after Spark's append = %v, want %s:%d and %s:1", tx, AppID, latest[transforms.BronzeTable.Name], w.SparkAppID)
 	}
 	checkReadsCheckpoint(t, bronze, w.OptimizeVersion, afterAppend)
 
@@ -162,20 +165,20 @@ func TestSparkAndDeltaRS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Version <= w.OptimizeVersion || sum.table(BronzeTable).Rows == 0 {
-		t.Fatalf("the run after Spark's writes left bronze at version %d (Spark's last: %d), %d new rows", snap.Version, w.OptimizeVersion, sum.table(BronzeTable).Rows)
+	if snap.Version <= w.OptimizeVersion || sum.table(transforms.BronzeTable.Name).Rows == 0 {
+		t.Fatalf("the run after Spark's writes left bronze at version %d (Spark's last: %d), %d new rows", snap.Version, w.OptimizeVersion, sum.table(transforms.BronzeTable.Name).Rows)
 	}
 	if f, ok := snap.Schema.Field(w.NewColumn); !ok || f.Type != lake.TypeString {
 		t.Fatalf("our append dropped Spark's column %q: %v", w.NewColumn, snap.Schema.Fields)
 	}
 	final := versionRows(t, bronze, snap.Version)
-	if want := len(afterAppend) + int(sum.table(BronzeTable).Rows); len(final) != want {
+	if want := len(afterAppend) + int(sum.table(transforms.BronzeTable.Name).Rows); len(final) != want {
 		t.Fatalf("bronze has %d rows after our run, want %d", len(final), want)
 	}
 	if n := countWith(t, final, w.NewColumn); n != w.AppendedRows {
 		t.Errorf("%d bronze rows carry %s after our run, want Spark's %d", n, w.NewColumn, w.AppendedRows)
 	}
-	if tx := snap.Transactions(); tx[AppID] <= latest[BronzeTable] || tx[w.SparkAppID] != 1 {
+	if tx := snap.Transactions(); tx[AppID] <= latest[transforms.BronzeTable.Name] || tx[w.SparkAppID] != 1 {
 		t.Errorf("txns after our run = %v", tx)
 	}
 	// Versions Spark and delta-rs have not seen yet: Spark's own (bronze)
@@ -279,7 +282,7 @@ func dumpLake(t *testing.T, cfg Config, after map[string]int64) lakeDump {
 	t.Helper()
 	ctx := context.Background()
 	var d lakeDump
-	for _, name := range Tables {
+	for _, name := range transforms.TableNames() {
 		tbl := lake.Open(cfg.table(name))
 		snap, err := tbl.Snapshot(ctx, -1)
 		if err != nil {

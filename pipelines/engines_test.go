@@ -1,3 +1,5 @@
+//go:build integration
+
 package pipelines
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/tweetsentiment/medallion/lake/laketest"
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
 	"github.com/tweetsentiment/medallion/tracking"
+	"github.com/tweetsentiment/medallion/transforms"
 )
 
 // startEngine starts Beam's job server for a real engine (scripts/jobserver.sh:
@@ -102,9 +105,9 @@ func runMedallion(t *testing.T, ctx context.Context, args ...string) string {
 func sameLakes(t *testing.T, want, got string, sameVersions bool) {
 	t.Helper()
 	ctx := context.Background()
-	for _, name := range Tables {
+	for _, name := range transforms.TableNames() {
 		a, b := tableMultiset(t, lake.Join(want, name)), tableMultiset(t, lake.Join(got, name))
-		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != QuarantineTable {
+		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != transforms.QuarantineTable.Name {
 			t.Errorf("%s: %d rows in process, %d through the runner", name, len(a), len(b))
 		}
 		va, err := latestVersion(ctx, lake.Join(want, name))
@@ -166,7 +169,7 @@ func TestEngines(t *testing.T) {
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 			defer cancel()
 			lk := "s3://" + e.bucket + "/lake-" + engine
-			out := runMedallion(t, rctx, append([]string{"--input", e.input, "--lake", lk, "--registry", e.registry,
+			out := runMedallion(t, rctx, append([]string{"run", "--input", e.input, "--lake", lk, "--registry", e.registry,
 				"--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}, engineFlags(t, endpoint)...)...)
 			sameLakes(t, local, lk, true)
 			m := workersLine.FindStringSubmatch(out)
@@ -189,10 +192,10 @@ func TestEngines(t *testing.T) {
 			// and a rescore of the first (same model: same rows).
 			model := []string{"--registry", e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}
 			staged := "s3://" + e.bucket + "/lake-staged"
-			runMedallion(t, rctx, append(append([]string{"--input", e.input, "--lake", staged, "--stages", "raw:bronze"}, model...), engineFlags(t, endpoint)...)...)
-			runMedallion(t, rctx, append(append([]string{"--lake", staged, "--stages", "bronze:silver,silver:gold,gold:application"}, model...), engineFlags(t, endpoint)...)...)
+			runMedallion(t, rctx, append(append([]string{"run", "--input", e.input, "--lake", staged, "--stages", "raw:bronze"}, model...), engineFlags(t, endpoint)...)...)
+			runMedallion(t, rctx, append(append([]string{"run", "--lake", staged, "--stages", "bronze:silver,silver:gold,gold:application"}, model...), engineFlags(t, endpoint)...)...)
 			sameLakes(t, local, staged, false)
-			out = runMedallion(t, rctx, append(append([]string{"--lake", lk, "--rescore"}, model...), engineFlags(t, endpoint)...)...)
+			out = runMedallion(t, rctx, append(append([]string{"rescore", "--lake", lk}, model...), engineFlags(t, endpoint)...)...)
 			if !strings.Contains(out, "rescore 0: gold v1") {
 				t.Errorf("rescore on Flink:\n%s", out)
 			}
@@ -226,7 +229,7 @@ func TestStreamOnFlink(t *testing.T) {
 		done <- string(out)
 	}()
 	// Three waves, each after the previous one is committed: three triggers.
-	bronze := lake.Join(lk, BronzeTable)
+	bronze := lake.Join(lk, transforms.BronzeTable.Name)
 	for wave := range 3 {
 		landWave(t, dir, e.input, wave)
 		for deadline := time.Now().Add(2 * time.Minute); ; {
@@ -256,7 +259,7 @@ func TestStreamOnFlink(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(left) == 0 && cp.last != nil {
-			if held, _ := tablesHold(ctx, lk, Tables, AllStages.appID(), cp.last.Batch); held {
+			if held, _ := tablesHold(ctx, lk, transforms.TableNames(), AllStages.appID(), cp.last.Batch); held {
 				break
 			}
 		}
@@ -264,7 +267,7 @@ func TestStreamOnFlink(t *testing.T) {
 			t.Fatalf("%d landed files not planned, or the last batch not committed\njob server:\n%s", len(left), logs.String())
 		}
 	}
-	runMedallion(t, ctx, "--stop", "--lake", lk)
+	runMedallion(t, ctx, "stop", "--lake", lk)
 	var out string
 	select {
 	case out = <-done:
@@ -295,7 +298,7 @@ func batchLake(t *testing.T, input string) string {
 // streamArgs are the command's arguments for a stream (trigger 1 s) of the
 // setup's raw files into lk on the job server at endpoint.
 func (e *engineSetup) streamArgs(t *testing.T, endpoint, lk, idle string) []string {
-	return append([]string{"--mode", "stream", "--trigger", "1s", "--idle-timeout", idle, "--monitor", "1h",
+	return append([]string{"stream", "--trigger", "1s", "--idle-timeout", idle, "--monitor", "1h",
 		"--input", e.input, "--lake", lk, "--registry", e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()},
 		engineFlags(t, endpoint)...)
 }
@@ -340,7 +343,10 @@ func TestStreamOnFlinkDriverKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	landWave(t, dir, e.input, 0)
-	waitFor("batch 0 committed", 2*time.Minute, func() bool { v, _ := latestVersion(ctx, lake.Join(lk, ApplicationTable)); return v >= 0 })
+	waitFor("batch 0 committed", 2*time.Minute, func() bool {
+		v, _ := latestVersion(ctx, lake.Join(lk, transforms.ApplicationTable.Name))
+		return v >= 0
+	})
 	landWave(t, dir, e.input, 1)
 	store := lake.StorageFor(lk)
 	waitFor("batch 1 planned", time.Minute, func() bool { _, err := store.ReadFile(ctx, planName(1)); return err == nil })
@@ -349,7 +355,7 @@ func TestStreamOnFlinkDriverKilled(t *testing.T) {
 	killed := time.Now()
 	waitFor("the killed driver's job ended", 2*time.Minute, func() bool { return jobsDone(t, endpoint) })
 	t.Logf("the job ended %v after its driver was killed", time.Since(killed).Round(time.Second))
-	if held, err := tablesHold(ctx, lk, Tables, AllStages.appID(), 1); err != nil || !held {
+	if held, err := tablesHold(ctx, lk, transforms.TableNames(), AllStages.appID(), 1); err != nil || !held {
 		t.Errorf("the killed driver's job did not commit its planned batch 1 to every table (%v)\n%s", err, out.String())
 	}
 	landWave(t, dir, e.input, 2)

@@ -97,7 +97,7 @@ func HintFor(cause string) string {
 // what the file held when planned.
 func stuckFailure(c Config, plan *Plan, held []string, path string, fault *transforms.FileFault) *Failure {
 	var lacking []string
-	for _, t := range Tables {
+	for _, t := range transforms.TableNames() {
 		if !slices.Contains(held, t) {
 			lacking = append(lacking, t)
 		}
@@ -109,8 +109,8 @@ func stuckFailure(c Config, plan *Plan, held []string, path string, fault *trans
 	return &Failure{
 		Msg: fmt.Sprintf("batch %d: planned file %s %s after %s committed the batch from it (%s lack the batch and cannot be finished without the file)",
 			plan.Batch, path, what, strings.Join(held, ", "), strings.Join(lacking, ", ")),
-		Hint: fmt.Sprintf("put the file back as it was and rerun to finish the batch exactly, or run `medallion --abandon-batch %d --lake %s` to close it in the other tables (nothing committed is lost)",
-			plan.Batch, c.Lake),
+		Hint: fmt.Sprintf("put the file back as it was and rerun to finish the batch exactly, or run `medallion abandon --lake %s --batch %d` to close it in the other tables (nothing committed is lost)",
+			c.Lake, plan.Batch),
 		Err: fault,
 	}
 }

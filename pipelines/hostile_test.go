@@ -81,8 +81,8 @@ func TestHostileInput(t *testing.T) {
 	if err := sum.Check(); err != nil {
 		t.Error(err)
 	}
-	got := map[string]int64{"raw": sum.RawRecords, "bronze": sum.table(BronzeTable).Rows, "bronze quarantine": sum.BronzeQuarantined,
-		"silver quarantine": sum.SilverQuarantined, "silver": sum.table(SilverTable).Rows}
+	got := map[string]int64{"raw": sum.RawRecords, "bronze": sum.table(transforms.BronzeTable.Name).Rows, "bronze quarantine": sum.BronzeQuarantined,
+		"silver quarantine": sum.SilverQuarantined, "silver": sum.table(transforms.SilverTable.Name).Rows}
 	for k, w := range map[string]int64{"raw": want.raw, "bronze": want.bronze, "bronze quarantine": want.bronzeQ,
 		"silver quarantine": want.silverQ, "silver": int64(len(want.silver))} {
 		if got[k] != w {
@@ -90,7 +90,7 @@ func TestHostileInput(t *testing.T) {
 		}
 	}
 	seen := map[string]int64{}
-	for _, r := range readTable(t, cfg.table(QuarantineTable)) {
+	for _, r := range readTable(t, cfg.table(transforms.QuarantineTable.Name)) {
 		reason, _ := r["reason"].(string)
 		cat, detail, _ := strings.Cut(reason, ": ")
 		if !knownCategory(cat) || detail == "" {
@@ -114,14 +114,14 @@ func TestHostileInput(t *testing.T) {
 	if seen[transforms.ReasonTooMany] != 10 || seen[transforms.ReasonTooLarge] != 2 {
 		t.Errorf("too_many_records %d (want 10), too_large %d (want 2)", seen[transforms.ReasonTooMany], seen[transforms.ReasonTooLarge])
 	}
-	snap, _ := lake.Open(cfg.table(BronzeTable)).Snapshot(ctx, -1)
+	snap, _ := lake.Open(cfg.table(transforms.BronzeTable.Name)).Snapshot(ctx, -1)
 	for _, col := range []string{"lang", "extra_text"} {
 		if _, ok := snap.Schema.Field(col); !ok {
 			t.Errorf("bronze lacks the extra column %s: %v", col, snap.Schema.Fields)
 		}
 	}
 	var sawReplacement bool
-	for _, r := range readTable(t, cfg.table(BronzeTable)) {
+	for _, r := range readTable(t, cfg.table(transforms.BronzeTable.Name)) {
 		if text, ok := r["text"].(string); ok && strings.Contains(text, "@utf8") {
 			sawReplacement = strings.ContainsRune(text, utf8.RuneError)
 		}

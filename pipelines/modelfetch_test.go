@@ -1,3 +1,5 @@
+//go:build integration
+
 package pipelines
 
 import (
@@ -10,23 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
-
 	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/lake/laketest"
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
 	"github.com/tweetsentiment/medallion/tracking"
+	"github.com/tweetsentiment/medallion/transforms"
 )
-
-// workersOn sets Beam's runner flags as a submission to a job server with
-// the given environment would, restoring them when the test ends.
-func workersOn(t *testing.T, runner, environment string) {
-	prevRunner, prevEnv := *runners.Runner, *jobopts.EnvironmentType
-	t.Cleanup(func() { *runners.Runner, *jobopts.EnvironmentType = prevRunner, prevEnv })
-	*runners.Runner, *jobopts.EnvironmentType = runner, environment
-}
 
 // With workers that may run on other machines, Validate refuses at once a
 // lake, input or model on a local path (naming the flag and what to do),
@@ -60,7 +52,6 @@ func TestValidateWorkersElsewhere(t *testing.T) {
 	relLake, _ := filepath.Rel(wd, localLake)
 	relIn, _ := filepath.Rel(wd, localIn)
 	s3Lake, s3In := "s3://"+bucket+"/lake", "s3://"+bucket+"/raw"
-	workersOn(t, "universal", "PROCESS")
 
 	cases := []struct {
 		name             string
@@ -76,14 +67,14 @@ func TestValidateWorkersElsewhere(t *testing.T) {
 		{"model in a local registry", s3Lake, s3In, "models:/tweet-sentiment/Production", registry, "", false, "is the local folder"},
 		{"remote folder without a model file", s3Lake, s3In, broken, "", "", false, "not a model folder"},
 		{"everything on S3", s3Lake, s3In, model, "", "", false, ""},
-		{"from a table: no input needed", s3Lake, "", model, "", SilverTable, false, ""},
+		{"from a table: no input needed", s3Lake, "", model, "", transforms.SilverTable.Name, false, ""},
 		{"local paths declared shared", localLake, localIn, demoModel, "", "", true, ""},
 		{"relative local paths declared shared", relLake, relIn, demoModel, "", "", true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := Config{Input: c.input, Lake: c.lake, Codec: "zstd", Model: c.mdl, Registry: c.registry, FromTable: c.fromTable,
-				SharedPaths: c.shared, Monitoring: t.TempDir()}
+				SharedPaths: c.shared, Monitoring: t.TempDir(), Env: Env{Runner: "universal", EnvironmentType: "PROCESS"}}
 			err := cfg.Validate()
 			if c.want != "" {
 				if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -116,8 +107,7 @@ func TestValidateWorkersElsewhere(t *testing.T) {
 	// LOOPBACK runs the workers in this process: local paths are fine.
 	t.Run("LOOPBACK", func(t *testing.T) {
 		needRuntime(t)
-		workersOn(t, "universal", "LOOPBACK")
-		cfg := Config{Input: localIn, Lake: localLake, Codec: "zstd", Model: demoModel, Monitoring: t.TempDir()}
+		cfg := Config{Input: localIn, Lake: localLake, Codec: "zstd", Model: demoModel, Monitoring: t.TempDir(), Env: Env{Runner: "universal", EnvironmentType: "LOOPBACK"}}
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
@@ -166,14 +156,14 @@ func TestModelOnS3EndToEnd(t *testing.T) {
 	if err := sum.Check(); err != nil {
 		t.Error(err)
 	}
-	for _, name := range Tables {
+	for _, name := range transforms.TableNames() {
 		a := tableMultiset(t, filepath.Join(local.Lake, name))
 		b := tableMultiset(t, lake.Join(remote.Lake, name))
 		for i := range b {
 			b[i] = strings.ReplaceAll(b[i], "s3://"+bucket+"/raw/", in+"/")
 		}
 		sort.Strings(b)
-		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != QuarantineTable {
+		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != transforms.QuarantineTable.Name {
 			t.Errorf("%s: %d rows with local paths, %d with everything on S3", name, len(a), len(b))
 		}
 	}
@@ -234,7 +224,7 @@ func TestProcessWorkersShareNothing(t *testing.T) {
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	remote := "s3://" + bucket + "/lake"
-	run := exec.CommandContext(rctx, bin, "--input", "s3://"+bucket+"/raw", "--lake", remote, "--registry", "s3://"+bucket+"/mlruns",
+	run := exec.CommandContext(rctx, bin, "run", "--input", "s3://"+bucket+"/raw", "--lake", remote, "--registry", "s3://"+bucket+"/mlruns",
 		"--model", "models:/tweet-sentiment/Production", "--shards", "2", "--inference-threads", "1", "--monitoring", t.TempDir(),
 		"--runner=universal", "--endpoint="+endpoint, "--environment_type=PROCESS",
 		`--environment_config={"command":"`+script+`"}`, "--worker_binary="+bin)
@@ -244,14 +234,14 @@ func TestProcessWorkersShareNothing(t *testing.T) {
 	if out, err := run.CombinedOutput(); err != nil {
 		t.Fatalf("medallion with PROCESS workers and everything on S3: %v\n%s\njob server:\n%s", err, out, logs.String())
 	}
-	for _, name := range Tables {
+	for _, name := range transforms.TableNames() {
 		a := tableMultiset(t, filepath.Join(local, name))
 		b := tableMultiset(t, lake.Join(remote, name))
 		for i := range b {
 			b[i] = strings.ReplaceAll(b[i], "s3://"+bucket+"/raw/", in+"/")
 		}
 		sort.Strings(b)
-		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != QuarantineTable {
+		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && name != transforms.QuarantineTable.Name {
 			t.Errorf("%s: %d rows in process, %d from worker processes sharing nothing", name, len(a), len(b))
 		}
 	}

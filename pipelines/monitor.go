@@ -16,14 +16,26 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/tweetsentiment/medallion/transforms"
 )
 
-// Streams are named as the original notebook's three streams.
-var Streams = []struct{ Name, Table, Stage string }{
-	{"bronze_stream", BronzeTable, "bronze"},
-	{"silver_stream", SilverTable, "silver"},
-	{"gold_stream", GoldTable, "gold"},
+// monitored are the tables the monitoring follows, as the course's three
+// streams (Table.Stream): rows per batch, and processing time under the
+// table's name.
+func monitored() []transforms.Table {
+	var out []transforms.Table
+	for _, t := range transforms.Tables {
+		if t.Stream != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }
+
+// monitoringDir is the monitoring's default folder, in the lake (or in
+// the working folder for a lake on an object store).
+const monitoringDir = "_monitoring"
 
 // point is one batch of one stream.
 type point struct {
@@ -64,15 +76,15 @@ func (m *monitor) record(s *Summary) error {
 	if st, _ := f.Stat(); st != nil && st.Size() == 0 {
 		fmt.Fprintln(f, "time,batch,stream,rows,processing_ms")
 	}
-	for _, st := range Streams {
-		p := point{At: now, Batch: s.Batch, Rows: s.table(st.Table).Rows, ProcessingMs: float64(s.ProcessingMicros[st.Stage]) / 1000}
-		m.series[st.Name] = append(m.series[st.Name], p)
-		m.total[st.Name] += p.Rows
-		iv := m.interval[st.Name]
+	for _, ms := range monitored() {
+		p := point{At: now, Batch: s.Batch, Rows: s.table(ms.Name).Rows, ProcessingMs: float64(s.ProcessingMicros[ms.Name]) / 1000}
+		m.series[ms.Stream] = append(m.series[ms.Stream], p)
+		m.total[ms.Stream] += p.Rows
+		iv := m.interval[ms.Stream]
 		iv.Rows += p.Rows
 		iv.ProcessingMs += p.ProcessingMs
-		m.interval[st.Name] = iv
-		fmt.Fprintf(f, "%s,%d,%s,%d,%.3f\n", now.UTC().Format(time.RFC3339Nano), p.Batch, st.Name, p.Rows, p.ProcessingMs)
+		m.interval[ms.Stream] = iv
+		fmt.Fprintf(f, "%s,%d,%s,%d,%.3f\n", now.UTC().Format(time.RFC3339Nano), p.Batch, ms.Stream, p.Rows, p.ProcessingMs)
 	}
 	return nil
 }
@@ -82,10 +94,10 @@ func (m *monitor) print() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fmt.Fprintf(m.out, "=== metrics at %s ===\n", time.Now().Format("2006-01-02 15:04:05"))
-	for _, st := range Streams {
-		iv := m.interval[st.Name]
+	for _, ms := range monitored() {
+		iv := m.interval[ms.Stream]
 		fmt.Fprintf(m.out, "  %-14s rows last interval %8s   total %10s   processing time %8.1f ms\n",
-			st.Name, group(iv.Rows), group(m.total[st.Name]), iv.ProcessingMs)
+			ms.Stream, group(iv.Rows), group(m.total[ms.Stream]), iv.ProcessingMs)
 	}
 	m.interval = map[string]point{}
 }
@@ -103,8 +115,8 @@ func (m *monitor) charts() ([]string, error) {
 		return nil, err
 	}
 	var first time.Time
-	for _, st := range Streams {
-		if ps := series[st.Name]; len(ps) > 0 && (first.IsZero() || ps[0].At.Before(first)) {
+	for _, ms := range monitored() {
+		if ps := series[ms.Stream]; len(ps) > 0 && (first.IsZero() || ps[0].At.Before(first)) {
 			first = ps[0].At
 		}
 	}
@@ -121,10 +133,10 @@ func (m *monitor) charts() ([]string, error) {
 		p.X.Label.Text = "seconds since the first batch"
 		p.Y.Label.Text = chart.y
 		p.Add(plotter.NewGrid())
-		for i, st := range Streams {
+		for i, ms := range monitored() {
 			var xys plotter.XYs
 			var cum int64
-			for _, pt := range series[st.Name] {
+			for _, pt := range series[ms.Stream] {
 				cum += pt.Rows
 				xys = append(xys, plotter.XY{X: pt.At.Sub(first).Seconds(), Y: chart.value(cum, pt)})
 			}
@@ -137,11 +149,11 @@ func (m *monitor) charts() ([]string, error) {
 			}
 			line.Color, points.Color = streamColors[i], streamColors[i]
 			line.Width = vg.Points(1.5)
-			if st.Name == "gold_stream" { // gold equals silver row for row: dashes keep both visible
+			if ms.Name == transforms.GoldTable.Name { // gold equals silver row for row: dashes keep both visible
 				line.Dashes = []vg.Length{vg.Points(6), vg.Points(4)}
 			}
 			p.Add(line, points)
-			p.Legend.Add(st.Name, line, points)
+			p.Legend.Add(ms.Stream, line, points)
 		}
 		p.Legend.Top = false
 		p.Legend.Left = false

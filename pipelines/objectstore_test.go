@@ -1,3 +1,5 @@
+//go:build integration
+
 package pipelines
 
 import (
@@ -14,6 +16,7 @@ import (
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/lake/laketest"
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
+	"github.com/tweetsentiment/medallion/transforms"
 )
 
 // The whole pipeline with its lake on a real S3-compatible server
@@ -47,10 +50,10 @@ func TestLakeOnS3(t *testing.T) {
 	}
 	// The S3 tables, read over S3 and from the server's disk, equal the local run's.
 	onDisk := filepath.Join(srv.Root, bucket, "lake")
-	for _, name := range Tables {
+	for _, name := range transforms.TableNames() {
 		a := tableMultiset(t, filepath.Join(local, name))
 		b, c := tableMultiset(t, lake.Join(remote, name)), tableMultiset(t, filepath.Join(onDisk, name))
-		if strings.Join(a, "\n") != strings.Join(b, "\n") || strings.Join(b, "\n") != strings.Join(c, "\n") || len(a) == 0 && name != QuarantineTable {
+		if strings.Join(a, "\n") != strings.Join(b, "\n") || strings.Join(b, "\n") != strings.Join(c, "\n") || len(a) == 0 && name != transforms.QuarantineTable.Name {
 			t.Errorf("%s: %d rows locally, %d over S3, %d on the server's disk", name, len(a), len(b), len(c))
 		}
 	}
@@ -83,7 +86,7 @@ func TestLakeOnS3(t *testing.T) {
 	if sum, err := Run(ctx, allS3, prismRunner(ctx)); err != nil || sum.Files != int64(len(entries)) {
 		t.Fatalf("run with S3 input: %v (%+v)", err, sum)
 	}
-	for _, name := range Tables {
+	for _, name := range transforms.TableNames() {
 		a := tableMultiset(t, filepath.Join(local, name))
 		b := tableMultiset(t, lake.Join(allS3.Lake, name))
 		for i := range b {
@@ -95,7 +98,7 @@ func TestLakeOnS3(t *testing.T) {
 		}
 	}
 
-	before := tableMultiset(t, lake.Join(remote, SilverTable))
+	before := tableMultiset(t, lake.Join(remote, transforms.SilverTable.Name))
 	var out bytes.Buffer
 	if err := Optimize(ctx, remote, "zstd", &out); err != nil {
 		t.Fatal(err)
@@ -103,7 +106,7 @@ func TestLakeOnS3(t *testing.T) {
 	if err := Vacuum(ctx, remote, 0, &out); err != nil {
 		t.Fatal(err)
 	}
-	if after := tableMultiset(t, lake.Join(remote, SilverTable)); strings.Join(after, "\n") != strings.Join(before, "\n") {
+	if after := tableMultiset(t, lake.Join(remote, transforms.SilverTable.Name)); strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Errorf("optimize and vacuum on S3 changed silver")
 	}
 
@@ -124,7 +127,7 @@ func TestLakeOnS3(t *testing.T) {
 		done <- reason
 	}()
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if n, _ := latestVersion(ctx, lake.Join(slake, ApplicationTable)); n >= 0 {
+		if n, _ := latestVersion(ctx, lake.Join(slake, transforms.ApplicationTable.Name)); n >= 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -149,17 +152,17 @@ func TestLakeOnS3(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(sc.Monitoring, "rows.png")); err != nil {
 		t.Errorf("monitoring of a stream on S3: %v", err)
 	}
-	if n := len(readTable(t, lake.Join(slake, BronzeTable))); n != 50 {
+	if n := len(readTable(t, lake.Join(slake, transforms.BronzeTable.Name))); n != 50 {
 		t.Errorf("stream bronze on S3: %d rows, want 50", n)
 	}
 	out.Reset()
 	if err := Reset(slake, &out); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := lake.Open(lake.Join(slake, BronzeTable)).Exists(ctx); ok {
+	if ok, _ := lake.Open(lake.Join(slake, transforms.BronzeTable.Name)).Exists(ctx); ok {
 		t.Errorf("reset left the bronze table: %s", out.String())
 	}
-	if ok, _ := lake.Open(lake.Join(remote, BronzeTable)).Exists(ctx); !ok {
+	if ok, _ := lake.Open(lake.Join(remote, transforms.BronzeTable.Name)).Exists(ctx); !ok {
 		t.Error("reset of one lake removed another lake's table in the same bucket")
 	}
 }

@@ -6,15 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"   // gs:// input
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // file:// and plain paths
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 
 	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/lake"
@@ -55,6 +51,9 @@ type Config struct {
 	// path. Without it, a local path is refused when the workers run
 	// elsewhere (a job server's non-LOOPBACK environment).
 	SharedPaths bool
+	// Env is where the pipeline's jobs run (the zero Env: prism in this
+	// process); validation uses it to tell whether workers run elsewhere.
+	Env Env
 
 	model  tracking.Resolved // set by Validate
 	stages Stages            // set by Validate
@@ -72,7 +71,7 @@ func (c *Config) Validate() error {
 	}
 	c.stages = stages
 	if c.Input == "" && !c.fromTable() {
-		return errors.New("--input is required (unless the run starts from a table: --rescore, --stages bronze:silver,...)")
+		return errors.New("--input is required (unless the run starts from a table: medallion rescore, rebuild, or --stages bronze:silver,...)")
 	}
 	// An object-store prefix exists once an object does (a stream may start
 	// before the first file lands): remote input is checked when planned.
@@ -89,7 +88,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--codec %q: want zstd or snappy", c.Codec)
 	}
 	if c.Shards == 0 {
-		c.Shards = DefaultShards()
+		c.Shards = c.Env.DefaultShards()
 	}
 	if c.Shards < 1 {
 		return fmt.Errorf("--shards %d: want at least 1", c.Shards)
@@ -98,9 +97,9 @@ func (c *Config) Validate() error {
 		c.Limits = transforms.DefaultLimits
 	}
 	if c.Monitoring == "" {
-		c.Monitoring = filepath.Join(c.Lake, "_monitoring")
+		c.Monitoring = filepath.Join(c.Lake, monitoringDir)
 		if lake.IsRemote(c.Lake) {
-			c.Monitoring = "_monitoring"
+			c.Monitoring = monitoringDir
 		}
 	}
 	// Workers resolve paths from their own working folder: a streaming
@@ -152,7 +151,7 @@ func (c *Config) Validate() error {
 	if p, err := inference.FindModelFile(dir, true); c.Quantized && (err != nil || filepath.Base(p) != "model_quantized.onnx") {
 		return fmt.Errorf("--quantized: model %s (%s) has no onnx/model_quantized.onnx or model_quantized.onnx", c.Model, res.Dir)
 	}
-	if workersElsewhere() {
+	if c.Env.workersElsewhere() {
 		// Nothing of the model runs in this process: it needs no ONNX
 		// Runtime, only a folder with a model in it.
 		if _, err := inference.FindModelFile(dir, c.Quantized); err != nil {
@@ -173,10 +172,10 @@ func (c *Config) Validate() error {
 // worker elsewhere would otherwise fail, or read another machine's folder,
 // long after the job started.
 func (c *Config) checkWorkersReach(model *tracking.Resolved) error {
-	if !workersElsewhere() || c.SharedPaths {
+	if !c.Env.workersElsewhere() || c.SharedPaths {
 		return nil
 	}
-	where := fmt.Sprintf("the workers may run on other machines (--runner=%s, --environment_type=%s)", *runners.Runner, *jobopts.EnvironmentType)
+	where := fmt.Sprintf("the workers may run on other machines (--runner=%s, --environment_type=%s)", c.Env.RunnerName(), c.Env.EnvironmentType)
 	const shared = "or pass --shared-paths if every worker mounts that path at the same place"
 	switch {
 	case !lake.IsRemote(c.Lake):
@@ -194,11 +193,13 @@ func (c *Config) checkWorkersReach(model *tracking.Resolved) error {
 }
 
 // fromTable reports whether the run reads a table rather than --input.
-func (c *Config) fromTable() bool { return c.FromTable != "" || c.stages.First > RawBronze }
+func (c *Config) fromTable() bool { return c.FromTable != "" || c.stages.First > transforms.RawBronze }
 
 // needsModel reports whether the run scores rows: a rescore, or stages
 // that include silver:gold.
-func (c *Config) needsModel() bool { return c.FromTable == SilverTable || c.stages.has(SilverGold) }
+func (c *Config) needsModel() bool {
+	return c.FromTable == transforms.SilverTable.Name || c.stages.has(transforms.SilverGold)
+}
 
 // inferenceConfig is how gold runs the model in modelDir: a local folder,
 // or the resolved model's location on an object store, which workers fetch
@@ -209,38 +210,6 @@ func (c Config) inferenceConfig(modelDir string) transforms.InferenceConfig {
 		ic.ModelDir, ic.ModelLocation, ic.ModelDigest = "", modelDir, c.model.Digest
 	}
 	return ic
-}
-
-// DefaultShards is the writers per table and inference groups when none
-// are given: the CPUs for a runner in this process (prism, direct), four per
-// slot of a job server's --parallelism (so keys that hash together still
-// spread), and 16 when a job server chooses its own parallelism.
-func DefaultShards() int {
-	if !onJobServer() {
-		return runtime.NumCPU()
-	}
-	if p := *jobopts.Parallelism; p > 0 {
-		return 4 * p
-	}
-	return 16
-}
-
-// onJobServer reports whether Beam's --runner submits the pipeline to a
-// job server (a portable runner: Flink, Spark, Dataflow, a standalone prism)
-// rather than running it in this process.
-func onJobServer() bool {
-	switch *runners.Runner {
-	case "universal", "flink", "spark", "dataflow", "samza":
-		return true
-	}
-	return false
-}
-
-// workersElsewhere reports whether the pipeline's workers may run on other
-// machines than this one: on a job server, unless its SDK harness loops
-// back into this process (--environment_type=LOOPBACK).
-func workersElsewhere() bool {
-	return onJobServer() && !strings.EqualFold(*jobopts.EnvironmentType, "LOOPBACK")
 }
 
 // DefaultBatchSize is the texts per ONNX Runtime run; see docs/BENCHMARKS.md.
@@ -255,18 +224,6 @@ func hasMeta(p string) bool {
 	return false
 }
 
-// Table names under the lake.
-const (
-	BronzeTable      = "bronze"
-	SilverTable      = "silver"
-	QuarantineTable  = "quarantine"
-	GoldTable        = "gold"
-	ApplicationTable = "application"
-)
-
-// Tables lists the lake's tables in pipeline order.
-var Tables = []string{BronzeTable, SilverTable, QuarantineTable, GoldTable, ApplicationTable}
-
 func (c Config) table(name string) string { return lake.Join(c.Lake, name) }
 
 // Build adds one batch of the pipeline to s: it reads like the medallion
@@ -276,8 +233,8 @@ func (c Config) table(name string) string { return lake.Join(c.Lake, name) }
 func Build(s beam.Scope, c Config, plan *Plan) {
 	st := plan.stages()
 	silver := Ingest(s, c, plan)
-	if st.has(SilverGold) {
-		c.scoreAndCount(s, st, plan.Batch, silver, transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Txn: batchTxn(st, plan.Batch)})
+	if st.has(transforms.SilverGold) {
+		c.scoreAndCount(s, st, plan.Batch, silver, transforms.Lineage{Stage: transforms.SilverGold.String(), Table: transforms.SilverTable.Name, Txn: batchTxn(st, plan.Batch)})
 	}
 }
 
@@ -287,10 +244,10 @@ func Build(s beam.Scope, c Config, plan *Plan) {
 func (c Config) scoreAndCount(s beam.Scope, st Stages, version int64, silver beam.PCollection, goldFrom transforms.Lineage) {
 	app := st.appID()
 	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
-	goldCommitted := c.write(s, app, version, GoldTable, transforms.GoldSchema, gold, c.scoredBy(goldFrom))
-	if st.has(GoldApplication) {
-		transforms.Application(s, gold, goldCommitted, transforms.ApplicationConfig{Location: c.table(ApplicationTable), AppID: app, Version: version,
-			Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, Txn: batchTxn(st, version)}})
+	goldCommitted := c.write(s, app, version, transforms.GoldTable.Name, transforms.GoldSchema, gold, c.scoredBy(goldFrom))
+	if st.has(transforms.GoldApplication) {
+		transforms.Application(s, gold, goldCommitted, transforms.ApplicationConfig{Location: c.table(transforms.ApplicationTable.Name), AppID: app, Version: version,
+			Lineage: transforms.Lineage{Stage: transforms.GoldApplication.String(), Table: transforms.GoldTable.Name, Txn: batchTxn(st, version)}})
 	}
 }
 
@@ -342,20 +299,20 @@ func Ingest(s beam.Scope, c Config, plan *Plan) beam.PCollection {
 		bronzeTallies = beam.Flatten(s, missingTallies, readTallies)
 		quarantines = append(quarantines, missing, bronzeQuarantine)
 	}
-	fromPlan := transforms.Lineage{Stage: "raw:bronze", Plan: planName(plan.Batch), Batch: transforms.Int64(plan.Batch), Files: len(plan.Files)}
-	c.writeTallied(s, app, plan.Batch, BronzeTable, transforms.BronzeSchema, bronze, fromPlan.Params(nil), bronzeTallies, transforms.BronzeTallies)
-	if !st.has(BronzeSilver) {
+	fromPlan := transforms.Lineage{Stage: transforms.RawBronze.String(), Plan: planName(plan.Batch), Batch: transforms.Int64(plan.Batch), Files: len(plan.Files)}
+	c.writeTallied(s, app, plan.Batch, transforms.BronzeTable.Name, transforms.BronzeSchema, bronze, fromPlan.Params(nil), bronzeTallies, transforms.BronzeTallies)
+	if !st.has(transforms.BronzeSilver) {
 		// A replay needs bronze and quarantine to hold the batch, which is
 		// all this batch writes: only a fresh batch gets here.
-		c.write(s, app, plan.Batch, QuarantineTable, transforms.QuarantineSchema, beam.Flatten(s, quarantines...), fromPlan.Params(nil))
+		c.write(s, app, plan.Batch, transforms.QuarantineTable.Name, transforms.QuarantineSchema, beam.Flatten(s, quarantines...), fromPlan.Params(nil))
 		return beam.PCollection{}
 	}
 	silver, silverQuarantine, silverTallies := transforms.Silver(s, bronze, c.Limits)
 	quarantine := beam.Flatten(s, append(quarantines, silverQuarantine)...)
-	c.writeTallied(s, app, plan.Batch, SilverTable, transforms.SilverSchema, silver,
-		transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable, Txn: batchTxn(st, plan.Batch)}.Params(nil), silverTallies, transforms.SilverTallies)
-	fromPlan.Stage = "raw:bronze+bronze:silver"
-	c.write(s, app, plan.Batch, QuarantineTable, transforms.QuarantineSchema, quarantine, fromPlan.Params(nil))
+	c.writeTallied(s, app, plan.Batch, transforms.SilverTable.Name, transforms.SilverSchema, silver,
+		transforms.Lineage{Stage: transforms.BronzeSilver.String(), Table: transforms.BronzeTable.Name, Txn: batchTxn(st, plan.Batch)}.Params(nil), silverTallies, transforms.SilverTallies)
+	fromPlan.Stage = transforms.RawBronze.String() + "+" + transforms.BronzeSilver.String()
+	c.write(s, app, plan.Batch, transforms.QuarantineTable.Name, transforms.QuarantineSchema, quarantine, fromPlan.Params(nil))
 	return silver
 }
 
@@ -375,9 +332,6 @@ func (c Config) writeTallied(s beam.Scope, appID string, version int64, name str
 	return deltaio.WriteTallied(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec,
 		Parameters: params, AppID: appID, Version: version, Tallies: names}, rows, tallies)
 }
-
-// Runner runs a built pipeline (prism, direct, a job server).
-type Runner func(*beam.Pipeline) (beam.PipelineResult, error)
 
 // Run runs the configured stages over everything new: from the raw files,
 // batch after batch of files no earlier run ingested; from a table, offset
@@ -422,7 +376,7 @@ func RunBatch(ctx context.Context, c Config, run Runner) (*Summary, error) {
 // stepper returns what runs the next batch of a validated configuration:
 // a plan of raw files, or an offset of the upstream table's commits.
 func (c Config) stepper(ctx context.Context, run Runner) (func(context.Context) (*Summary, error), error) {
-	if c.stages.First > RawBronze {
+	if c.stages.First > transforms.RawBronze {
 		return func(ctx context.Context) (*Summary, error) { return runNextOffset(ctx, c, run) }, nil
 	}
 	cp, err := openCheckpoint(ctx, c.Lake)
@@ -498,46 +452,12 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 		// No file was read, and bronze's commit (made before commits
 		// recorded tallies) does not say how many records it read: they are
 		// what its committed bronze rows and bronze quarantine rows came from.
-		sum.RawRecords = sum.table(BronzeTable).Rows + sum.BronzeQuarantined
+		sum.RawRecords = sum.table(transforms.BronzeTable.Name).Rows + sum.BronzeQuarantined
 	}
 	if err := sum.Check(); err != nil {
 		return nil, fmt.Errorf("batch %d: %w", plan.Batch, err)
 	}
 	return sum, nil
-}
-
-// batchHeld returns a table's latest version (-1: no table) and whether it
-// records the batch (or a later one) in its txn for app.
-func batchHeld(ctx context.Context, dir, app string, batch int64) (int64, bool, error) {
-	t := lake.Open(dir)
-	ok, err := t.Exists(ctx)
-	if err != nil || !ok {
-		return -1, false, err
-	}
-	snap, err := t.Snapshot(ctx, -1)
-	if err != nil {
-		return -1, false, err
-	}
-	v, ok := snap.TxnVersion(app)
-	return snap.Version, ok && v >= batch, nil
-}
-
-// holdsTxn reports whether a table records app's txn at version or later.
-func holdsTxn(ctx context.Context, dir, app string, version int64) (bool, error) {
-	_, held, err := batchHeld(ctx, dir, app, version)
-	return held, err
-}
-
-// tablesHold reports whether every one of the lake's tables records app's
-// txn at version or later: whether a batch, offset or rebuild is complete.
-func tablesHold(ctx context.Context, lakeDir string, tables []string, app string, version int64) (bool, error) {
-	for _, t := range tables {
-		held, err := holdsTxn(ctx, lake.Join(lakeDir, t), app, version)
-		if err != nil || !held {
-			return false, err
-		}
-	}
-	return true, nil
 }
 
 func latestVersion(ctx context.Context, dir string) (int64, error) {

@@ -37,11 +37,15 @@ func TestMain(m *testing.M) {
 		runChild()
 	}
 	code := m.Run()
-	if cmdBuild.path != "" {
-		os.RemoveAll(filepath.Dir(cmdBuild.path))
+	if removeCmdBuild != nil {
+		removeCmdBuild()
 	}
 	os.Exit(code)
 }
+
+// removeCmdBuild removes the medallion command's build folder (medallionBin,
+// integration tests only), which outlives every test; nil without them.
+var removeCmdBuild func()
 
 // expected is what the pipeline must commit, computed without Beam by
 // applying the transforms' pure functions to the files one by one.
@@ -158,9 +162,9 @@ func TestBatchPipeline(t *testing.T) {
 				t.Error(err)
 			}
 			got := map[string]int64{
-				"raw": sum.RawRecords, "bronze": sum.table(BronzeTable).Rows, "bronze quarantine": sum.BronzeQuarantined,
+				"raw": sum.RawRecords, "bronze": sum.table(transforms.BronzeTable.Name).Rows, "bronze quarantine": sum.BronzeQuarantined,
 				"silver quarantine": sum.SilverQuarantined, "with mentions": sum.TweetsWithMentions, "without": sum.NoMentions,
-				"silver rows": sum.table(SilverTable).Rows, "files": sum.Files,
+				"silver rows": sum.table(transforms.SilverTable.Name).Rows, "files": sum.Files,
 			}
 			wantM := map[string]int64{
 				"raw": want.raw, "bronze": want.bronze, "bronze quarantine": want.bronzeQ, "silver quarantine": want.silverQ,
@@ -173,7 +177,7 @@ func TestBatchPipeline(t *testing.T) {
 				}
 			}
 			// Contents: silver as a multiset, read back through the lake.
-			silver := readTable(t, cfg.table(SilverTable))
+			silver := readTable(t, cfg.table(transforms.SilverTable.Name))
 			var keys []string
 			for _, r := range silver {
 				var sent *string
@@ -187,8 +191,8 @@ func TestBatchPipeline(t *testing.T) {
 				t.Errorf("silver rows differ from the oracle (%d vs %d rows)", len(keys), len(want.silver))
 			}
 			// Bronze: schema grew by the extra fields; every row names its file.
-			bronze := readTable(t, cfg.table(BronzeTable))
-			snap, _ := lake.Open(cfg.table(BronzeTable)).Snapshot(ctx, -1)
+			bronze := readTable(t, cfg.table(transforms.BronzeTable.Name))
+			snap, _ := lake.Open(cfg.table(transforms.BronzeTable.Name)).Snapshot(ctx, -1)
 			if got, wantCols := len(snap.Schema.Fields), len(transforms.BronzeSchema.Fields)+len(want.extraColumns); got != wantCols {
 				t.Errorf("bronze has %d columns, want %d (extras %v)", got, wantCols, want.extraColumns)
 			}
@@ -198,7 +202,7 @@ func TestBatchPipeline(t *testing.T) {
 				}
 			}
 			// Quarantine: every row has a reason with a known category.
-			for _, r := range readTable(t, cfg.table(QuarantineTable)) {
+			for _, r := range readTable(t, cfg.table(transforms.QuarantineTable.Name)) {
 				reason, _ := r["reason"].(string)
 				cat, detail, ok := strings.Cut(reason, ": ")
 				if !ok || detail == "" || !knownCategory(cat) {
@@ -221,19 +225,19 @@ func TestBatchPipeline(t *testing.T) {
 				if err := sum2.Check(); err != nil {
 					t.Error(err)
 				}
-				if app := sum2.table(ApplicationTable); app.After != 1 {
+				if app := sum2.table(transforms.ApplicationTable.Name); app.After != 1 {
 					t.Errorf("second run: application at version %d, want 1", app.After)
 				}
 				checkGold(t, cfg, sum2) // application merges the second run into the first
 				// optimize: identical rows from fewer files, still read the same by DuckDB
 				before := map[string][]string{}
-				for _, name := range Tables {
+				for _, name := range transforms.TableNames() {
 					before[name] = tableMultiset(t, cfg.table(name))
 				}
 				if err := Optimize(ctx, cfg.Lake, "zstd", io.Discard); err != nil {
 					t.Fatal(err)
 				}
-				for _, name := range Tables {
+				for _, name := range transforms.TableNames() {
 					snap, _ := lake.Open(cfg.table(name)).Snapshot(ctx, -1)
 					if n := len(snap.Files()); n > 1 {
 						t.Errorf("%s has %d files after optimize", name, n)
@@ -252,10 +256,10 @@ func TestBatchPipeline(t *testing.T) {
 // and application against a recount of gold per mention.
 func checkGold(t *testing.T, cfg Config, sum *Summary) {
 	t.Helper()
-	silver := readTable(t, cfg.table(SilverTable))
-	gold := readTable(t, cfg.table(GoldTable))
-	if len(gold) != len(silver) || sum.table(GoldTable).Rows != sum.table(SilverTable).Rows {
-		t.Fatalf("gold has %d rows, silver %d (this run: %d vs %d)", len(gold), len(silver), sum.table(GoldTable).Rows, sum.table(SilverTable).Rows)
+	silver := readTable(t, cfg.table(transforms.SilverTable.Name))
+	gold := readTable(t, cfg.table(transforms.GoldTable.Name))
+	if len(gold) != len(silver) || sum.table(transforms.GoldTable.Name).Rows != sum.table(transforms.SilverTable.Name).Rows {
+		t.Fatalf("gold has %d rows, silver %d (this run: %d vs %d)", len(gold), len(silver), sum.table(transforms.GoldTable.Name).Rows, sum.table(transforms.SilverTable.Name).Rows)
 	}
 	m, err := inference.Load(cfg.model.Dir, inference.Options{BatchSize: 7})
 	if err != nil {
@@ -306,7 +310,7 @@ func checkGold(t *testing.T, cfg Config, sum *Summary) {
 			a.pos++
 		}
 	}
-	app := readTable(t, cfg.table(ApplicationTable))
+	app := readTable(t, cfg.table(transforms.ApplicationTable.Name))
 	if len(app) != len(recount) {
 		t.Fatalf("application has %d mentions, gold %d", len(app), len(recount))
 	}
@@ -479,7 +483,7 @@ var duckTypes = map[string]string{
 func compareWithDuckDB(t *testing.T, cfg Config) {
 	script, _ := filepath.Abs(filepath.Join("..", "scripts", "duckdb", "check.mjs"))
 	needTool(t, "DuckDB (npm @duckdb/node-api)", filepath.Join(filepath.Dir(script), "node_modules", "@duckdb", "node-api"))
-	for _, name := range Tables {
+	for _, name := range transforms.TableNames() {
 		out, err := exec.Command("node", script, cfg.table(name)).CombinedOutput()
 		if err != nil {
 			t.Fatalf("duckdb %s: %v\n%s", name, err, out)

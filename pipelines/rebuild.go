@@ -17,8 +17,6 @@ import (
 // txn actions (version: the rebuild's number).
 const RebuildAppID = "medallion-rebuild"
 
-const rebuildDir = "_checkpoints/rebuild"
-
 // rebuildPlan is one rebuild of silver, fixed before anything is read: the
 // bronze and quarantine versions it reads, and the txn versions of silver's
 // and quarantine's writers when planned (the overwrites must still find
@@ -66,7 +64,7 @@ func RebuildSilver(ctx context.Context, c Config, run Runner) (*RebuildResult, e
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	last, err := newestRecord(ctx, c.Lake, rebuildDir, "rebuild checkpoint", func(p *rebuildPlan) int64 { return p.Seq })
+	last, err := newest(ctx, rebuildLedger(c.Lake), func(p *rebuildPlan) int64 { return p.Seq })
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +101,7 @@ func RebuildSilver(ctx context.Context, c Config, run Runner) (*RebuildResult, e
 
 // rebuildCommitted reports whether silver and quarantine hold the rebuild.
 func rebuildCommitted(ctx context.Context, c Config, p *rebuildPlan) (bool, error) {
-	return tablesHold(ctx, c.Lake, []string{SilverTable, QuarantineTable}, RebuildAppID, p.Seq)
+	return tablesHold(ctx, c.Lake, []string{transforms.SilverTable.Name, transforms.QuarantineTable.Name}, RebuildAppID, p.Seq)
 }
 
 // finishRebuild runs the rescore a committed rebuild needs when gold was
@@ -119,7 +117,7 @@ func finishRebuild(ctx context.Context, c Config, p *rebuildPlan, run Runner) (*
 		return nil, err
 	}
 	if rp != nil && rp.SilverVersion >= silverV {
-		if done, err := holdsTxn(ctx, c.table(ApplicationTable), RescoreAppID, rp.Seq); err != nil || done {
+		if done, err := holdsTxn(ctx, c.table(transforms.ApplicationTable.Name), RescoreAppID, rp.Seq); err != nil || done {
 			return nil, err
 		}
 	}
@@ -132,7 +130,7 @@ func finishRebuild(ctx context.Context, c Config, p *rebuildPlan, run Runner) (*
 
 // rebuildVersion is the silver version that committed the rebuild.
 func rebuildVersion(ctx context.Context, c Config, p *rebuildPlan) (int64, error) {
-	t := lake.Open(c.table(SilverTable))
+	t := lake.Open(c.table(transforms.SilverTable.Name))
 	after, err := latestVersion(ctx, t.Location)
 	if err != nil {
 		return -1, err
@@ -147,7 +145,7 @@ func rebuildVersion(ctx context.Context, c Config, p *rebuildPlan) (int64, error
 // rescoreConfig is c as a rescore reads it: from silver.
 func (c Config) rescoreConfig() Config {
 	rc := c
-	rc.FromTable, rc.Input = SilverTable, ""
+	rc.FromTable, rc.Input = transforms.SilverTable.Name, ""
 	return rc
 }
 
@@ -155,46 +153,46 @@ func (c Config) rescoreConfig() Config {
 // (an unfinished batch, rows bronze:silver has not read) would be added
 // by the rebuild and again later, so it waits for them.
 func planRebuild(ctx context.Context, c Config, last *rebuildPlan) (*rebuildPlan, error) {
-	for _, stage := range []int{BronzeSilver, SilverGold, GoldApplication} {
+	for _, stage := range []transforms.Stage{transforms.BronzeSilver, transforms.SilverGold, transforms.GoldApplication} {
 		pending, err := stagePending(ctx, c, stage)
 		if err != nil {
 			return nil, err
 		}
 		if pending != "" {
-			return nil, &Failure{Msg: "--rebuild silver: " + pending,
-				Hint: fmt.Sprintf("run --stages %s first (it carries them on), then --rebuild silver", Stages{stage, GoldApplication})}
+			return nil, &Failure{Msg: "rebuild silver: " + pending,
+				Hint: fmt.Sprintf("run --stages %s first (it carries them on), then medallion rebuild", Stages{stage, transforms.GoldApplication})}
 		}
 	}
 	if rp, err := lastRescorePlan(ctx, c.Lake); err != nil {
 		return nil, err
 	} else if rp != nil {
-		if done, err := holdsTxn(ctx, c.table(ApplicationTable), RescoreAppID, rp.Seq); err != nil {
+		if done, err := holdsTxn(ctx, c.table(transforms.ApplicationTable.Name), RescoreAppID, rp.Seq); err != nil {
 			return nil, err
 		} else if !done {
-			return nil, &Failure{Msg: fmt.Sprintf("--rebuild silver: rescore %d is unfinished", rp.Seq), Hint: "run --rescore first (it finishes it), then --rebuild silver"}
+			return nil, &Failure{Msg: fmt.Sprintf("rebuild silver: rescore %d is unfinished", rp.Seq), Hint: "run medallion rescore first (it finishes it), then medallion rebuild"}
 		}
 	}
 	snaps := map[string]*lake.Snapshot{}
-	for _, t := range []string{BronzeTable, SilverTable, QuarantineTable} {
+	for _, t := range []string{transforms.BronzeTable.Name, transforms.SilverTable.Name, transforms.QuarantineTable.Name} {
 		snap, err := lake.Open(c.table(t)).Snapshot(ctx, -1)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w (run the pipeline first)", t, err)
 		}
 		snaps[t] = snap
 	}
-	for app, v := range txnsOf(snaps[BronzeTable], carriers(RawBronze, BronzeSilver)) {
-		if s, ok := snaps[SilverTable].TxnVersion(app); !ok || s != v {
-			return nil, &Failure{Msg: fmt.Sprintf("--rebuild silver: bronze holds %s version %d but silver does not: a batch is unfinished", app, v),
-				Hint: "run the pipeline once more (it finishes the batch), then --rebuild silver"}
+	for app, v := range txnsOf(snaps[transforms.BronzeTable.Name], carriers(transforms.RawBronze, transforms.BronzeSilver)) {
+		if s, ok := snaps[transforms.SilverTable.Name].TxnVersion(app); !ok || s != v {
+			return nil, &Failure{Msg: fmt.Sprintf("rebuild silver: bronze holds %s version %d but silver does not: a batch is unfinished", app, v),
+				Hint: "run the pipeline once more (it finishes the batch), then medallion rebuild"}
 		}
 	}
-	p := &rebuildPlan{BronzeVersion: snaps[BronzeTable].Version, QuarantineVersion: snaps[QuarantineTable].Version,
-		SilverTxns: txnsOf(snaps[SilverTable], carriers(BronzeSilver, BronzeSilver)), QuarantineTxns: txnsOf(snaps[QuarantineTable], quarantineWriters()),
+	p := &rebuildPlan{BronzeVersion: snaps[transforms.BronzeTable.Name].Version, QuarantineVersion: snaps[transforms.QuarantineTable.Name].Version,
+		SilverTxns: txnsOf(snaps[transforms.SilverTable.Name], carriers(transforms.BronzeSilver, transforms.BronzeSilver)), QuarantineTxns: txnsOf(snaps[transforms.QuarantineTable.Name], quarantineWriters()),
 		Created: time.Now().UTC()}
 	if last != nil {
 		p.Seq = last.Seq + 1
 	}
-	if err := claimPlan(ctx, c.Lake, rebuildDir, p.Seq, p, "rebuild"); err != nil {
+	if err := rebuildLedger(c.Lake).claim(ctx, p.Seq, p); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -202,9 +200,9 @@ func planRebuild(ctx context.Context, c Config, last *rebuildPlan) (*rebuildPlan
 
 // quarantineWriters are the txn app ids of the runs that write quarantine.
 func quarantineWriters() []string {
-	out := carriers(RawBronze, RawBronze)
-	for _, app := range carriers(BronzeSilver, BronzeSilver) {
-		if st, _ := stagesOf(app); st.First > RawBronze {
+	out := carriers(transforms.RawBronze, transforms.RawBronze)
+	for _, app := range carriers(transforms.BronzeSilver, transforms.BronzeSilver) {
+		if st, _ := stagesOf(app); st.First > transforms.RawBronze {
 			out = append(out, app)
 		}
 	}
@@ -217,7 +215,7 @@ func quarantineWriters() []string {
 // rows); the rescore follows.
 func runRebuild(ctx context.Context, c Config, p *rebuildPlan, run Runner) (*RebuildResult, error) {
 	res := &RebuildResult{Seq: p.Seq, BronzeVersion: p.BronzeVersion}
-	bronze, quarantine := lake.Open(c.table(BronzeTable)), lake.Open(c.table(QuarantineTable))
+	bronze, quarantine := lake.Open(c.table(transforms.BronzeTable.Name)), lake.Open(c.table(transforms.QuarantineTable.Name))
 	bsnap, err := bronze.Snapshot(ctx, p.BronzeVersion)
 	if err != nil {
 		return nil, fmt.Errorf("bronze v%d: %w", p.BronzeVersion, err)
@@ -238,13 +236,13 @@ func runRebuild(ctx context.Context, c Config, p *rebuildPlan, run Runner) (*Reb
 	pl, s := beam.NewPipelineWithRoot()
 	rows := transforms.ReadBronze(s, beam.Reshuffle(s, beam.CreateList(s, bfiles)))
 	silver, silverQ, tallies := transforms.Silver(s, rows, c.Limits)
-	kept := transforms.ReadQuarantine(s, beam.Reshuffle(s, beam.CreateList(s, qfiles)), "silver")
-	lineage := transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable, To: transforms.Int64(p.BronzeVersion), Mode: "full"}
+	kept := transforms.ReadQuarantine(s, beam.Reshuffle(s, beam.CreateList(s, qfiles)), transforms.SilverTable.Name)
+	lineage := transforms.Lineage{Stage: transforms.BronzeSilver.String(), Table: transforms.BronzeTable.Name, To: transforms.Int64(p.BronzeVersion), Mode: "full"}
 	params := lineage.Params(map[string]string{"rebuild": fmt.Sprint(p.Seq)})
-	deltaio.WriteTallied(s, deltaio.Config{Location: c.table(SilverTable), BaseSchema: transforms.SilverSchema, Shards: c.Shards, Codec: c.Codec,
+	deltaio.WriteTallied(s, deltaio.Config{Location: c.table(transforms.SilverTable.Name), BaseSchema: transforms.SilverSchema, Shards: c.Shards, Codec: c.Codec,
 		Operation: "REBUILD", Parameters: params, AppID: RebuildAppID, Version: p.Seq, Overwrite: true,
-		RequireTxn: requireTxns(carriers(BronzeSilver, BronzeSilver), p.SilverTxns), Tallies: transforms.SilverTallies}, silver, tallies)
-	deltaio.Write(s, deltaio.Config{Location: c.table(QuarantineTable), BaseSchema: transforms.QuarantineSchema, Shards: c.Shards, Codec: c.Codec,
+		RequireTxn: requireTxns(carriers(transforms.BronzeSilver, transforms.BronzeSilver), p.SilverTxns), Tallies: transforms.SilverTallies}, silver, tallies)
+	deltaio.Write(s, deltaio.Config{Location: c.table(transforms.QuarantineTable.Name), BaseSchema: transforms.QuarantineSchema, Shards: c.Shards, Codec: c.Codec,
 		Operation: "REBUILD", Parameters: params, AppID: RebuildAppID, Version: p.Seq, Overwrite: true,
 		RequireTxn: requireTxns(quarantineWriters(), p.QuarantineTxns)}, beam.Flatten(s, kept, silverQ))
 	if _, err := run(pl); err != nil {
@@ -257,7 +255,7 @@ func runRebuild(ctx context.Context, c Config, p *rebuildPlan, run Runner) (*Reb
 		return nil, err
 	}
 	res.SilverVersion = silverV
-	commits, err := lake.Open(c.table(SilverTable)).History(ctx, silverV)
+	commits, err := lake.Open(c.table(transforms.SilverTable.Name)).History(ctx, silverV)
 	if err != nil || len(commits) == 0 {
 		return nil, fmt.Errorf("silver v%d: %v", silverV, err)
 	}
@@ -272,7 +270,7 @@ func runRebuild(ctx context.Context, c Config, p *rebuildPlan, run Runner) (*Reb
 			res.SilverRows += st.NumRecords
 		}
 	}
-	qt := lake.Open(c.table(QuarantineTable))
+	qt := lake.Open(c.table(transforms.QuarantineTable.Name))
 	qnow, err := qt.Snapshot(ctx, -1)
 	if err != nil {
 		return nil, fmt.Errorf("quarantine: %w", err)
@@ -282,7 +280,7 @@ func runRebuild(ctx context.Context, c Config, p *rebuildPlan, run Runner) (*Reb
 		return nil, fmt.Errorf("quarantine: %w", err)
 	}
 	for _, r := range qrows {
-		if r["stage"] == "silver" {
+		if r["stage"] == transforms.SilverTable.Name {
 			res.SilverQuarantined++
 		}
 	}

@@ -18,8 +18,8 @@ import (
 func canReplay(held []string) bool {
 	var bronze, quarantine bool
 	for _, t := range held {
-		bronze = bronze || t == BronzeTable
-		quarantine = quarantine || t == QuarantineTable
+		bronze = bronze || t == transforms.BronzeTable.Name
+		quarantine = quarantine || t == transforms.QuarantineTable.Name
 	}
 	return bronze && quarantine
 }
@@ -28,7 +28,7 @@ func canReplay(held []string) bool {
 // commits, found by txn version), unknown fields included, as the bronze
 // step emitted them.
 func readBatchBronze(ctx context.Context, c Config, app string, batch int64) ([]transforms.BronzeRow, error) {
-	t, after, adds, err := batchDataFiles(ctx, c.table(BronzeTable), app, batch)
+	t, after, adds, err := batchDataFiles(ctx, c.table(transforms.BronzeTable.Name), app, batch)
 	if err != nil {
 		return nil, err
 	}

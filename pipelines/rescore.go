@@ -19,8 +19,6 @@ import (
 // is finished by the next one and never applied twice.
 const RescoreAppID = "medallion-rescore"
 
-const rescoreDir = "_checkpoints/rescore"
-
 // rescorePlan is one rescore, fixed before anything is read: the silver
 // version it scores, the txn versions of gold's writers when planned (gold
 // must still be at them when overwritten, so it drops no batch) and the
@@ -69,7 +67,7 @@ func Rescore(ctx context.Context, c Config, run Runner) (*RescoreResult, error) 
 		return nil, err
 	}
 	if last != nil {
-		done, err := holdsTxn(ctx, c.table(ApplicationTable), RescoreAppID, last.Seq)
+		done, err := holdsTxn(ctx, c.table(transforms.ApplicationTable.Name), RescoreAppID, last.Seq)
 		if err != nil {
 			return nil, err
 		}
@@ -101,7 +99,7 @@ func sameModel(a, b tracking.Resolved) bool {
 
 // lastRescorePlan reads the newest rescore plan (nil: none yet).
 func lastRescorePlan(ctx context.Context, lakeDir string) (*rescorePlan, error) {
-	return newestRecord(ctx, lakeDir, rescoreDir, "rescore checkpoint", func(p *rescorePlan) int64 { return p.Seq })
+	return newest(ctx, rescoreLedger(lakeDir), func(p *rescorePlan) int64 { return p.Seq })
 }
 
 // planRescore fixes the next rescore: the latest silver version, whose
@@ -111,38 +109,38 @@ func lastRescorePlan(ctx context.Context, lakeDir string) (*rescorePlan, error) 
 // would be scored twice, gold rows gold:application has not counted yet
 // would be counted twice.
 func planRescore(ctx context.Context, c Config, last *rescorePlan) (*rescorePlan, error) {
-	for _, stage := range []int{SilverGold, GoldApplication} {
+	for _, stage := range []transforms.Stage{transforms.SilverGold, transforms.GoldApplication} {
 		pending, err := stagePending(ctx, c, stage)
 		if err != nil {
 			return nil, err
 		}
 		if pending != "" {
-			return nil, &Failure{Msg: "--rescore: " + pending,
-				Hint: fmt.Sprintf("run --stages %s first (it carries them on), then --rescore", Stages{stage, GoldApplication})}
+			return nil, &Failure{Msg: "rescore: " + pending,
+				Hint: fmt.Sprintf("run --stages %s first (it carries them on), then medallion rescore", Stages{stage, transforms.GoldApplication})}
 		}
 	}
-	silver, err := lake.Open(c.table(SilverTable)).Snapshot(ctx, -1)
+	silver, err := lake.Open(c.table(transforms.SilverTable.Name)).Snapshot(ctx, -1)
 	if err != nil {
 		return nil, fmt.Errorf("silver: %w (run the pipeline first)", err)
 	}
-	gold, err := lake.Open(c.table(GoldTable)).Snapshot(ctx, -1)
+	gold, err := lake.Open(c.table(transforms.GoldTable.Name)).Snapshot(ctx, -1)
 	if err != nil {
 		return nil, fmt.Errorf("gold: %w (run the pipeline first)", err)
 	}
-	txns := txnsOf(silver, carriers(BronzeSilver, SilverGold))
+	txns := txnsOf(silver, carriers(transforms.BronzeSilver, transforms.SilverGold))
 	for app, v := range txns {
 		if g, ok := gold.TxnVersion(app); !ok || g != v {
-			return nil, &Failure{Msg: fmt.Sprintf("--rescore: silver holds %s version %d but gold does not: a batch is unfinished", app, v),
-				Hint: "run the pipeline once more (it finishes the batch), then --rescore"}
+			return nil, &Failure{Msg: fmt.Sprintf("rescore: silver holds %s version %d but gold does not: a batch is unfinished", app, v),
+				Hint: "run the pipeline once more (it finishes the batch), then medallion rescore"}
 		}
 	}
 	// The overwrite requires gold to hold what every writer of gold had
 	// committed when planned: a batch committed in between would be lost.
-	p := &rescorePlan{SilverVersion: silver.Version, Txns: txnsOf(gold, carriers(SilverGold, SilverGold)), Model: c.model, Created: time.Now().UTC()}
+	p := &rescorePlan{SilverVersion: silver.Version, Txns: txnsOf(gold, carriers(transforms.SilverGold, transforms.SilverGold)), Model: c.model, Created: time.Now().UTC()}
 	if last != nil {
 		p.Seq = last.Seq + 1
 	}
-	if err := claimPlan(ctx, c.Lake, rescoreDir, p.Seq, p, "rescore"); err != nil {
+	if err := rescoreLedger(c.Lake).claim(ctx, p.Seq, p); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -181,13 +179,13 @@ func runRescore(ctx context.Context, c Config, p *rescorePlan, run Runner) (*Res
 	if p.Model.Name != "" {
 		res.Model = fmt.Sprintf("%s (%s version %d)", p.Model.URI, p.Model.Name, p.Model.Version)
 	}
-	require := requireTxns(carriers(SilverGold, SilverGold), p.Txns)
-	goldHeld, err := holdsTxn(ctx, c.table(GoldTable), RescoreAppID, p.Seq)
+	require := requireTxns(carriers(transforms.SilverGold, transforms.SilverGold), p.Txns)
+	goldHeld, err := holdsTxn(ctx, c.table(transforms.GoldTable.Name), RescoreAppID, p.Seq)
 	if err != nil {
 		return nil, err
 	}
 	if !goldHeld {
-		silverTbl := lake.Open(c.table(SilverTable))
+		silverTbl := lake.Open(c.table(transforms.SilverTable.Name))
 		snap, err := silverTbl.Snapshot(ctx, p.SilverVersion)
 		if err != nil {
 			return nil, fmt.Errorf("silver v%d: %w", p.SilverVersion, err)
@@ -201,9 +199,9 @@ func runRescore(ctx context.Context, c Config, p *rescorePlan, run Runner) (*Res
 		pl, s := beam.NewPipelineWithRoot()
 		silver := transforms.ReadSilver(s, beam.Reshuffle(s, beam.CreateList(s, files)))
 		gold := transforms.Gold(s, silver, mc.inferenceConfig(p.Model.Dir))
-		lineage := transforms.Lineage{Stage: "silver:gold", Table: SilverTable, To: transforms.Int64(p.SilverVersion), Mode: "full",
+		lineage := transforms.Lineage{Stage: transforms.SilverGold.String(), Table: transforms.SilverTable.Name, To: transforms.Int64(p.SilverVersion), Mode: "full",
 			Model: &transforms.ModelInfo{URI: p.Model.URI, Name: p.Model.Name, Version: p.Model.Version}}
-		deltaio.Write(s, deltaio.Config{Location: c.table(GoldTable), BaseSchema: transforms.GoldSchema, Shards: c.Shards, Codec: c.Codec,
+		deltaio.Write(s, deltaio.Config{Location: c.table(transforms.GoldTable.Name), BaseSchema: transforms.GoldSchema, Shards: c.Shards, Codec: c.Codec,
 			Operation: "RESCORE", Parameters: lineage.Params(map[string]string{"model_uri": p.Model.URI, "model_name": p.Model.Name,
 				"model_version": fmt.Sprint(p.Model.Version), "model_dir": p.Model.Dir, "rescore": fmt.Sprint(p.Seq)}),
 			AppID: RescoreAppID, Version: p.Seq, Overwrite: true, RequireTxn: require}, gold)
@@ -214,7 +212,7 @@ func runRescore(ctx context.Context, c Config, p *rescorePlan, run Runner) (*Res
 	// Application is rebuilt from the gold table itself, not from the job's
 	// rows: a redo after a kill between the two commits then counts exactly
 	// what gold holds.
-	goldTbl := lake.Open(c.table(GoldTable))
+	goldTbl := lake.Open(c.table(transforms.GoldTable.Name))
 	gsnap, err := goldTbl.Snapshot(ctx, -1)
 	if err != nil {
 		return nil, err
@@ -227,16 +225,16 @@ func runRescore(ctx context.Context, c Config, p *rescorePlan, run Runner) (*Res
 		return nil, fmt.Errorf("gold v%d: %w", gsnap.Version, err)
 	}
 	res.GoldVersion, res.GoldRows = gsnap.Version, int64(len(grows))
-	committed, err := transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: c.table(ApplicationTable),
-		AppID: RescoreAppID, Version: p.Seq, Replace: true, RequireTxn: requireTxns(carriers(SilverGold, GoldApplication), txnsOf(gsnap, carriers(SilverGold, GoldApplication))),
-		Lineage: transforms.Lineage{Stage: "gold:application", Table: GoldTable, To: transforms.Int64(gsnap.Version), Mode: "full"}},
+	committed, err := transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: c.table(transforms.ApplicationTable.Name),
+		AppID: RescoreAppID, Version: p.Seq, Replace: true, RequireTxn: requireTxns(carriers(transforms.SilverGold, transforms.GoldApplication), txnsOf(gsnap, carriers(transforms.SilverGold, transforms.GoldApplication))),
+		Lineage: transforms.Lineage{Stage: transforms.GoldApplication.String(), Table: transforms.GoldTable.Name, To: transforms.Int64(gsnap.Version), Mode: "full"}},
 		transforms.CountGold(grows))
 	if err != nil {
 		return nil, err
 	}
 	res.ApplicationVersion = committed.Version
 	if committed.Version < 0 {
-		if res.ApplicationVersion, err = latestVersion(ctx, c.table(ApplicationTable)); err != nil {
+		if res.ApplicationVersion, err = latestVersion(ctx, c.table(transforms.ApplicationTable.Name)); err != nil {
 			return nil, err
 		}
 	}

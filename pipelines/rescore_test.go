@@ -133,9 +133,9 @@ func TestRescore(t *testing.T) {
 	if _, err := Run(ctx, cfg, prismRunner(ctx)); err != nil {
 		t.Fatal(err)
 	}
-	silverV, goldV := latest(t, cfg.table(SilverTable)), latest(t, cfg.table(GoldTable))
-	silverBefore, goldBefore := tableMultiset(t, cfg.table(SilverTable)), tableMultiset(t, cfg.table(GoldTable))
-	goldAtV := multisetAt(t, cfg.table(GoldTable), goldV)
+	silverV, goldV := latest(t, cfg.table(transforms.SilverTable.Name)), latest(t, cfg.table(transforms.GoldTable.Name))
+	silverBefore, goldBefore := tableMultiset(t, cfg.table(transforms.SilverTable.Name)), tableMultiset(t, cfg.table(transforms.GoldTable.Name))
+	goldAtV := multisetAt(t, cfg.table(transforms.GoldTable.Name), goldV)
 
 	// Promote: version 2 goes to Production (the latest version in a stage wins).
 	if _, err := reg.Register("tweet-sentiment", otherModel, "Production", ""); err != nil {
@@ -145,7 +145,7 @@ func TestRescore(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := cfg
-	rc.Input, rc.FromTable = "", SilverTable
+	rc.Input, rc.FromTable = "", transforms.SilverTable.Name
 	res, err := Rescore(ctx, rc, prismRunner(ctx))
 	if err != nil {
 		t.Fatal(err)
@@ -160,36 +160,36 @@ func TestRescore(t *testing.T) {
 	if _, err := Run(ctx, want, prismRunner(ctx)); err != nil {
 		t.Fatal(err)
 	}
-	sameAsFresh(t, cfg, want, SilverTable, GoldTable, ApplicationTable)
-	if got := tableMultiset(t, cfg.table(SilverTable)); latest(t, cfg.table(SilverTable)) != silverV || !slices.Equal(got, silverBefore) {
+	sameAsFresh(t, cfg, want, transforms.SilverTable.Name, transforms.GoldTable.Name, transforms.ApplicationTable.Name)
+	if got := tableMultiset(t, cfg.table(transforms.SilverTable.Name)); latest(t, cfg.table(transforms.SilverTable.Name)) != silverV || !slices.Equal(got, silverBefore) {
 		t.Error("the rescore changed silver")
 	}
-	if slices.Equal(tableMultiset(t, cfg.table(GoldTable)), goldBefore) {
+	if slices.Equal(tableMultiset(t, cfg.table(transforms.GoldTable.Name)), goldBefore) {
 		t.Fatal("the second model predicts as the first: the test proves nothing")
 	}
-	if !slices.Equal(multisetAt(t, cfg.table(GoldTable), goldV), goldAtV) {
+	if !slices.Equal(multisetAt(t, cfg.table(transforms.GoldTable.Name), goldV), goldAtV) {
 		t.Error("time travel to the old gold version does not show the old rows")
 	}
-	cm, l := lastCommit(t, cfg.table(GoldTable))
-	if cm.Info.Operation != "RESCORE" || l.Stage != "silver:gold" || l.Table != SilverTable || l.To == nil || *l.To != silverV || l.Mode != "full" ||
+	cm, l := lastCommit(t, cfg.table(transforms.GoldTable.Name))
+	if cm.Info.Operation != "RESCORE" || l.Stage != "silver:gold" || l.Table != transforms.SilverTable.Name || l.To == nil || *l.To != silverV || l.Mode != "full" ||
 		l.Model == nil || l.Model.Version != 2 || l.Model.Name != "tweet-sentiment" || len(cm.Removes) == 0 || cm.Txn.AppID != RescoreAppID {
 		t.Errorf("gold's rescore commit: %s %+v (model %+v), %d removes, txn %+v", cm.Info.Operation, l, l.Model, len(cm.Removes), cm.Txn)
 	}
-	if _, l := lastCommit(t, cfg.table(ApplicationTable)); l.Stage != "gold:application" || l.To == nil || *l.To != goldV+1 || l.Mode != "full" {
+	if _, l := lastCommit(t, cfg.table(transforms.ApplicationTable.Name)); l.Stage != "gold:application" || l.To == nil || *l.To != goldV+1 || l.Mode != "full" {
 		t.Errorf("application's lineage %+v: want gold v%d, whole table", l, goldV+1)
 	}
 
 	// Killed between gold and application: the next rescore finishes it,
 	// without a second gold commit.
-	dropLastCommit(t, cfg.table(ApplicationTable))
+	dropLastCommit(t, cfg.table(transforms.ApplicationTable.Name))
 	res, err = Rescore(ctx, rc, prismRunner(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Redo || res.Seq != 0 || latest(t, cfg.table(GoldTable)) != goldV+1 {
+	if !res.Redo || res.Seq != 0 || latest(t, cfg.table(transforms.GoldTable.Name)) != goldV+1 {
 		t.Errorf("redo %+v: want rescore 0 finished, gold still v%d", res, goldV+1)
 	}
-	sameAsFresh(t, cfg, want, GoldTable, ApplicationTable)
+	sameAsFresh(t, cfg, want, transforms.GoldTable.Name, transforms.ApplicationTable.Name)
 
 	// New raw files after the promotion go through the usual batches (the
 	// Production model is now version 2), and still equal a fresh run.
@@ -202,7 +202,7 @@ func TestRescore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sameAsFresh(t, cfg, want, SilverTable, GoldTable, ApplicationTable)
+	sameAsFresh(t, cfg, want, transforms.SilverTable.Name, transforms.GoldTable.Name, transforms.ApplicationTable.Name)
 }
 
 // appendBronze appends rows to bronze as another writer would (a backfill,
@@ -261,7 +261,7 @@ func TestStagesFromBronze(t *testing.T) {
 		}
 	}
 	// The other writer's rows: the second source's bronze rows.
-	sb := lake.Open(scratch.table(BronzeTable))
+	sb := lake.Open(scratch.table(transforms.BronzeTable.Name))
 	snap, err := sb.Snapshot(ctx, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -270,8 +270,8 @@ func TestStagesFromBronze(t *testing.T) {
 	if err != nil || len(backfill) != 120 {
 		t.Fatalf("backfill: %d rows, %v", len(backfill), err)
 	}
-	appendBronze(t, cfg.table(BronzeTable), backfill)
-	bronzeV := latest(t, cfg.table(BronzeTable))
+	appendBronze(t, cfg.table(transforms.BronzeTable.Name), backfill)
+	bronzeV := latest(t, cfg.table(transforms.BronzeTable.Name))
 
 	sc := cfg
 	sc.Input, sc.Stages = "", "bronze:silver,silver:gold,gold:application"
@@ -282,8 +282,8 @@ func TestStagesFromBronze(t *testing.T) {
 	if res.FirstBatch != 0 || res.Batch != 0 || res.Source != fmt.Sprintf("bronze v0–v%d", bronzeV) || res.UpstreamRows != 120 {
 		t.Errorf("stage result %+v: want offset 0, bronze v0–v%d, 120 rows", res, bronzeV)
 	}
-	sameAsFresh(t, cfg, want, SilverTable, GoldTable, ApplicationTable)
-	if cm, l := lastCommit(t, cfg.table(SilverTable)); l.Stage != "bronze:silver" || l.Table != BronzeTable || *l.From != 0 || *l.To != bronzeV ||
+	sameAsFresh(t, cfg, want, transforms.SilverTable.Name, transforms.GoldTable.Name, transforms.ApplicationTable.Name)
+	if cm, l := lastCommit(t, cfg.table(transforms.SilverTable.Name)); l.Stage != "bronze:silver" || l.Table != transforms.BronzeTable.Name || *l.From != 0 || *l.To != bronzeV ||
 		cm.Txn.AppID != StageAppID || cm.Txn.Version != 0 {
 		t.Errorf("silver's stage commit: lineage %+v, txn %+v", l, cm.Txn)
 	}
@@ -298,8 +298,8 @@ func TestStagesFromBronze(t *testing.T) {
 	}
 	// The fresh lake gets the same second backfill through the same stage,
 	// so both hold the same rows: what is compared is the kill.
-	appendBronze(t, cfg.table(BronzeTable), rows)
-	appendBronze(t, want.table(BronzeTable), rows)
+	appendBronze(t, cfg.table(transforms.BronzeTable.Name), rows)
+	appendBronze(t, want.table(transforms.BronzeTable.Name), rows)
 	wc := want
 	wc.Input, wc.Stages = "", sc.Stages
 	if _, err := Run(ctx, wc, prismRunner(ctx)); err != nil {
@@ -308,8 +308,8 @@ func TestStagesFromBronze(t *testing.T) {
 	if _, err := Run(ctx, sc, prismRunner(ctx)); err != nil {
 		t.Fatal(err)
 	}
-	dropLastCommit(t, cfg.table(ApplicationTable))
-	dropLastCommit(t, cfg.table(GoldTable))
+	dropLastCommit(t, cfg.table(transforms.ApplicationTable.Name))
+	dropLastCommit(t, cfg.table(transforms.GoldTable.Name))
 	res, err = Run(ctx, sc, prismRunner(ctx))
 	if err != nil {
 		t.Fatal(err)
@@ -317,16 +317,16 @@ func TestStagesFromBronze(t *testing.T) {
 	if res.Batch != 1 || !res.Redo || res.UpstreamRows != int64(len(rows)) || res.Held != 2 {
 		t.Errorf("redo %+v: want offset 1 redone with %d rows, silver and quarantine holding it", res, len(rows))
 	}
-	sameAsFresh(t, cfg, want, SilverTable, GoldTable, ApplicationTable)
+	sameAsFresh(t, cfg, want, transforms.SilverTable.Name, transforms.GoldTable.Name, transforms.ApplicationTable.Name)
 
 	// A compaction of bronze (dataChange=false) brings no row twice.
-	if _, _, _, err := lake.Open(cfg.table(BronzeTable)).Optimize(ctx, lake.WriterOptions{}); err != nil {
+	if _, _, _, err := lake.Open(cfg.table(transforms.BronzeTable.Name)).Optimize(ctx, lake.WriterOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Run(ctx, sc, prismRunner(ctx)); err != nil {
 		t.Fatal(err)
 	}
-	sameAsFresh(t, cfg, want, SilverTable, GoldTable, ApplicationTable)
+	sameAsFresh(t, cfg, want, transforms.SilverTable.Name, transforms.GoldTable.Name, transforms.ApplicationTable.Name)
 	if res, err := Run(ctx, sc, prismRunner(ctx)); err != nil || res.Batch >= 0 {
 		t.Errorf("nothing new: %+v, %v", res, err)
 	}

@@ -13,21 +13,6 @@ import (
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
-// The four stages of the medallion chain, in order. Each reads what the one
-// before it wrote: raw files, then the bronze, silver and gold tables.
-const (
-	RawBronze = iota
-	BronzeSilver
-	SilverGold
-	GoldApplication
-)
-
-var (
-	stageNames  = [...]string{"raw:bronze", "bronze:silver", "silver:gold", "gold:application"}
-	stageInput  = [...]string{"raw", BronzeTable, SilverTable, GoldTable}
-	stageOutput = [...]string{BronzeTable, SilverTable, GoldTable, ApplicationTable}
-)
-
 // StagesAll is the --stages value of the whole chain (the default): one job
 // per batch carries rows from the raw files to application in memory.
 const StagesAll = "raw:bronze,bronze:silver,silver:gold,gold:application"
@@ -36,10 +21,10 @@ const StagesAll = "raw:bronze,bronze:silver,silver:gold,gold:application"
 // whose first stage is not raw:bronze starts from its upstream table: it
 // reads the commits appended there since its own checkpoint, as a Delta
 // streaming source does.
-type Stages struct{ First, Last int }
+type Stages struct{ First, Last transforms.Stage }
 
 // AllStages is the whole chain.
-var AllStages = Stages{RawBronze, GoldApplication}
+var AllStages = Stages{transforms.RawBronze, transforms.GoldApplication}
 
 // ParseStages reads a --stages value: stage names, comma separated, that
 // follow one another in the chain ("" is the whole chain).
@@ -50,26 +35,32 @@ func ParseStages(s string) (Stages, error) {
 	parts := strings.Split(s, ",")
 	var st Stages
 	for i, p := range parts {
-		k := slices.Index(stageNames[:], strings.TrimSpace(p))
-		if k < 0 {
+		k, ok := transforms.ParseStage(strings.TrimSpace(p))
+		if !ok {
 			return Stages{}, fmt.Errorf("--stages %q: no stage %q (the stages, in order: %s)", s, strings.TrimSpace(p), StagesAll)
 		}
 		if i == 0 {
 			st.First = k
-		} else if k != st.First+i {
+		} else if k != st.First+transforms.Stage(i) {
 			return Stages{}, fmt.Errorf("--stages %q: the stages must follow one another in the chain's order (%s): each reads what the one before wrote", s, StagesAll)
 		}
 	}
-	st.Last = st.First + len(parts) - 1
+	st.Last = st.First + transforms.Stage(len(parts)-1)
 	return st, nil
 }
 
-func (s Stages) String() string { return strings.Join(stageNames[s.First:s.Last+1], ",") }
+func (s Stages) String() string {
+	names := make([]string, 0, s.Last-s.First+1)
+	for st := s.First; st <= s.Last; st++ {
+		names = append(names, st.String())
+	}
+	return strings.Join(names, ",")
+}
 
-func (s Stages) has(stage int) bool { return s.First <= stage && stage <= s.Last }
+func (s Stages) has(stage transforms.Stage) bool { return s.First <= stage && stage <= s.Last }
 
 // source is what the first stage reads: "raw", or the upstream table.
-func (s Stages) source() string { return stageInput[s.First] }
+func (s Stages) source() string { return s.First.Input() }
 
 // appID names the commits of runs of these stages in the tables' txn
 // actions. The whole chain and the chain from bronze keep the names they
@@ -78,10 +69,10 @@ func (s Stages) appID() string {
 	switch s {
 	case AllStages:
 		return AppID
-	case Stages{BronzeSilver, GoldApplication}:
+	case Stages{transforms.BronzeSilver, transforms.GoldApplication}:
 		return StageAppID
 	}
-	return "medallion-" + stageInput[s.First] + "-to-" + stageOutput[s.Last]
+	return "medallion-" + s.First.Input() + "-to-" + s.Last.Output().Name
 }
 
 // StageAppID names the commits of runs of
@@ -91,8 +82,8 @@ const StageAppID = "medallion-from-bronze"
 // allStages lists every run of consecutive stages.
 func allStages() []Stages {
 	var out []Stages
-	for f := RawBronze; f <= GoldApplication; f++ {
-		for l := f; l <= GoldApplication; l++ {
+	for f := transforms.RawBronze; f <= transforms.GoldApplication; f++ {
+		for l := f; l <= transforms.GoldApplication; l++ {
 			out = append(out, Stages{f, l})
 		}
 	}
@@ -105,9 +96,9 @@ func allStages() []Stages {
 func stagesOf(app string) (Stages, bool) {
 	switch app {
 	case RescoreAppID:
-		return Stages{SilverGold, GoldApplication}, true
+		return Stages{transforms.SilverGold, transforms.GoldApplication}, true
 	case RebuildAppID:
-		return Stages{BronzeSilver, GoldApplication}, true
+		return Stages{transforms.BronzeSilver, transforms.GoldApplication}, true
 	}
 	for _, s := range allStages() {
 		if s.appID() == app {
@@ -120,7 +111,7 @@ func stagesOf(app string) (Stages, bool) {
 // carriers are the txn app ids of the runs that carry rows through both
 // stage a and stage b in one job: what a's table holds under one of their
 // txn versions, b's table holds under the same one.
-func carriers(a, b int) []string {
+func carriers(a, b transforms.Stage) []string {
 	var out []string
 	for _, s := range allStages() {
 		if s.has(a) && s.has(b) {
@@ -133,29 +124,13 @@ func carriers(a, b int) []string {
 // tables are the tables the stages commit to, in pipeline order.
 func (s Stages) tables() []string {
 	var out []string
-	for _, t := range Tables {
-		var writes bool
-		switch t {
-		case BronzeTable:
-			writes = s.has(RawBronze)
-		case SilverTable:
-			writes = s.has(BronzeSilver)
-		case QuarantineTable:
-			writes = s.has(RawBronze) || s.has(BronzeSilver)
-		case GoldTable:
-			writes = s.has(SilverGold)
-		case ApplicationTable:
-			writes = s.has(GoldApplication)
-		}
-		if writes {
-			out = append(out, t)
+	for _, t := range transforms.Tables {
+		if slices.ContainsFunc(t.Writers, s.has) {
+			out = append(out, t.Name)
 		}
 	}
 	return out
 }
-
-// stageDir holds the offsets of the runs whose first stage reads table.
-func stageDir(table string) string { return "_checkpoints/stages/" + table }
 
 // stageOffset is one run of stages that start from a table: the upstream
 // versions it reads, fixed (put-if-absent) before any is read, like a Delta
@@ -178,7 +153,7 @@ type stageOffset struct {
 func (o *stageOffset) stages() Stages {
 	s, err := ParseStages(o.Stages)
 	if o.Stages == "" || err != nil {
-		return Stages{BronzeSilver, GoldApplication}
+		return Stages{transforms.BronzeSilver, transforms.GoldApplication}
 	}
 	return s
 }
@@ -209,9 +184,9 @@ type stageCursor struct {
 }
 
 // readCursor reads the cursor of the stages that start at stage.
-func readCursor(ctx context.Context, c Config, stage int) (*stageCursor, error) {
-	src := stageInput[stage]
-	last, err := newestRecord(ctx, c.Lake, stageDir(src), "stage checkpoint", func(o *stageOffset) int64 { return o.Seq })
+func readCursor(ctx context.Context, c Config, stage transforms.Stage) (*stageCursor, error) {
+	src := stage.Input()
+	last, err := newest(ctx, stageLedger(c.Lake, src), func(o *stageOffset) int64 { return o.Seq })
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +228,7 @@ func nextStageOffset(ctx context.Context, c Config) (off *stageOffset, redo bool
 	if cur.last != nil {
 		off.Seq = cur.last.Seq + 1
 	}
-	if err := claimPlan(ctx, c.Lake, stageDir(src), off.Seq, off, "stage offset"); err != nil {
+	if err := stageLedger(c.Lake, src).claim(ctx, off.Seq, off); err != nil {
 		return nil, false, err
 	}
 	if off.Empty {
@@ -273,7 +248,7 @@ func offsetDone(ctx context.Context, c Config, off *stageOffset) (bool, error) {
 // stagePending reports whether the table a stage reads has commits the
 // stage has not carried on yet: an unfinished offset, or new appended rows
 // since the last one. A rescore waits for them (it would count them twice).
-func stagePending(ctx context.Context, c Config, stage int) (string, error) {
+func stagePending(ctx context.Context, c Config, stage transforms.Stage) (string, error) {
 	cur, err := readCursor(ctx, c, stage)
 	if err != nil {
 		return "", err
@@ -284,12 +259,12 @@ func stagePending(ctx context.Context, c Config, stage int) (string, error) {
 	if cur.from > cur.latest {
 		return "", nil
 	}
-	src := stageInput[stage]
+	src := stage.Input()
 	adds, err := stageAdds(ctx, lake.Open(c.table(src)), stage, cur.from, cur.latest)
 	if err != nil || len(adds) == 0 {
 		return "", err
 	}
-	return fmt.Sprintf("%s v%d–v%d holds rows stage %s has not read", src, cur.from, cur.latest, stageNames[stage]), nil
+	return fmt.Sprintf("%s v%d–v%d holds rows stage %s has not read", src, cur.from, cur.latest, stage.String()), nil
 }
 
 // stageAdds returns the files the upstream table's commits in [from, to]
@@ -299,7 +274,7 @@ func stagePending(ctx context.Context, c Config, stage int) (string, error) {
 // writers (a backfill, a second source, Spark) and runs that stopped
 // before stage appended. A commit that removes data is an error unless it
 // is a compaction (dataChange=false), whose files hold rows read before.
-func stageAdds(ctx context.Context, upstream *lake.Table, stage int, from, to int64) ([]lake.AddFile, error) {
+func stageAdds(ctx context.Context, upstream *lake.Table, stage transforms.Stage, from, to int64) ([]lake.AddFile, error) {
 	commits, err := upstream.History(ctx, from)
 	if err != nil {
 		return nil, err
@@ -351,23 +326,23 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 			return nil, err
 		}
 	}
-	read := transforms.Lineage{Stage: stageNames[st.First], Table: st.source(), From: transforms.Int64(off.From), To: transforms.Int64(off.To), Mode: "append"}
+	read := transforms.Lineage{Stage: st.First.String(), Table: st.source(), From: transforms.Int64(off.From), To: transforms.Int64(off.To), Mode: "append"}
 	var upstreamRows int64
 	var res beam.PipelineResult
-	if st.First == GoldApplication {
+	if st.First == transforms.GoldApplication {
 		rows, err := readRows(ctx, up, off.To, adds, transforms.DecodeGoldCounts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", st.source(), err)
 		}
 		upstreamRows = int64(len(rows))
-		if _, err := transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: c.table(ApplicationTable), AppID: app, Version: off.Seq,
+		if _, err := transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: c.table(transforms.ApplicationTable.Name), AppID: app, Version: off.Seq,
 			Lineage: read}, transforms.CountGold(rows)); err != nil {
 			return nil, err
 		}
 	} else {
 		p, s := beam.NewPipelineWithRoot()
 		var silver beam.PCollection
-		goldFrom := transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Txn: batchTxn(st, off.Seq)}
+		goldFrom := transforms.Lineage{Stage: transforms.SilverGold.String(), Table: transforms.SilverTable.Name, Txn: batchTxn(st, off.Seq)}
 		snap, err := up.Snapshot(ctx, off.To)
 		if err != nil {
 			return nil, fmt.Errorf("%s v%d: %w", st.source(), off.To, err)
@@ -378,16 +353,16 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 		}
 		upstreamRows = n
 		spread := beam.Reshuffle(s, beam.CreateList(s, files))
-		if st.First == BronzeSilver {
+		if st.First == transforms.BronzeSilver {
 			var quarantine, tallies beam.PCollection
 			silver, quarantine, tallies = transforms.Silver(s, transforms.ReadBronze(s, spread), c.Limits)
-			c.writeTallied(s, app, off.Seq, SilverTable, transforms.SilverSchema, silver, read.Params(nil), tallies, transforms.SilverTallies)
-			c.write(s, app, off.Seq, QuarantineTable, transforms.QuarantineSchema, quarantine, read.Params(nil))
+			c.writeTallied(s, app, off.Seq, transforms.SilverTable.Name, transforms.SilverSchema, silver, read.Params(nil), tallies, transforms.SilverTallies)
+			c.write(s, app, off.Seq, transforms.QuarantineTable.Name, transforms.QuarantineSchema, quarantine, read.Params(nil))
 		} else {
 			silver = transforms.ReadSilver(s, spread)
 			goldFrom = read
 		}
-		if st.has(SilverGold) {
+		if st.has(transforms.SilverGold) {
 			c.scoreAndCount(s, st, off.Seq, silver, goldFrom)
 		}
 		if res, err = run(p); err != nil {

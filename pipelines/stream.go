@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/transforms"
 )
 
 // StreamOptions configure --mode stream.
@@ -158,14 +159,14 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 		return nil, "", err
 	}
 	from := c.Input
-	if c.stages.First > RawBronze {
+	if c.stages.First > transforms.RawBronze {
 		from = fmt.Sprintf("the %s table's new commits (--stages %s)", c.stages.source(), c.stages)
 	}
 	host, _ := os.Hostname()
 	prev, _ := readHeartbeat(c.Lake)
 	r := &streamRun{c: c, o: o, mon: mon, out: out,
 		hb: Heartbeat{State: "running", PID: os.Getpid(), Host: host, Input: from, Started: time.Now().UTC(), Trigger: o.Trigger.String(), LastBatch: -1,
-			JobServer: !o.MicroBatch && onJobServer()}}
+			JobServer: !o.MicroBatch && c.Env.onJobServer()}}
 	if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
 		return nil, "", err
 	}
@@ -195,7 +196,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	if o.MicroBatch {
 		engine = "a batch job per trigger"
 	}
-	fmt.Fprintf(out, "streaming %s into %s (%s): trigger %s, idle timeout %s (stop with Ctrl-C, or: medallion --stop --lake %s)\n",
+	fmt.Fprintf(out, "streaming %s into %s (%s): trigger %s, idle timeout %s (stop with Ctrl-C, or: medallion stop --lake %s)\n",
 		from, c.Lake, engine, o.Trigger, o.IdleTimeout, c.Lake)
 	if o.MicroBatch {
 		reason, err = r.microBatches(ctx, run)
@@ -245,7 +246,7 @@ func (r *streamRun) batchDone(sum *Summary, took time.Duration) error {
 
 // idleReason says why a stream stopped by itself.
 func (r *streamRun) idleReason() string {
-	if r.c.stages.First > RawBronze {
+	if r.c.stages.First > transforms.RawBronze {
 		return fmt.Sprintf("no new %s commit for %s", r.c.stages.source(), r.o.IdleTimeout)
 	}
 	return fmt.Sprintf("no new file for %s", r.o.IdleTimeout)
@@ -316,8 +317,8 @@ func PrintStatus(lakeDir string, out io.Writer) error {
 		fmt.Fprintf(out, ", stopped: %s", hb.Reason)
 	}
 	fmt.Fprintln(out)
-	for _, st := range Streams {
-		fmt.Fprintf(out, "  %-14s %10s rows\n", st.Name, group(hb.Totals[st.Name]))
+	for _, ms := range monitored() {
+		fmt.Fprintf(out, "  %-14s %10s rows\n", ms.Stream, group(hb.Totals[ms.Stream]))
 	}
 	return nil
 }

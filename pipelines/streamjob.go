@@ -2,7 +2,6 @@ package pipelines
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/lake/deltaio"
@@ -246,7 +244,7 @@ func (f *watchFn) resume(d time.Duration) sdf.ProcessContinuation {
 func (f *watchFn) plan(ctx context.Context, w Watch, next int64) (plan *Plan, more bool, err error) {
 	if last := f.cp.last; last != nil && last.Batch >= next {
 		if last.Batch != next {
-			return nil, false, fmt.Errorf("checkpoint %s: batch %d is planned, but this job plans batch %d next: is another stream running on the lake? (--status)", w.Lake, last.Batch, next)
+			return nil, false, fmt.Errorf("checkpoint %s: batch %d is planned, but this job plans batch %d next: is another stream running on the lake? (medallion status)", w.Lake, last.Batch, next)
 		}
 		return last, false, nil
 	}
@@ -259,7 +257,7 @@ func (f *watchFn) plan(ctx context.Context, w Watch, next int64) (plan *Plan, mo
 		return nil, false, err
 	}
 	if plan.Batch != next {
-		return nil, false, fmt.Errorf("checkpoint %s: planned batch %d, but this job plans batch %d next: is another stream running on the lake? (--status)", w.Lake, plan.Batch, next)
+		return nil, false, fmt.Errorf("checkpoint %s: planned batch %d, but this job plans batch %d next: is another stream running on the lake? (medallion status)", w.Lake, plan.Batch, next)
 	}
 	return plan, len(files) > len(plan.Files), nil
 }
@@ -280,13 +278,13 @@ func BuildStream(s beam.Scope, c Config, w Watch) {
 	quarantine := beam.Flatten(s, missing, bronzeQuarantine, silverQuarantine)
 	transforms.CommitWindows(s, commit,
 		transforms.HeaderParts(s, commit, ticks),
-		transforms.FileParts(s, commit, BronzeTable, c.writeFiles(s, BronzeTable, transforms.BronzeSchema, bronze)),
-		transforms.TallyParts(s, commit, BronzeTable, beam.Flatten(s, missingTallies, readTallies)),
-		transforms.FileParts(s, commit, SilverTable, c.writeFiles(s, SilverTable, transforms.SilverSchema, silver)),
-		transforms.TallyParts(s, commit, SilverTable, silverTallies),
-		transforms.FileParts(s, commit, QuarantineTable, c.writeFiles(s, QuarantineTable, transforms.QuarantineSchema, quarantine)),
-		transforms.FileParts(s, commit, GoldTable, c.writeFiles(s, GoldTable, transforms.GoldSchema, gold)),
-		transforms.MentionParts(s, commit, ApplicationTable, gold),
+		transforms.FileParts(s, commit, transforms.BronzeTable.Name, c.writeFiles(s, transforms.BronzeTable.Name, transforms.BronzeSchema, bronze)),
+		transforms.TallyParts(s, commit, transforms.BronzeTable.Name, beam.Flatten(s, missingTallies, readTallies)),
+		transforms.FileParts(s, commit, transforms.SilverTable.Name, c.writeFiles(s, transforms.SilverTable.Name, transforms.SilverSchema, silver)),
+		transforms.TallyParts(s, commit, transforms.SilverTable.Name, silverTallies),
+		transforms.FileParts(s, commit, transforms.QuarantineTable.Name, c.writeFiles(s, transforms.QuarantineTable.Name, transforms.QuarantineSchema, quarantine)),
+		transforms.FileParts(s, commit, transforms.GoldTable.Name, c.writeFiles(s, transforms.GoldTable.Name, transforms.GoldSchema, gold)),
+		transforms.MentionParts(s, commit, transforms.ApplicationTable.Name, gold),
 	)
 }
 
@@ -326,32 +324,19 @@ func (c Config) streamCommit(w Watch) transforms.StreamCommitConfig {
 	table := func(name string, schema lake.Schema, l transforms.Lineage) transforms.StreamTable {
 		return transforms.StreamTable{Location: c.table(name), BaseSchema: schema.String(), Lineage: l}
 	}
-	bronze := table(BronzeTable, transforms.BronzeSchema, transforms.Lineage{Stage: "raw:bronze"})
+	bronze := table(transforms.BronzeTable.Name, transforms.BronzeSchema, transforms.Lineage{Stage: transforms.RawBronze.String()})
 	bronze.FromPlan, bronze.PlanFormat, bronze.Tallies = true, planFormat, transforms.BronzeTallies
-	quarantine := table(QuarantineTable, transforms.QuarantineSchema, transforms.Lineage{Stage: "raw:bronze+bronze:silver"})
+	quarantine := table(transforms.QuarantineTable.Name, transforms.QuarantineSchema, transforms.Lineage{Stage: transforms.RawBronze.String() + "+" + transforms.BronzeSilver.String()})
 	quarantine.FromPlan, quarantine.PlanFormat = true, planFormat
-	silver := table(SilverTable, transforms.SilverSchema, transforms.Lineage{Stage: "bronze:silver", Table: BronzeTable})
+	silver := table(transforms.SilverTable.Name, transforms.SilverSchema, transforms.Lineage{Stage: transforms.BronzeSilver.String(), Table: transforms.BronzeTable.Name})
 	silver.Tallies = transforms.SilverTallies
-	gold := table(GoldTable, transforms.GoldSchema, transforms.Lineage{Stage: "silver:gold", Table: SilverTable, Model: c.modelInfo()})
+	gold := table(transforms.GoldTable.Name, transforms.GoldSchema, transforms.Lineage{Stage: transforms.SilverGold.String(), Table: transforms.SilverTable.Name, Model: c.modelInfo()})
 	gold.Params = c.modelParams()
-	app := table(ApplicationTable, transforms.ApplicationSchema, transforms.Lineage{Stage: "gold:application", Table: GoldTable})
+	app := table(transforms.ApplicationTable.Name, transforms.ApplicationSchema, transforms.Lineage{Stage: transforms.GoldApplication.String(), Table: transforms.GoldTable.Name})
 	app.Application = true
 	return transforms.StreamCommitConfig{AppID: w.AppID, FirstBatch: w.FirstBatch,
-		Groups: map[string][]string{BronzeTable: {BronzeTable}, SilverTable: {SilverTable}, QuarantineTable: {QuarantineTable}, GoldTable: {GoldTable, ApplicationTable}},
-		Tables: map[string]transforms.StreamTable{BronzeTable: bronze, QuarantineTable: quarantine, SilverTable: silver, GoldTable: gold, ApplicationTable: app}}
-}
-
-// readPlan reads batch b's plan from the checkpoint.
-func readPlan(ctx context.Context, lakeDir string, b int64) (*Plan, error) {
-	data, err := lake.StorageFor(lakeDir).ReadFile(ctx, planName(b))
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: batch %d: %w", b, err)
-	}
-	var p Plan
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("checkpoint: batch %d: %w", b, err)
-	}
-	return &p, nil
+		Groups: map[string][]string{transforms.BronzeTable.Name: {transforms.BronzeTable.Name}, transforms.SilverTable.Name: {transforms.SilverTable.Name}, transforms.QuarantineTable.Name: {transforms.QuarantineTable.Name}, transforms.GoldTable.Name: {transforms.GoldTable.Name, transforms.ApplicationTable.Name}},
+		Tables: map[string]transforms.StreamTable{transforms.BronzeTable.Name: bronze, transforms.QuarantineTable.Name: quarantine, transforms.SilverTable.Name: silver, transforms.GoldTable.Name: gold, transforms.ApplicationTable.Name: app}}
 }
 
 // maxInFlight is how many planned batches a streaming job may have
@@ -361,9 +346,9 @@ const maxInFlight = 2
 // canStreamJob says why the configuration needs --micro-batch, if it does.
 func (c Config) canStreamJob() error {
 	if c.stages != AllStages {
-		return &Failure{Msg: fmt.Sprintf("--mode stream with --stages %s runs as a batch job per trigger", c.stages), Hint: "add --micro-batch"}
+		return &Failure{Msg: fmt.Sprintf("a stream with --stages %s runs as a batch job per trigger", c.stages), Hint: "add --micro-batch"}
 	}
-	if *runners.Runner == "direct" {
+	if c.Env.Runner == "direct" {
 		return &Failure{Msg: "the direct runner runs no streaming jobs", Hint: "use prism (the default), or add --micro-batch"}
 	}
 	return nil
@@ -408,9 +393,9 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (reason stri
 	trigger := max(o.Trigger.Milliseconds(), 1)
 	w := Watch{Input: c.Input, Lake: c.Lake, MaxBatchBytes: c.MaxBatchBytes, TriggerMs: trigger, IdleMs: o.IdleTimeout.Milliseconds(),
 		StartMs: time.Now().UnixMilli() / trigger * trigger, FirstBatch: first, MaxInFlight: maxInFlight,
-		AppID: AllStages.appID(), Done: ApplicationTable, Driver: r.hb.driver()}
+		AppID: AllStages.appID(), Done: transforms.ApplicationTable.Name, Driver: r.hb.driver()}
 	before := map[string]int64{}
-	for _, t := range Tables {
+	for _, t := range transforms.TableNames() {
 		if before[t], err = latestVersion(ctx, c.table(t)); err != nil {
 			return "", err
 		}
@@ -426,12 +411,12 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (reason stri
 	next, signalled := first, false
 	follow := func() error { // report the batches every table now holds
 		for {
-			held, err := tablesHold(ctx, c.Lake, Tables, w.AppID, next)
+			held, err := tablesHold(ctx, c.Lake, transforms.TableNames(), w.AppID, next)
 			if err != nil || !held {
 				return err
 			}
-			plan, err := readPlan(ctx, c.Lake, next)
-			if err != nil {
+			plan := new(Plan)
+			if err := plansLedger(c.Lake).read(ctx, next, plan); err != nil {
 				return err
 			}
 			sum, err := summarize(ctx, c, AllStages, next, before, nil)
@@ -443,9 +428,9 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (reason stri
 			// to each stage's commit.
 			sum.ProcessingMicros = map[string]int64{}
 			var last time.Time
-			for _, st := range Streams {
-				at := sum.table(st.Table).Committed
-				sum.ProcessingMicros[st.Stage] = max(at.Sub(plan.Created).Microseconds(), 0)
+			for _, ms := range monitored() {
+				at := sum.table(ms.Name).Committed
+				sum.ProcessingMicros[ms.Name] = max(at.Sub(plan.Created).Microseconds(), 0)
 				if at.After(last) {
 					last = at
 				}

@@ -237,7 +237,7 @@ func summarize(ctx context.Context, c Config, st Stages, batch int64, before map
 		}
 		tr := TableRun{Name: name, Before: before[name], After: after}
 		var commits []lake.Commit
-		if name == ApplicationTable {
+		if name == transforms.ApplicationTable.Name {
 			if after > tr.Before {
 				commits, err = t.History(ctx, tr.Before+1)
 			}
@@ -249,9 +249,9 @@ func summarize(ctx context.Context, c Config, st Stages, batch int64, before map
 		}
 		var tallies []string
 		switch name {
-		case BronzeTable:
+		case transforms.BronzeTable.Name:
 			tallies = transforms.BronzeTallies
-		case SilverTable:
+		case transforms.SilverTable.Name:
 			tallies = transforms.SilverTallies
 		}
 		for _, tally := range tallies {
@@ -277,7 +277,7 @@ func summarize(ctx context.Context, c Config, st Stages, batch int64, before map
 					return nil, fmt.Errorf("table %s: file %s has no stats", name, a.Path)
 				}
 				tr.Rows += st.NumRecords
-				if name != QuarantineTable {
+				if name != transforms.QuarantineTable.Name {
 					continue
 				}
 				if schema == nil {
@@ -295,8 +295,8 @@ func summarize(ctx context.Context, c Config, st Stages, batch int64, before map
 		}
 		s.Tables = append(s.Tables, tr)
 	}
-	if st.has(GoldApplication) {
-		top, err := topMentions(ctx, lake.Open(c.table(ApplicationTable)), 10)
+	if st.has(transforms.GoldApplication) {
+		top, err := topMentions(ctx, lake.Open(c.table(transforms.ApplicationTable.Name)), 10)
 		if err != nil {
 			return nil, err
 		}
@@ -385,9 +385,9 @@ func (s *Summary) countReasons(ctx context.Context, t *lake.Table, a lake.AddFil
 		cat, _, _ := strings.Cut(reason.Value(i), ":")
 		s.QuarantineByReason[stage.Value(i)+"/"+cat]++
 		switch stage.Value(i) {
-		case "bronze":
+		case transforms.BronzeTable.Name:
 			s.BronzeQuarantined++
-		case "silver":
+		case transforms.SilverTable.Name:
 			s.SilverQuarantined++
 		}
 	}
@@ -408,22 +408,22 @@ func (s *Summary) Check() error {
 		return nil
 	}
 	st := s.Stages
-	bronze, silver := s.table(BronzeTable).Rows, s.table(SilverTable).Rows
+	bronze, silver := s.table(transforms.BronzeTable.Name).Rows, s.table(transforms.SilverTable.Name).Rows
 	switch st.First {
-	case BronzeSilver:
+	case transforms.BronzeSilver:
 		bronze = s.UpstreamRows
-	case SilverGold:
+	case transforms.SilverGold:
 		silver = s.UpstreamRows
 	}
-	if st.has(SilverGold) {
-		if gold := s.table(GoldTable).Rows; gold != silver {
+	if st.has(transforms.SilverGold) {
+		if gold := s.table(transforms.GoldTable.Name).Rows; gold != silver {
 			return fmt.Errorf("accounting error: %d silver rows but %d gold rows", silver, gold)
 		}
 	}
-	if st.has(RawBronze) && s.RawRecords != bronze+s.BronzeQuarantined {
+	if st.has(transforms.RawBronze) && s.RawRecords != bronze+s.BronzeQuarantined {
 		return fmt.Errorf("accounting error: %d raw records but %d bronze rows + %d quarantined", s.RawRecords, bronze, s.BronzeQuarantined)
 	}
-	if st.has(BronzeSilver) && bronze != s.TweetsWithMentions+s.NoMentions+s.SilverQuarantined {
+	if st.has(transforms.BronzeSilver) && bronze != s.TweetsWithMentions+s.NoMentions+s.SilverQuarantined {
 		return fmt.Errorf("accounting error: %d bronze rows but %d with mentions + %d without + %d quarantined in silver",
 			bronze, s.TweetsWithMentions, s.NoMentions, s.SilverQuarantined)
 	}
@@ -433,7 +433,7 @@ func (s *Summary) Check() error {
 // unitLine names one batch for the stream's log: "batch 4: 12 files", or
 // "offset 2: bronze v5–v7".
 func (s *Summary) unitLine() string {
-	if s.Stages.First > RawBronze {
+	if s.Stages.First > transforms.RawBronze {
 		return fmt.Sprintf("offset %d: %s", s.Batch, s.Source)
 	}
 	line := fmt.Sprintf("batch %d: %d files", s.Batch, s.PlannedFiles)
@@ -448,12 +448,12 @@ func (s *Summary) unitLine() string {
 func (s *Summary) addedLine() string {
 	var parts []string
 	for _, t := range s.Tables {
-		if t.Name != ApplicationTable {
+		if t.Name != transforms.ApplicationTable.Name {
 			parts = append(parts, fmt.Sprintf("%s +%d", t.Name, t.Rows))
 		}
 	}
 	if len(parts) == 0 {
-		return "application"
+		return transforms.ApplicationTable.Name
 	}
 	return strings.Join(parts, ", ")
 }
@@ -463,7 +463,7 @@ func (s *Summary) Print(w io.Writer) {
 	n := func(v int64) string { return group(v) }
 	st := s.Stages
 	if s.Batch < 0 {
-		if st.First > RawBronze {
+		if st.First > transforms.RawBronze {
 			fmt.Fprintf(w, "\nnothing new for --stages %s: %s has no commit since the stages' checkpoint that they have not read\n", st, st.source())
 		} else {
 			fmt.Fprintf(w, "\nno new input files: every file under --input was ingested before (files are immutable once seen)\n")
@@ -474,7 +474,7 @@ func (s *Summary) Print(w io.Writer) {
 		return
 	}
 	unit := "batch"
-	if st.First > RawBronze {
+	if st.First > transforms.RawBronze {
 		unit = "offset"
 	}
 	if s.FirstBatch < s.Batch {
@@ -492,29 +492,29 @@ func (s *Summary) Print(w io.Writer) {
 	if s.Source != "" {
 		fmt.Fprintf(w, "  read from %-11s %12s rows   (%s; no raw file read)\n", st.source(), n(s.UpstreamRows), s.Source)
 	}
-	if st.has(RawBronze) {
+	if st.has(transforms.RawBronze) {
 		fmt.Fprintf(w, "  files read            %12s", n(s.Files))
 		if s.HiddenSkipped > 0 {
 			fmt.Fprintf(w, "   (%s hidden files skipped)", n(s.HiddenSkipped))
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  raw records           %12s\n", n(s.RawRecords))
-		fmt.Fprintf(w, "  bronze rows           %12s\n", n(s.table(BronzeTable).Rows))
+		fmt.Fprintf(w, "  bronze rows           %12s\n", n(s.table(transforms.BronzeTable.Name).Rows))
 		fmt.Fprintf(w, "  quarantined (bronze)  %12s\n", n(s.BronzeQuarantined))
 	}
-	if st.has(BronzeSilver) {
+	if st.has(transforms.BronzeSilver) {
 		fmt.Fprintf(w, "  tweets with mentions  %12s   (%s without: no silver row, as in the original)\n", n(s.TweetsWithMentions), n(s.NoMentions))
 		fmt.Fprintf(w, "  quarantined (silver)  %12s\n", n(s.SilverQuarantined))
-		fmt.Fprintf(w, "  silver rows           %12s   (one per tweet and distinct mention)\n", n(s.table(SilverTable).Rows))
+		fmt.Fprintf(w, "  silver rows           %12s   (one per tweet and distinct mention)\n", n(s.table(transforms.SilverTable.Name).Rows))
 	}
-	if st.has(SilverGold) {
-		fmt.Fprintf(w, "  gold rows             %12s   (%s distinct texts inferred by %s)\n", n(s.table(GoldTable).Rows), n(s.TextsInferred), s.Model)
+	if st.has(transforms.SilverGold) {
+		fmt.Fprintf(w, "  gold rows             %12s   (%s distinct texts inferred by %s)\n", n(s.table(transforms.GoldTable.Name).Rows), n(s.TextsInferred), s.Model)
 	}
 	if len(s.Workers) > 1 {
 		readers, inferrers := s.spread()
 		fmt.Fprintf(w, "  worker processes      %12d   (%d read files, %d ran the model)\n", len(s.Workers), readers, inferrers)
 	}
-	if app := s.table(ApplicationTable); app.After >= 0 {
+	if app := s.table(transforms.ApplicationTable.Name); app.After >= 0 {
 		fmt.Fprintf(w, "  application mentions  %12s\n", n(app.Rows))
 	}
 	if len(s.QuarantineByReason) > 0 {

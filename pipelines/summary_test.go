@@ -107,9 +107,9 @@ func TestBatchTalliesOutlastRetries(t *testing.T) {
 	check := func(t *testing.T, sum *Summary, untallied []string) {
 		t.Helper()
 		got := map[string]int64{
-			"files": sum.Files, "raw": sum.RawRecords, "bronze": sum.table(BronzeTable).Rows, "bronze quarantine": sum.BronzeQuarantined,
+			"files": sum.Files, "raw": sum.RawRecords, "bronze": sum.table(transforms.BronzeTable.Name).Rows, "bronze quarantine": sum.BronzeQuarantined,
 			"silver quarantine": sum.SilverQuarantined, "with mentions": sum.TweetsWithMentions, "without": sum.NoMentions,
-			"silver rows": sum.table(SilverTable).Rows,
+			"silver rows": sum.table(transforms.SilverTable.Name).Rows,
 		}
 		wantM := map[string]int64{
 			"files": int64(written.Files), "raw": want.raw, "bronze": want.bronze, "bronze quarantine": want.bronzeQ,
@@ -134,7 +134,7 @@ func TestBatchTalliesOutlastRetries(t *testing.T) {
 	})
 	t.Run("redo after bronze and quarantine committed", func(t *testing.T) {
 		c := cfg(t.TempDir())
-		halfCommitted(t, c, SilverTable, GoldTable, ApplicationTable)
+		halfCommitted(t, c, transforms.SilverTable.Name, transforms.GoldTable.Name, transforms.ApplicationTable.Name)
 		sum, err := Run(ctx, c, retryingRunner(ctx, 3))
 		if err != nil {
 			t.Fatal(err)
@@ -146,8 +146,8 @@ func TestBatchTalliesOutlastRetries(t *testing.T) {
 	})
 	t.Run("redo of a bronze commit without tallies", func(t *testing.T) {
 		c := cfg(t.TempDir())
-		halfCommitted(t, c, SilverTable, QuarantineTable, GoldTable, ApplicationTable)
-		stripTallies(t, c.table(BronzeTable))
+		halfCommitted(t, c, transforms.SilverTable.Name, transforms.QuarantineTable.Name, transforms.GoldTable.Name, transforms.ApplicationTable.Name)
+		stripTallies(t, c.table(transforms.BronzeTable.Name))
 		sum, err := Run(ctx, c, prismRunner(ctx)) // counters are exact on prism
 		if err != nil {
 			t.Fatal(err)

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/tweetsentiment/medallion/lake"
+	"github.com/tweetsentiment/medallion/transforms"
 )
 
 // lakeEntries are the folders a run creates under a lake; reset removes
 // these and nothing else, so a lake folder that holds other things keeps them.
-var lakeEntries = append(append([]string{}, Tables...), "_checkpoints", "_monitoring", "_control")
+var lakeEntries = append(transforms.TableNames(), checkpointsDir, monitoringDir, controlDir)
 
 // Reset removes a previous run's tables, checkpoints and monitoring.
 func Reset(lakeDir string, out io.Writer) error {
@@ -41,7 +42,7 @@ func Reset(lakeDir string, out io.Writer) error {
 
 // Optimize compacts every table's small files into one per table.
 func Optimize(ctx context.Context, lakeDir, codec string, out io.Writer) error {
-	for _, name := range Tables {
+	for _, name := range transforms.TableNames() {
 		t := lake.Open(lake.Join(lakeDir, name))
 		if ok, err := t.Exists(ctx); err != nil || !ok {
 			continue
@@ -62,7 +63,7 @@ func Optimize(ctx context.Context, lakeDir, codec string, out io.Writer) error {
 // Vacuum removes, from every table, files no commit names (left by failed or
 // killed batches) and files removed by commits, once older than retention.
 func Vacuum(ctx context.Context, lakeDir string, retention time.Duration, out io.Writer) error {
-	for _, name := range Tables {
+	for _, name := range transforms.TableNames() {
 		t := lake.Open(lake.Join(lakeDir, name))
 		if ok, err := t.Exists(ctx); err != nil || !ok {
 			continue

@@ -3,10 +3,13 @@
 // tables under --lake: bronze, silver, quarantine, gold (a transformer's
 // prediction per row) and application (per-mention counts).
 //
-//	go run ./pipelines/medallion --input DIR --lake DIR [--runner=direct]
+//	medallion run --input DIR --lake DIR [flags]
+//	medallion stream --input DIR --lake DIR [flags]
+//	medallion help [COMMAND]
 //
 // Beam's own flags (--runner, --endpoint, --environment_type, ...) choose
-// where it runs; the default is prism, in process.
+// where a pipeline runs; the default is prism, in this process. Exit codes:
+// 0 done, 1 a run failed, 2 bad usage or configuration.
 package main
 
 import (
@@ -14,212 +17,521 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/pipelines"
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
-var (
-	input   = flag.String("input", "", "folder (or glob) of raw tweet JSON files (required)")
-	lakeF   = flag.String("lake", "", "where the Delta tables live: a folder, s3://bucket/prefix or gs://bucket/prefix (required)")
-	shards  = flag.Int("shards", 0, "parallel writers per table and inference groups (0: the CPUs in process; 4 × --parallelism on a job server, or 16 when it is not given)")
-	codec   = flag.String("codec", "zstd", "parquet compression: zstd or snappy")
-	verbose = flag.Bool("verbose", false, "show the runner's logs (prism logs every job step at info level) and a failure's full error; without it a failure is one line and a hint")
-
-	model = flag.String("model", "models:/tweet-sentiment/Production",
-		"model: models:/NAME/STAGE, models:/NAME/VERSION, models:/NAME@ALIAS, or a model folder (a path, s3://bucket/prefix or gs://bucket/prefix)")
-	registry  = flag.String("registry", "mlruns", "MLflow file store (a folder, or a copy on s3:// or gs://), or http(s):// tracking server, that models:/ URIs resolve in")
-	shared    = flag.Bool("shared-paths", false, "the local paths given (--lake, --input, the model folder) are on a file system every worker mounts at the same path; without it they are refused when workers run elsewhere (a job server's non-LOOPBACK environment)")
-	batchSize = flag.Int("batch-size", pipelines.DefaultBatchSize, "texts per ONNX Runtime run")
-	quantized = flag.Bool("quantized", false, "run the model folder's int8 onnx/model_quantized.onnx instead of onnx/model.onnx")
-	threads   = flag.Int("inference-threads", 0, "ONNX Runtime intra-op threads per worker (0: all cores)")
-
-	maxFileBytes   = flag.Int64("max-file-bytes", transforms.DefaultLimits.MaxFileBytes, "a larger raw file is quarantined")
-	maxRecordBytes = flag.Int("max-record-bytes", transforms.DefaultLimits.MaxRecordBytes, "a larger raw record is quarantined")
-	maxRecords     = flag.Int("max-records-per-file", transforms.DefaultLimits.MaxRecordsPerFile, "records past this in one file are quarantined")
-	maxMentions    = flag.Int("max-mentions", transforms.DefaultLimits.MaxMentions, "a tweet with more distinct mentions is quarantined")
-	maxBatchBytes  = flag.Int64("max-batch-bytes", 8<<20, "raw input per batch (one Beam job); more input runs as more batches, so memory stays bounded")
-
-	mode        = flag.String("mode", "batch", "batch (ingest what is there, once) or stream (watch --input)")
-	trigger     = flag.Duration("trigger", 10*time.Second, "stream: how often new files are committed")
-	idleTimeout = flag.Duration("idle-timeout", 60*time.Second, "stream: stop after this long without a new file (0: run until stopped)")
-	microBatch  = flag.Bool("micro-batch", false, "stream: run a batch job per trigger instead of one streaming job (for --stages that do not start at raw:bronze, and --runner=direct)")
-	monitorF    = flag.Duration("monitor", 10*time.Second, "how often stream metrics are printed")
-	stop        = flag.Bool("stop", false, "ask the stream running on --lake to stop after its current batch, and exit")
-	status      = flag.Bool("status", false, "print whether a stream runs on --lake, with its last progress, and exit")
-	reset       = flag.Bool("reset", false, "remove the tables, checkpoints and monitoring under --lake, and exit")
-	optimize    = flag.Bool("optimize", false, "compact each table's files into one (readers see the same rows), and exit")
-	vacuum      = flag.Bool("vacuum", false, "remove files no commit names (failed batches, compacted files) older than --retention, and exit")
-	monitoring  = flag.String("monitoring", "", "folder for the monitoring series and charts (default: LAKE/_monitoring, or ./_monitoring for an s3:// or gs:// lake)")
-	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the run (go tool pprof) to this file")
-	retention   = flag.Duration("retention", lake.DefaultRetention, "vacuum: keep unreferenced files younger than this")
-	rescore     = flag.Bool("rescore", false, "recompute gold from the whole current silver table with --model (one overwrite of gold), rebuild application from it, and exit; reads no raw file")
-	rebuild     = flag.String("rebuild", "", "silver: recompute silver (and quarantine's silver rows) from the whole bronze table with this build's silver rules and --max-mentions, then re-score gold and rebuild application, and exit; reads no raw file")
-	stages      = flag.String("stages", pipelines.StagesAll, "the stages this run runs, consecutive ones of "+pipelines.StagesAll+"; stages that do not start at raw:bronze read what was appended to their upstream table since their last run (e.g. bronze:silver,silver:gold,gold:application carries another writer's bronze rows on)")
-	abandon     = flag.Int64("abandon-batch", -1, "close unfinished batch N in the tables that lack it (when a planned file is gone for good), and exit")
-	jobOptions  = pipelines.JobOptions{}
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a run failed, or its accounting does not add up
+	exitUsage  = 2 // bad usage or configuration
 )
 
-// ownFlags are the flags this command defines (Beam adds many of its own).
-var ownFlags = []string{"input", "lake", "monitoring", "cpuprofile", "mode", "model", "registry", "shared-paths", "batch-size", "quantized", "inference-threads", "shards", "codec",
-	"trigger", "idle-timeout", "monitor", "stop", "status", "reset", "optimize", "vacuum", "retention",
-	"max-batch-bytes", "max-file-bytes", "max-record-bytes", "max-records-per-file", "max-mentions", "verbose", "abandon-batch", "rescore", "rebuild", "stages", "job-option"}
+// command is one subcommand: its flags and what it does.
+type command struct {
+	name, args, summary string
+	flags               func(fs *flag.FlagSet, o *options)
+	run                 func(ctx context.Context, o *options) error
+}
 
-func init() {
-	flag.Func("job-option", "NAME=VALUE: a pipeline option for a job server's runner that Beam's Go SDK does not pass, e.g. sdk_worker_parallelism=2 (SDK worker processes per Flink task manager or Spark executor) or checkpointing_interval=10000 (Flink, ms); repeatable. A streaming job sends streaming=true, max_bundle_time_mills (a tenth of --trigger, 100 to 1000) and shutdown_sources_after_idle_ms=0 unless given", func(s string) error {
+var commands = []command{
+	{"run", "--input DIR --lake DIR", "ingest what --input holds now (or what the upstream table of --stages gained), batch after batch, then exit",
+		func(fs *flag.FlagSet, o *options) { o.inputFlags(fs); o.pipelineFlags(fs) }, runBatch},
+	{"stream", "--input DIR --lake DIR", "watch --input and commit what lands every --trigger, until idle, stopped or interrupted",
+		func(fs *flag.FlagSet, o *options) { o.inputFlags(fs); o.streamFlags(fs); o.pipelineFlags(fs) }, runStream},
+	{"status", "--lake DIR", "whether a stream runs on the lake, with its last progress", nil,
+		func(_ context.Context, o *options) error { return pipelines.PrintStatus(o.lake, os.Stdout) }},
+	{"stop", "--lake DIR", "ask the stream on the lake to stop after its current batch", nil, stopStream},
+	{"rescore", "--lake DIR [--model URI]", "recompute gold from the whole silver table with --model (one overwrite), and application from it; reads no raw file",
+		func(fs *flag.FlagSet, o *options) { o.pipelineFlags(fs) }, rescore},
+	{"rebuild", "--lake DIR", "recompute silver (and quarantine's silver rows) from the whole bronze table with this build's rules, then gold and application; reads no raw file",
+		func(fs *flag.FlagSet, o *options) { o.limitFlags(fs, true); o.pipelineFlags(fs) }, rebuild},
+	{"abandon", "--lake DIR --batch N", "close unfinished batch N in the tables that lack it (when a planned file is gone for good)",
+		func(fs *flag.FlagSet, o *options) {
+			fs.Int64Var(&o.batch, "batch", -1, "the unfinished batch to close (required)")
+		}, abandon},
+	{"reset", "--lake DIR", "remove the tables, checkpoints and monitoring under the lake", nil,
+		func(_ context.Context, o *options) error { return pipelines.Reset(o.lake, os.Stdout) }},
+	{"optimize", "--lake DIR", "compact each table's files into one (readers see the same rows)",
+		func(fs *flag.FlagSet, o *options) { o.codecFlag(fs) },
+		func(ctx context.Context, o *options) error {
+			return pipelines.Optimize(ctx, o.lake, o.codec, os.Stdout)
+		}},
+	{"vacuum", "--lake DIR", "remove files no commit names (failed batches, compacted files) older than --retention",
+		func(fs *flag.FlagSet, o *options) {
+			fs.DurationVar(&o.retention, "retention", lake.DefaultRetention, "keep unreferenced files younger than this")
+		},
+		func(ctx context.Context, o *options) error {
+			return pipelines.Vacuum(ctx, o.lake, o.retention, os.Stdout)
+		}},
+}
+
+// removedFlags are the verb flags the command had before it had
+// subcommands, with the subcommand that does each now.
+var removedFlags = map[string]string{
+	"mode": "run or medallion stream", "stop": "stop", "status": "status", "reset": "reset", "optimize": "optimize",
+	"vacuum": "vacuum", "rescore": "rescore", "rebuild": "rebuild", "abandon-batch": "abandon --batch N",
+}
+
+// options are every command's flags; each command registers its own.
+type options struct {
+	lake, input string
+	verbose     bool
+
+	model, registry        string
+	sharedPaths, quantized bool
+	batchSize, threads     int
+	shards                 int
+	codec                  string
+	monitoring, cpuProfile string
+	jobOptions             pipelines.JobOptions
+
+	stages        string
+	maxBatchBytes int64
+	limits        transforms.Limits
+
+	trigger, idleTimeout, monitor time.Duration
+	microBatch                    bool
+
+	batch     int64
+	retention time.Duration
+
+	own []string // the flags this command defines, for its help
+}
+
+func (o *options) inputFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.input, "input", "", "folder (or glob) of raw tweet JSON files: a path, s3://bucket/prefix or gs://bucket/prefix (required unless --stages starts from a table)")
+	fs.StringVar(&o.stages, "stages", pipelines.StagesAll, "the stages to run, consecutive ones of "+pipelines.StagesAll+"; stages that do not start at raw:bronze read what was appended to their upstream table since their last run")
+	fs.Int64Var(&o.maxBatchBytes, "max-batch-bytes", 8<<20, "raw input per batch (one Beam job); more input runs as more batches, so memory stays bounded")
+	o.limitFlags(fs, false)
+}
+
+// limitFlags are the quarantine limits; a rebuild applies silver's only.
+func (o *options) limitFlags(fs *flag.FlagSet, silverOnly bool) {
+	o.limits = transforms.DefaultLimits
+	if !silverOnly {
+		fs.Int64Var(&o.limits.MaxFileBytes, "max-file-bytes", o.limits.MaxFileBytes, "a larger raw file is quarantined")
+		fs.IntVar(&o.limits.MaxRecordBytes, "max-record-bytes", o.limits.MaxRecordBytes, "a larger raw record is quarantined")
+		fs.IntVar(&o.limits.MaxRecordsPerFile, "max-records-per-file", o.limits.MaxRecordsPerFile, "records past this in one file are quarantined")
+	}
+	fs.IntVar(&o.limits.MaxMentions, "max-mentions", o.limits.MaxMentions, "a tweet with more distinct mentions is quarantined")
+}
+
+func (o *options) streamFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&o.trigger, "trigger", 10*time.Second, "how often new files are committed")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "stop after this long without a new file (0: run until stopped)")
+	fs.BoolVar(&o.microBatch, "micro-batch", false, "run a batch job per trigger instead of one streaming job (for --stages that do not start at raw:bronze, and --runner=direct)")
+	fs.DurationVar(&o.monitor, "monitor", 10*time.Second, "how often stream metrics are printed")
+}
+
+func (o *options) codecFlag(fs *flag.FlagSet) {
+	fs.StringVar(&o.codec, "codec", "zstd", "parquet compression: zstd or snappy")
+}
+
+// pipelineFlags are the model's and the runner's, with Beam's own flags
+// (--runner, --endpoint, ...) accepted as given.
+func (o *options) pipelineFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.model, "model", "models:/tweet-sentiment/Production",
+		"model: models:/NAME/STAGE, models:/NAME/VERSION, models:/NAME@ALIAS, or a model folder (a path, s3://bucket/prefix or gs://bucket/prefix)")
+	fs.StringVar(&o.registry, "registry", "mlruns", "MLflow file store (a folder, or a copy on s3:// or gs://), or http(s):// tracking server, that models:/ URIs resolve in")
+	fs.BoolVar(&o.sharedPaths, "shared-paths", false, "the local paths given (--lake, --input, the model folder) are on a file system every worker mounts at the same path; without it they are refused when workers run elsewhere (a job server's non-LOOPBACK environment)")
+	fs.IntVar(&o.batchSize, "batch-size", pipelines.DefaultBatchSize, "texts per ONNX Runtime run")
+	fs.BoolVar(&o.quantized, "quantized", false, "run the model folder's int8 onnx/model_quantized.onnx instead of onnx/model.onnx")
+	fs.IntVar(&o.threads, "inference-threads", 0, "ONNX Runtime intra-op threads per worker (0: all cores)")
+	fs.IntVar(&o.shards, "shards", 0, "parallel writers per table and inference groups (0: the CPUs in process; 4 × --parallelism on a job server, or 16 when it is not given)")
+	o.codecFlag(fs)
+	fs.StringVar(&o.monitoring, "monitoring", "", "folder for the monitoring series and charts (default: LAKE/_monitoring, or ./_monitoring for an s3:// or gs:// lake)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run (go tool pprof) to this file")
+	o.jobOptions = pipelines.JobOptions{}
+	fs.Func("job-option", "NAME=VALUE: a pipeline option for a job server's runner that Beam's Go SDK does not pass, e.g. sdk_worker_parallelism=2 (SDK worker processes per Flink task manager or Spark executor) or checkpointing_interval=10000 (Flink, ms); repeatable. A streaming job sends streaming=true, max_bundle_time_mills (a tenth of --trigger, 100 to 1000) and shutdown_sources_after_idle_ms=0 unless given", func(s string) error {
 		name, v, err := pipelines.ParseJobOption(s)
 		if err == nil {
-			jobOptions[name] = v
+			o.jobOptions[name] = v
 		}
 		return err
 	})
+	own := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
+	// Beam's flags, registered on the process's flag set by its packages,
+	// set the same variables through this command's flag set.
+	flag.CommandLine.VisitAll(func(f *flag.Flag) {
+		if !own[f.Name] {
+			fs.Var(f.Value, f.Name, f.Usage)
+			beamFlags[f.Name] = true
+		}
+	})
 }
 
-func usage() {
-	fmt.Fprintf(os.Stderr, "usage: medallion --input DIR --lake DIR [flags]\n\n")
-	for _, name := range ownFlags {
-		f := flag.Lookup(name)
-		fmt.Fprintf(os.Stderr, "  --%s\t%s", f.Name, f.Usage)
-		if f.DefValue != "" && f.DefValue != "false" {
-			fmt.Fprintf(os.Stderr, " (default %s)", f.DefValue)
-		}
-		fmt.Fprintln(os.Stderr)
-	}
-	fmt.Fprintf(os.Stderr, "\nBeam flags choose the runner: --runner=direct|prism|universal, --endpoint=HOST:PORT, --environment_type=LOOPBACK, ...\n")
+// beamFlags are the flags a command took from Beam (left out of its help).
+var beamFlags = map[string]bool{}
+
+// env is where the pipeline runs, from Beam's flags as parsed.
+func (o *options) env() pipelines.Env {
+	return pipelines.Env{Runner: *runners.Runner, Endpoint: *jobopts.Endpoint,
+		EnvironmentType: *jobopts.EnvironmentType, EnvironmentConfig: *jobopts.EnvironmentConfig,
+		WorkerBinary: *jobopts.WorkerBinary, Parallelism: *jobopts.Parallelism, JobName: *jobopts.JobName,
+		Experiments: jobopts.GetExperiments(), JobOptions: o.jobOptions}
+}
+
+// config is the pipeline's configuration; fromTable is what a rescore or
+// a rebuild reads ("": the run reads --input or its stages' upstream).
+func (o *options) config(fromTable string) pipelines.Config {
+	return pipelines.Config{Input: o.input, Lake: o.lake, Shards: o.shards, Codec: o.codec,
+		Model: o.model, Registry: o.registry, BatchSize: o.batchSize, Threads: o.threads, Quantized: o.quantized,
+		MaxBatchBytes: o.maxBatchBytes, Monitoring: o.monitoring, Stages: o.stages, FromTable: fromTable,
+		SharedPaths: o.sharedPaths, Limits: o.limits, Env: o.env()}
 }
 
 func main() {
-	flag.Usage = usage
-	flag.Parse()
-	beam.Init()
-	pipelines.QuietLogs(os.Stderr, *verbose)
-
-	if *lakeF != "" && (*stop || *status || *reset || *optimize || *vacuum || *abandon >= 0) {
-		if err := utility(*lakeF); err != nil {
-			fail(err, 1)
-		}
+	args := os.Args[1:]
+	if isWorker(args) {
+		// A job server started this binary as an SDK worker (PROCESS or
+		// DOCKER environment): beam.Init runs the worker and exits.
+		flag.Parse()
+		beam.Init()
 		return
 	}
-	st, err := pipelines.ParseStages(*stages)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "medallion: %v\n", err)
-		os.Exit(2)
-	}
-	fromTable := "" // the table a rescore or a rebuild reads
-	switch {
-	case *rebuild != "":
-		if *rebuild != pipelines.SilverTable {
-			fmt.Fprintf(os.Stderr, "medallion: --rebuild %q: only silver can be rebuilt (gold: --rescore; application follows either)\n", *rebuild)
-			os.Exit(2)
+	os.Exit(dispatch(args))
+}
+
+// isWorker reports whether Beam's boot program started this process as a
+// worker (--worker=true).
+func isWorker(args []string) bool {
+	for _, a := range args {
+		switch strings.TrimLeft(a, "-") {
+		case "worker", "worker=true":
+			return strings.HasPrefix(a, "-")
 		}
-		fromTable = pipelines.BronzeTable
-	case *rescore:
-		fromTable = pipelines.SilverTable
 	}
-	if fromTable != "" && *mode != "batch" {
-		fmt.Fprintf(os.Stderr, "medallion: --rescore and --rebuild run in --mode batch only\n")
-		os.Exit(2)
+	return false
+}
+
+// dispatch runs the command args name and returns the exit code.
+func dispatch(args []string) int {
+	if len(args) == 0 {
+		printCommands(os.Stderr)
+		return exitUsage
 	}
-	if *input == "" && fromTable == "" && st.First == pipelines.RawBronze || *lakeF == "" {
-		fmt.Fprintf(os.Stderr, "medallion: --input and --lake are required\n\n")
-		usage()
-		os.Exit(2)
-	}
-	cfg := pipelines.Config{Input: *input, Lake: *lakeF, Shards: *shards, Codec: *codec,
-		Model: *model, Registry: *registry, BatchSize: *batchSize, Threads: *threads, Quantized: *quantized, MaxBatchBytes: *maxBatchBytes, Monitoring: *monitoring, Stages: *stages, FromTable: fromTable,
-		SharedPaths: *shared}
-	cfg.Limits = transforms.DefaultLimits
-	cfg.Limits.MaxFileBytes, cfg.Limits.MaxRecordBytes = *maxFileBytes, *maxRecordBytes
-	cfg.Limits.MaxRecordsPerFile, cfg.Limits.MaxMentions = *maxRecords, *maxMentions
-	if err := cfg.Validate(); err != nil {
-		fail(err, 2)
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
+	name := args[0]
+	if strings.HasPrefix(name, "-") {
+		if name == "-h" || name == "--help" || name == "-help" {
+			printCommands(os.Stdout)
+			return exitOK
 		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "medallion: --cpuprofile: %v\n", err)
-			os.Exit(2)
+		if msg := removedFlag(args); msg != "" {
+			fmt.Fprintln(os.Stderr, msg)
+			return exitUsage
 		}
-		defer pprof.StopCPUProfile() // a run that fails keeps no profile
+		fmt.Fprintf(os.Stderr, "medallion: name a command first, e.g. medallion run %s\n\n", strings.Join(args, " "))
+		printCommands(os.Stderr)
+		return exitUsage
 	}
+	if name == "help" {
+		if len(args) < 2 {
+			printCommands(os.Stdout)
+			return exitOK
+		}
+		cmd, ok := lookup(args[1])
+		if !ok {
+			fmt.Fprintf(os.Stderr, "medallion help: no command %q (medallion help lists them)\n", args[1])
+			return exitUsage
+		}
+		fs, o := newFlagSet(cmd)
+		printUsage(os.Stdout, cmd, fs, o)
+		return exitOK
+	}
+	cmd, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "medallion: no command %q\n\n", name)
+		printCommands(os.Stderr)
+		return exitUsage
+	}
+	if msg := removedFlag(args[1:]); msg != "" {
+		fmt.Fprintln(os.Stderr, msg)
+		return exitUsage
+	}
+	fs, o := newFlagSet(cmd)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(os.Stdout, cmd, fs, o)
+			return exitOK
+		}
+		fmt.Fprintf(os.Stderr, "medallion %s: %v (medallion help %s lists its flags)\n", cmd.name, err, cmd.name)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "medallion %s: unexpected argument %q (flags only; medallion help %s lists them)\n", cmd.name, fs.Arg(0), cmd.name)
+		return exitUsage
+	}
+	if o.lake == "" {
+		fmt.Fprintf(os.Stderr, "medallion %s: --lake is required\n", cmd.name)
+		return exitUsage
+	}
+	beam.Init()
+	pipelines.QuietLogs(os.Stderr, o.verbose)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	start := time.Now()
-	jobCtx := ctx
-	if *mode == "stream" {
-		// SIGINT asks the stream to stop: its job itself must not be
-		// cancelled, or the batches in flight would be lost.
-		jobCtx = context.WithoutCancel(ctx)
+	if err := cmd.run(ctx, o); err != nil {
+		return fail(err, o.verbose)
 	}
-	run := func(p *beam.Pipeline) (beam.PipelineResult, error) { return beamx.RunWithMetrics(jobCtx, p) }
-	if len(jobOptions) > 0 {
-		run = pipelines.JobServerRunner(jobCtx, jobOptions)
+	return exitOK
+}
+
+func lookup(name string) (command, bool) {
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
+	if i < 0 {
+		return command{}, false
 	}
-	streamJob := run // the streaming job's: the batch jobs' with the options a stream needs
-	if opts := pipelines.StreamJobOptions(jobOptions, *trigger); len(opts) > 0 {
-		streamJob = pipelines.JobServerRunner(jobCtx, opts)
+	return commands[i], true
+}
+
+// removedFlag returns the line that refuses a verb flag of the command's
+// flags-only days, naming its subcommand ("" when args have none).
+func removedFlag(args []string) string {
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if sub, ok := removedFlags[name]; ok {
+			return fmt.Sprintf("medallion: --%s is now a subcommand: medallion %s [flags] (medallion help lists the commands)", name, sub)
+		}
 	}
-	switch {
-	case *rebuild != "":
-		res, err := pipelines.RebuildSilver(ctx, cfg, run)
-		if err != nil {
-			fail(err, 1)
+	return ""
+}
+
+// newFlagSet is cmd's flags: --lake and --verbose, then its own.
+func newFlagSet(cmd command) (*flag.FlagSet, *options) {
+	o := &options{}
+	fs := flag.NewFlagSet("medallion "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors and help are printed by dispatch
+	fs.StringVar(&o.lake, "lake", "", "where the Delta tables live: a folder, s3://bucket/prefix or gs://bucket/prefix (required)")
+	fs.BoolVar(&o.verbose, "verbose", false, "show the runner's logs and a failure's full error; without it a failure is one line and a hint")
+	if cmd.flags != nil {
+		cmd.flags(fs, o)
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if !beamFlags[f.Name] {
+			o.own = append(o.own, f.Name)
 		}
-		res.Print(os.Stdout)
-	case *rescore:
-		res, err := pipelines.Rescore(ctx, cfg, run)
-		if err != nil {
-			fail(err, 1)
+	})
+	return fs, o
+}
+
+func printCommands(w io.Writer) {
+	fmt.Fprintf(w, "medallion: the tweet sentiment medallion pipeline (raw tweets → bronze → silver → gold → application, as Delta tables)\n\nusage: medallion COMMAND [flags]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "  %-9s %s\n\nmedallion help COMMAND (or medallion COMMAND --help) lists a command's flags.\n", "help", "this list, or one command's flags")
+	fmt.Fprintf(w, "Exit codes: 0 done, 1 a run failed, 2 bad usage or configuration.\n")
+}
+
+func printUsage(w io.Writer, cmd command, fs *flag.FlagSet, o *options) {
+	fmt.Fprintf(w, "usage: medallion %s %s [flags]\n\n%s\n\nflags:\n", cmd.name, cmd.args, cmd.summary)
+	for _, name := range o.own {
+		f := fs.Lookup(name)
+		fmt.Fprintf(w, "  --%s\t%s", f.Name, f.Usage)
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "[]" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
-		res.Print(os.Stdout)
-	case *mode == "batch":
-		if st.First == pipelines.RawBronze {
-			if n, err := pipelines.FirstBatchFiles(cfg.Input, cfg.MaxBatchBytes); err == nil {
-				if pr, ok := pipelines.ProgressRunner(ctx, n); ok {
-					run = pr
-				}
-			}
-		}
-		sum, err := pipelines.Run(ctx, cfg, run)
-		if err != nil {
-			fail(err, 1)
-		}
-		sum.Elapsed = time.Since(start)
-		sum.Print(os.Stdout)
-		if sum.Batch >= 0 {
-			if err := pipelines.MonitorBatch(cfg.Monitoring, sum, os.Stdout); err != nil {
-				fmt.Fprintf(os.Stderr, "medallion: monitoring: %v\n", err)
-			}
-		}
-	case *mode == "stream":
-		totals, reason, err := pipelines.Stream(ctx, cfg, run, pipelines.StreamOptions{Trigger: *trigger, IdleTimeout: *idleTimeout, Monitor: *monitorF, MicroBatch: *microBatch, JobRunner: streamJob}, os.Stdout)
-		if err != nil {
-			fail(err, 1)
-		}
-		fmt.Printf("stream stopped (%s): bronze %s, silver %s, gold %s rows; elapsed %s\n", reason,
-			pipelines.FormatCount(totals["bronze_stream"]), pipelines.FormatCount(totals["silver_stream"]), pipelines.FormatCount(totals["gold_stream"]), time.Since(start).Round(time.Millisecond))
-	default:
-		fmt.Fprintf(os.Stderr, "medallion: --mode %q: want batch or stream\n", *mode)
-		os.Exit(2)
+		fmt.Fprintln(w)
+	}
+	if len(o.own) < countFlags(fs) {
+		fmt.Fprintf(w, "\nBeam's flags choose the runner: --runner=prism|direct|universal|flink|spark|dataflow, --endpoint=HOST:PORT,\n"+
+			"--environment_type=LOOPBACK|PROCESS|DOCKER, --environment_config, --worker_binary, --parallelism, --job_name, ...\n")
 	}
 }
 
+func countFlags(fs *flag.FlagSet) int {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n
+}
+
+// startProfile starts a CPU profile when asked; stop ends it.
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--cpuprofile: %w", err)}
+	}
+	return pprof.StopCPUProfile, nil
+}
+
+// usageError marks an error of the command line or configuration (exit 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// validated checks a configuration before any run, as a usage error.
+func validated(c pipelines.Config) (pipelines.Config, error) {
+	if err := c.Validate(); err != nil {
+		return c, usageError{err}
+	}
+	return c, nil
+}
+
+func runBatch(ctx context.Context, o *options) error {
+	cfg, err := validated(o.config(""))
+	if err != nil {
+		return err
+	}
+	stop, err := startProfile(o.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	start := time.Now()
+	env := cfg.Env
+	if st, err := pipelines.ParseStages(cfg.Stages); err == nil && st.First == transforms.RawBronze {
+		if n, err := pipelines.FirstBatchFiles(cfg.Input, cfg.MaxBatchBytes); err == nil {
+			var done func()
+			env.Progress, done = progressBar(n)
+			defer done()
+		}
+	}
+	sum, err := pipelines.Run(ctx, cfg, env.Executor(ctx))
+	if err != nil {
+		return err
+	}
+	sum.Elapsed = time.Since(start)
+	sum.Print(os.Stdout)
+	if sum.Batch >= 0 {
+		if err := pipelines.MonitorBatch(cfg.Monitoring, sum, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "medallion: monitoring: %v\n", err)
+		}
+	}
+	return nil
+}
+
+// progressBar shows files read and texts inferred while a job runs, when
+// stdout is a terminal (nil otherwise); done clears it. A batch's counters
+// start again from zero, and so does the bar.
+func progressBar(files int) (progress func(read, inferred int64), done func()) {
+	if !term.IsTerminal(int(os.Stdout.Fd())) {
+		return nil, func() {}
+	}
+	bar := progressbar.NewOptions(files, progressbar.OptionSetDescription("batch"), progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	var last int64
+	return func(read, inferred int64) {
+		if read < last {
+			bar.Reset()
+		}
+		last = read
+		bar.Describe(fmt.Sprintf("files read; %s texts inferred", pipelines.FormatCount(inferred)))
+		bar.Set64(read)
+	}, func() { bar.Finish() }
+}
+
+func runStream(ctx context.Context, o *options) error {
+	cfg, err := validated(o.config(""))
+	if err != nil {
+		return err
+	}
+	stop, err := startProfile(o.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	start := time.Now()
+	// SIGINT asks the stream to stop: its jobs themselves must not be
+	// cancelled, or the batches in flight would be lost.
+	jobCtx := context.WithoutCancel(ctx)
+	totals, reason, err := pipelines.Stream(ctx, cfg, cfg.Env.Executor(jobCtx), pipelines.StreamOptions{Trigger: o.trigger, IdleTimeout: o.idleTimeout,
+		Monitor: o.monitor, MicroBatch: o.microBatch, JobRunner: cfg.Env.ForStream(o.trigger).Executor(jobCtx)}, os.Stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("stream stopped (%s): bronze %s, silver %s, gold %s rows; elapsed %s\n", reason,
+		pipelines.FormatCount(totals[transforms.BronzeTable.Stream]), pipelines.FormatCount(totals[transforms.SilverTable.Stream]), pipelines.FormatCount(totals[transforms.GoldTable.Stream]), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func stopStream(_ context.Context, o *options) error {
+	if err := pipelines.RequestStop(o.lake); err != nil {
+		return err
+	}
+	fmt.Printf("asked the stream on %s to stop; it commits its current batch first (medallion status shows when it has)\n", o.lake)
+	return nil
+}
+
+func rescore(ctx context.Context, o *options) error {
+	o.stages = pipelines.StagesAll
+	cfg, err := validated(o.config(transforms.SilverTable.Name))
+	if err != nil {
+		return err
+	}
+	stop, err := startProfile(o.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	res, err := pipelines.Rescore(ctx, cfg, cfg.Env.Executor(ctx))
+	if err != nil {
+		return err
+	}
+	res.Print(os.Stdout)
+	return nil
+}
+
+func rebuild(ctx context.Context, o *options) error {
+	o.stages = pipelines.StagesAll
+	cfg, err := validated(o.config(transforms.BronzeTable.Name))
+	if err != nil {
+		return err
+	}
+	stop, err := startProfile(o.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	res, err := pipelines.RebuildSilver(ctx, cfg, cfg.Env.Executor(ctx))
+	if err != nil {
+		return err
+	}
+	res.Print(os.Stdout)
+	return nil
+}
+
+func abandon(ctx context.Context, o *options) error {
+	if o.batch < 0 {
+		return usageError{errors.New("--batch N is required: the unfinished batch to close (medallion status, or the run's error, names it)")}
+	}
+	return pipelines.AbandonBatch(ctx, o.lake, o.batch, os.Stdout)
+}
+
 // fail prints err as one line (the root cause, not the runner's plan dumps)
-// and, when it has one, a hint on the next; --verbose adds the full error.
-// It exits with code.
-func fail(err error, code int) {
+// and, when it has one, a hint on the next; verbose adds the full error. It
+// returns the exit code: 2 for usage and configuration, 1 otherwise.
+func fail(err error, verbose bool) int {
+	code := exitFailed
+	if errors.As(err, new(usageError)) {
+		code = exitUsage
+	}
 	var f *pipelines.Failure
 	if errors.As(err, &f) {
 		fmt.Fprintf(os.Stderr, "medallion: %s\n", err)
@@ -233,30 +545,8 @@ func fail(err error, code int) {
 			fmt.Fprintf(os.Stderr, "  next: %s\n", hint)
 		}
 	}
-	if *verbose {
+	if verbose {
 		fmt.Fprintf(os.Stderr, "full error: %+v\n", err)
 	}
-	os.Exit(code)
-}
-
-// utility runs --stop, --status, --reset, --vacuum or --optimize.
-func utility(lakeDir string) error {
-	switch {
-	case *stop:
-		if err := pipelines.RequestStop(lakeDir); err != nil {
-			return err
-		}
-		fmt.Printf("asked the stream on %s to stop; it commits its current batch first (--status shows when it has)\n", lakeDir)
-		return nil
-	case *status:
-		return pipelines.PrintStatus(lakeDir, os.Stdout)
-	case *reset:
-		return pipelines.Reset(lakeDir, os.Stdout)
-	case *vacuum:
-		return pipelines.Vacuum(context.Background(), lakeDir, *retention, os.Stdout)
-	case *abandon >= 0:
-		return pipelines.AbandonBatch(context.Background(), lakeDir, *abandon, os.Stdout)
-	default:
-		return pipelines.Optimize(context.Background(), lakeDir, *codec, os.Stdout)
-	}
+	return code
 }
