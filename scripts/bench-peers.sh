@@ -32,7 +32,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/medallion" ./pipelines/medallion
 go run ./scripts/gentweets --out "$work/raw" --tweets "$n" --per-file 1 --format object --seed 909 --profile realistic
-"$work/medallion" --input "$work/raw" --lake "$work/silver-lake" --stages raw:bronze,bronze:silver --monitoring "$work/mon" >/dev/null
+"$work/medallion" run --input "$work/raw" --lake "$work/silver-lake" --stages raw:bronze,bronze:silver --monitoring "$work/mon" >/dev/null
 silver_texts "$work/silver-lake" "$work/texts.json"
 results="$work/results.tsv"
 printf 'rep\tmodel\tpeer\tform\ttexts\ttexts_per_s\n' >"$results"
@@ -48,7 +48,7 @@ run() { # WHO MODEL REP
 		read -r t r <"$work/o"; row "$3" "$name" ceiling "ONNX Runtime alone, sorted, batch 16" "$t" "$r" ;;
 	ours)
 		rm -rf "$work/lake"; cp -r "$work/silver-lake" "$work/lake"
-		"$work/medallion" --lake "$work/lake" --stages silver:gold --model "$m" --monitoring "$work/mon" >"$work/o" 2>&1
+		"$work/medallion" run --lake "$work/lake" --stages silver:gold --model "$m" --monitoring "$work/mon" >"$work/o" 2>&1
 		local t e
 		read -r t e < <(summary_texts_seconds "$work/o")
 		row "$3" "$name" medallion "gold stage (--stages silver:gold, default batch 16)" "$t" "$(awk -v t="$t" -v s="$e" 'BEGIN{printf "%.1f", t/s}')" ;;

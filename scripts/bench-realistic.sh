@@ -48,9 +48,9 @@ ours() { # MODEL PRECISION REP [gold]: the whole pipeline, or the gold stage alo
 	if [ "${4:-}" = gold ]; then
 		who=gold-stage
 		cp -r "$work/silver-lake" "$lk"
-		"$work/medallion" --lake "$lk" --stages silver:gold --model "$1" "${flag[@]}" --monitoring "$work/mon" >"$work/out.txt" 2>&1
+		"$work/medallion" run --lake "$lk" --stages silver:gold --model "$1" "${flag[@]}" --monitoring "$work/mon" >"$work/out.txt" 2>&1
 	else
-		"$work/medallion" --input "$work/raw" --lake "$lk" --model "$1" "${flag[@]}" --monitoring "$work/mon" >"$work/out.txt" 2>&1
+		"$work/medallion" run --input "$work/raw" --lake "$lk" --model "$1" "${flag[@]}" --monitoring "$work/mon" >"$work/out.txt" 2>&1
 	fi
 	local texts elapsed gold
 	read -r texts elapsed < <(summary_texts_seconds "$work/out.txt")
@@ -73,7 +73,7 @@ ceiling() { # MODEL PRECISION REP [BATCH]
 
 [ "$warmup" = 0 ] || ours "${models[0]}" fp32 0 # a warm file cache and model; not counted
 # Bronze and silver for the gold stage alone; silver's texts are what the ceiling infers.
-"$work/medallion" --input "$work/raw" --lake "$work/silver-lake" --stages raw:bronze,bronze:silver --monitoring "$work/mon" >/dev/null
+"$work/medallion" run --input "$work/raw" --lake "$work/silver-lake" --stages raw:bronze,bronze:silver --monitoring "$work/mon" >/dev/null
 [ -f "$work/texts.json" ] || silver_texts "$work/silver-lake" "$work/texts.json"
 gold() { [ "$gold_alone" = 0 ] || ours "$@" gold; }
 for rep in $(seq 1 "$reps"); do

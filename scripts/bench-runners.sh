@@ -71,7 +71,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		log="$OUT/log-$r-$round.txt"
 		# user and sys CPU count this process and its children: the workers
 		# of a job server are its children, not ours, so only wall is comparable.
-		/usr/bin/time -f "%e %U %S" -o "$OUT/time.txt" "$bin" "${common[@]}" --lake "$lake" "${flags[@]}" >"$log" 2>&1
+		/usr/bin/time -f "%e %U %S" -o "$OUT/time.txt" "$bin" run "${common[@]}" --lake "$lake" "${flags[@]}" >"$log" 2>&1
 		read -r wall user sys <"$OUT/time.txt"
 		gold="$(sed -n 's/^  gold rows *\([0-9,]*\).*/\1/p' "$log" | tail -1)"
 		printf '%-6s %-16s %6s %3s %9s %9s %8s %9s\n' "$r" "$MODEL" "$TWEETS" "$round" "$wall" "$user" "$sys" "$gold"

@@ -49,7 +49,7 @@ stream() {
 	[ "$1" = flink ] && flags+=(--shared-paths --runner=universal --endpoint=localhost:18310 --parallelism=2
 		--environment_type=PROCESS --environment_config="{\"command\":\"$PWD/scripts/process-worker.sh\"}"
 		--worker_binary="$bin/medallion")
-	"$bin/medallion" --mode stream --input "$3/in" --lake "$3/lake" --model "$model" --trigger "$TRIGGER" \
+	"$bin/medallion" stream --input "$3/in" --lake "$3/lake" --model "$model" --trigger "$TRIGGER" \
 		--idle-timeout "$((GAP + 8))s" --monitor 1h "${flags[@]}" >"$3/stream.log" 2>&1
 }
 

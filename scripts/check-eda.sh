@@ -8,7 +8,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go run ./scripts/gentweets --out "$work/raw" --tweets 3000 --bad 0.02 --seed 77 >/dev/null
 go run ./scripts/register --registry "$work/mlruns" --model-dir testdata/models/tweet-sentiment-demo --stage Production >/dev/null
-go run ./pipelines/medallion --input "$work/raw" --lake "$work/lake" --registry "$work/mlruns" >/dev/null
+go run ./pipelines/medallion run --input "$work/raw" --lake "$work/lake" --registry "$work/mlruns" >/dev/null
 go run ./eda --lake "$work/lake" --out "$work/report" --registry "$work/mlruns" --tracking-uri "$work/mlruns" >"$work/eda.txt"
 ./scripts/check-report.sh "$work/report"
 run=$(ls -d "$work"/mlruns/1/*/)

@@ -17,11 +17,11 @@ bin="$work/bin"
 go build -o "$bin/" ./pipelines/medallion ./scripts/gentweets ./scripts/register
 "$bin/gentweets" --out "$work/raw" --tweets "$TWEETS" --seed 100 >/dev/null
 "$bin/register" --registry "$work/mlruns" --model-dir testdata/models/tweet-sentiment-demo --stage Production >/dev/null
-"$bin/medallion" --input "$work/raw" --lake "$work/lake" --registry "$work/mlruns" >/dev/null
+"$bin/medallion" run --input "$work/raw" --lake "$work/lake" --registry "$work/mlruns" >/dev/null
 # Version 2, another model (a tiny RoBERTa with its own BPE vocabulary), to Production.
 "$bin/register" --registry "$work/mlruns" --model-dir testdata/models/tiny-roberta-bpe --stage Production >/dev/null
 mv "$work/raw" "$work/raw-away"
-"$bin/medallion" --lake "$work/lake" --registry "$work/mlruns" --rescore >/dev/null
+"$bin/medallion" rescore --lake "$work/lake" --registry "$work/mlruns" >/dev/null
 mv "$work/raw-away" "$work/raw"
-"$bin/medallion" --input "$work/raw" --lake "$work/fresh" --registry "$work/mlruns" >/dev/null
+"$bin/medallion" run --input "$work/raw" --lake "$work/fresh" --registry "$work/mlruns" >/dev/null
 .cache/venv/bin/python scripts/check_rescore_tables.py "$work/lake" "$work/fresh"

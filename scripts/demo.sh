@@ -28,7 +28,7 @@ echo "== generating tweets"
 echo "== registering the demo model (a tiny model trained on generated tweets: see testdata/models/tweet-sentiment-demo/README.md)"
 "$bin/register" --registry "$out/mlruns" --name tweet-sentiment --model-dir testdata/models/tweet-sentiment-demo --stage Production
 echo "== running the pipeline (prism runner)"
-"$bin/medallion" --input "$out/raw" --lake "$out/lake" --registry "$out/mlruns" --model models:/tweet-sentiment/Production
+"$bin/medallion" run --input "$out/raw" --lake "$out/lake" --registry "$out/mlruns" --model models:/tweet-sentiment/Production
 echo "tables (Delta Lake, readable by Spark, delta-rs and DuckDB) are under $out/lake"
 echo
 echo "== EDA, evaluation (MLflow run in $out/mlruns) and report"

@@ -8,11 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tree_before=$(git status --porcelain 2>/dev/null || true)
 ./scripts/setup-test.sh
-echo "== go vet, staticcheck"
+echo "== go vet (both test tiers), staticcheck"
 go vet ./...
-./.cache/bin/staticcheck ./...
+go vet -tags integration ./...
+./.cache/bin/staticcheck -tags integration ./...
 echo "== race detector (the packages with concurrency of their own)"
-go test -count=1 -race ./lake/ ./inference/ ./tracking/
+go test -count=1 -race -tags integration ./lake/ ./inference/ ./tracking/
 echo "== fuzzing, briefly (longer runs: docs/RELIABILITY.md)"
 for target in transforms:FuzzSplitAndDecode transforms:FuzzParseTweetDate transforms:FuzzMentionsAndCleanText inference:FuzzEncode; do
 	go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 10s "./${target%%:*}/" | tail -1
@@ -21,8 +22,8 @@ echo "== end to end: pipeline, EDA, report in Chromium, metrics against scikit-l
 ./scripts/check-eda.sh
 echo "== re-scoring 100,000 tweets with a new model equals a fresh run (delta-rs)"
 ./scripts/check-rescore.sh
-echo "== go test"
-./.cache/bin/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -count=1 -timeout 30m ./...
+echo "== go test (both tiers: -tags integration)"
+./.cache/bin/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -tags integration -count=1 -timeout 30m ./...
 tree_after=$(git status --porcelain 2>/dev/null || true)
 if [ "$tree_after" != "$tree_before" ]; then
 	echo "test.sh: the run changed the tree (tests must write only to temporary folders):" >&2

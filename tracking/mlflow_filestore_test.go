@@ -1,3 +1,5 @@
+//go:build integration
+
 package tracking
 
 import (
@@ -110,13 +112,6 @@ func logEvaluationRun(t *testing.T, trackingURI string) loggedRun {
 	must(t, run.End(StatusFinished))
 	lr.end = time.Now().UnixMilli()
 	return lr
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func writeFile(t *testing.T, p, content string) {
