@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +25,7 @@ type Abandoned struct {
 	Closed []string          `json:"closed"` // tables the abandon closed it in
 	Files  map[string]string `json:"files"`  // planned file → its state (ok, vanished: …, changed_after_planning: …)
 	When   time.Time         `json:"when"`
+	Record string            `json:"-"` // where the record is, relative to the lake
 }
 
 // AbandonBatch closes the unfinished batch n when its redo cannot go on by
@@ -37,31 +37,31 @@ type Abandoned struct {
 // abandoned and why, the others an empty commit. Nothing committed is
 // removed; rows the batch never committed (a silver row without its gold
 // prediction, say) stay missing, which the quarantine rows record.
-func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) error {
+func AbandonBatch(ctx context.Context, lakeDir string, n int64) (*Abandoned, error) {
 	if !lake.IsRemote(lakeDir) {
 		lakeDir = absPath(lakeDir)
 	}
 	cp, err := openCheckpoint(ctx, lakeDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	plan, err := cp.unfinished(ctx)
 	if err != nil {
-		return fmt.Errorf("abandon batch %d: %w", n, err)
+		return nil, fmt.Errorf("abandon batch %d: %w", n, err)
 	}
 	if plan == nil || plan.Batch != n {
 		if p, ok := cp.byBatch[n]; ok && (plan == nil || n < plan.Batch) {
 			plan = p // complete: said below
 		} else if plan == nil {
-			return fmt.Errorf("abandon batch %d: no batch is unfinished, and %d was never planned", n, n)
+			return nil, fmt.Errorf("abandon batch %d: no batch is unfinished, and %d was never planned", n, n)
 		} else {
-			return fmt.Errorf("abandon batch %d: only the oldest unfinished batch can be abandoned, and that is %d", n, plan.Batch)
+			return nil, fmt.Errorf("abandon batch %d: only the oldest unfinished batch can be abandoned, and that is %d", n, plan.Batch)
 		}
 	}
 	if done, err := cp.complete(ctx, plan); err != nil {
-		return fmt.Errorf("abandon batch %d: %w", n, err)
+		return nil, fmt.Errorf("abandon batch %d: %w", n, err)
 	} else if done {
-		return fmt.Errorf("abandon batch %d: every table holds batch %d already: nothing to abandon", n, n)
+		return nil, fmt.Errorf("abandon batch %d: every table holds batch %d already: nothing to abandon", n, n)
 	}
 	st := plan.stages()
 	app := st.appID()
@@ -69,7 +69,7 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 	for _, name := range st.tables() {
 		_, held, err := batchHeld(ctx, lake.Join(lakeDir, name), app, n)
 		if err != nil {
-			return fmt.Errorf("abandon batch %d: table %s: %w", n, name, err)
+			return nil, fmt.Errorf("abandon batch %d: table %s: %w", n, name, err)
 		}
 		if held {
 			rec.Held = append(rec.Held, name)
@@ -100,7 +100,7 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 			var counts []transforms.ApplicationRow
 			if slices.Contains(rec.Held, transforms.GoldTable.Name) {
 				if counts, err = batchGoldCounts(ctx, lake.Join(lakeDir, transforms.GoldTable.Name), app, n); err != nil {
-					return fmt.Errorf("abandon batch %d: %w", n, err)
+					return nil, fmt.Errorf("abandon batch %d: %w", n, err)
 				}
 			}
 			_, err = transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: loc, AppID: app, Version: n,
@@ -116,21 +116,17 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64, out io.Writer) e
 			_, err = lake.Open(loc).Append(ctx, baseSchema(name), nil, opts)
 		}
 		if err != nil {
-			return fmt.Errorf("abandon batch %d: table %s: %w", n, name, err)
+			return nil, fmt.Errorf("abandon batch %d: table %s: %w", n, name, err)
 		}
 		rec.Closed = append(rec.Closed, name)
 	}
 	records := abandonedLedger(lakeDir)
 	err = records.claim(ctx, n, rec)
 	if err != nil && !errors.Is(err, lake.ErrExist) {
-		return fmt.Errorf("abandon batch %d: record it: %w", n, err)
+		return nil, fmt.Errorf("abandon batch %d: record it: %w", n, err)
 	}
-	fmt.Fprintf(out, "batch %d abandoned: closed in %s (held by %s); record in %s", n, strings.Join(rec.Closed, ", "), held, records.name(n))
-	if slices.Contains(rec.Closed, transforms.QuarantineTable.Name) {
-		fmt.Fprintf(out, "; %d planned file(s) in quarantine as %q", len(plan.Files), ReasonAbandoned)
-	}
-	fmt.Fprintln(out)
-	return nil
+	rec.Record = records.name(n)
+	return &rec, nil
 }
 
 func baseSchema(table string) lake.Schema {

@@ -39,11 +39,11 @@ func BenchmarkIngest(b *testing.B) {
 	var bronze, silver int64
 	for i := 0; i < b.N; i++ {
 		c := Config{Input: in, Lake: filepath.Join(b.TempDir(), "lake"), Shards: 2, Codec: "zstd", Model: demoModel}
-		if err := c.Validate(); err != nil {
+		if err := c.Open(ctx); err != nil {
 			b.Fatal(err)
 		}
 		p, s := beam.NewPipelineWithRoot()
-		Ingest(s, c, plan)
+		Ingest(s, c, Batch{Plan: plan})
 		res, err := prism.Execute(ctx, p)
 		if err != nil {
 			b.Fatal(err)

@@ -33,9 +33,18 @@ type Plan struct {
 	// runs the same ones, whatever --stages the rerun was given.
 	Stages  string    `json:"stages,omitempty"`
 	Created time.Time `json:"created"`
+}
 
-	held   []string               // tables that held the batch when its run began (runPlan)
-	replay []transforms.BronzeRow // bronze's rows of the batch, when its files are no longer as planned (runPlan)
+// Batch is one batch as a run finds it: its plan, as the ledger holds it,
+// and what the tables held of it when the run began.
+type Batch struct {
+	Plan *Plan
+	// Held are the tables that had committed the batch.
+	Held []string
+	// Replay is bronze's rows of the batch, when its files are no longer as
+	// planned and bronze and quarantine hold it: the other tables follow
+	// from them.
+	Replay []transforms.BronzeRow
 }
 
 // stages returns the batch's stages.

@@ -210,13 +210,13 @@ func TestAbandonBatch(t *testing.T) {
 			if _, err2 := Run(ctx, cfg, prismRunner(ctx)); err2 == nil || err2.Error() != err.Error() {
 				t.Fatalf("second redo: %v", err2)
 			}
-			if err := AbandonBatch(ctx, cfg.Lake, 1, io.Discard); err == nil {
+			if _, err := AbandonBatch(ctx, cfg.Lake, 1); err == nil {
 				t.Error("abandoning a batch that was never planned should fail")
 			}
-			if err := AbandonBatch(ctx, cfg.Lake, 0, io.Discard); err != nil {
+			if _, err := AbandonBatch(ctx, cfg.Lake, 0); err != nil {
 				t.Fatal(err)
 			}
-			if err := AbandonBatch(ctx, cfg.Lake, 0, io.Discard); err == nil || !strings.Contains(err.Error(), "nothing to abandon") {
+			if _, err := AbandonBatch(ctx, cfg.Lake, 0); err == nil || !strings.Contains(err.Error(), "nothing to abandon") {
 				t.Errorf("abandoning twice: %v", err)
 			}
 			for _, name := range transforms.TableNames() {
@@ -406,7 +406,7 @@ func TestModelRemovedWhileStreaming(t *testing.T) {
 	cfg := Config{Input: in, Lake: lk, Shards: 2, Codec: "zstd", Model: model, BatchSize: 16, Threads: 1}
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := Stream(ctx, cfg, prismRunner(ctx), StreamOptions{Trigger: 200 * time.Millisecond, IdleTimeout: 2 * time.Second, Monitor: time.Hour}, io.Discard)
+		_, _, err := stream(ctx, cfg, prismRunner(ctx), StreamOptions{Trigger: 200 * time.Millisecond, IdleTimeout: 2 * time.Second, Monitor: time.Hour}, io.Discard)
 		done <- err
 	}()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {

@@ -164,7 +164,7 @@ func TestJobServer(t *testing.T) {
 	var totals map[string]int64
 	go func() {
 		var err error
-		totals, _, err = Stream(ctx, sc, streamRunner, StreamOptions{Trigger: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, Monitor: time.Hour}, io.Discard)
+		totals, _, err = stream(ctx, sc, streamRunner, StreamOptions{Trigger: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, Monitor: time.Hour}, io.Discard)
 		done <- err
 	}()
 	for i, seed := range []uint64{52, 53} {

@@ -75,7 +75,7 @@ func TestValidateWorkersElsewhere(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := Config{Input: c.input, Lake: c.lake, Codec: "zstd", Model: c.mdl, Registry: c.registry, FromTable: c.fromTable,
 				SharedPaths: c.shared, Monitoring: t.TempDir(), Env: Env{Runner: "universal", EnvironmentType: "PROCESS"}}
-			err := cfg.Validate()
+			err := cfg.Open(context.Background())
 			if c.want != "" {
 				if err == nil || !strings.Contains(err.Error(), c.want) {
 					t.Fatalf("Validate: %v; want an error saying %q", err, c.want)
@@ -108,7 +108,7 @@ func TestValidateWorkersElsewhere(t *testing.T) {
 	t.Run("LOOPBACK", func(t *testing.T) {
 		needRuntime(t)
 		cfg := Config{Input: localIn, Lake: localLake, Codec: "zstd", Model: demoModel, Monitoring: t.TempDir(), Env: Env{Runner: "universal", EnvironmentType: "LOOPBACK"}}
-		if err := cfg.Validate(); err != nil {
+		if err := cfg.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -3,7 +3,6 @@
 package pipelines
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
@@ -99,11 +98,10 @@ func TestLakeOnS3(t *testing.T) {
 	}
 
 	before := tableMultiset(t, lake.Join(remote, transforms.SilverTable.Name))
-	var out bytes.Buffer
-	if err := Optimize(ctx, remote, "zstd", &out); err != nil {
+	if _, err := Optimize(ctx, remote, "zstd"); err != nil {
 		t.Fatal(err)
 	}
-	if err := Vacuum(ctx, remote, 0, &out); err != nil {
+	if _, err := Vacuum(ctx, remote, 0); err != nil {
 		t.Fatal(err)
 	}
 	if after := tableMultiset(t, lake.Join(remote, transforms.SilverTable.Name)); strings.Join(after, "\n") != strings.Join(before, "\n") {
@@ -120,7 +118,7 @@ func TestLakeOnS3(t *testing.T) {
 	}
 	done := make(chan string, 1)
 	go func() {
-		_, reason, err := Stream(ctx, sc, prismRunner(ctx), StreamOptions{Trigger: 200 * time.Millisecond, Monitor: time.Hour}, io.Discard)
+		_, reason, err := stream(ctx, sc, prismRunner(ctx), StreamOptions{Trigger: 200 * time.Millisecond, Monitor: time.Hour}, io.Discard)
 		if err != nil {
 			reason = err.Error()
 		}
@@ -145,9 +143,8 @@ func TestLakeOnS3(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the stream on S3 ignored the stop request")
 	}
-	out.Reset()
-	if err := PrintStatus(slake, &out); err != nil || !strings.Contains(out.String(), "stopped") {
-		t.Errorf("status over S3: %q (%v)", out.String(), err)
+	if hb, err := Status(slake); err != nil || hb == nil || hb.State != "stopped" {
+		t.Errorf("status over S3: %+v (%v)", hb, err)
 	}
 	if _, err := os.Stat(filepath.Join(sc.Monitoring, "rows.png")); err != nil {
 		t.Errorf("monitoring of a stream on S3: %v", err)
@@ -155,12 +152,12 @@ func TestLakeOnS3(t *testing.T) {
 	if n := len(readTable(t, lake.Join(slake, transforms.BronzeTable.Name))); n != 50 {
 		t.Errorf("stream bronze on S3: %d rows, want 50", n)
 	}
-	out.Reset()
-	if err := Reset(slake, &out); err != nil {
+	removed, err := Reset(ctx, slake)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := lake.Open(lake.Join(slake, transforms.BronzeTable.Name)).Exists(ctx); ok {
-		t.Errorf("reset left the bronze table: %s", out.String())
+		t.Errorf("reset left the bronze table (removed %d objects)", len(removed))
 	}
 	if ok, _ := lake.Open(lake.Join(remote, transforms.BronzeTable.Name)).Exists(ctx); !ok {
 		t.Error("reset of one lake removed another lake's table in the same bucket")

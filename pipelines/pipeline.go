@@ -55,12 +55,13 @@ type Config struct {
 	// process); validation uses it to tell whether workers run elsewhere.
 	Env Env
 
-	model  tracking.Resolved // set by Validate
+	model  tracking.Resolved // set by Open
 	stages Stages            // set by Validate
+	opened bool              // Open has run
 }
 
-// Validate checks the configuration before anything runs, so mistakes fail
-// with a clear message rather than inside a worker.
+// Validate checks the settings and fills in defaults, without I/O, so
+// mistakes fail with a clear message rather than inside a worker.
 func (c *Config) Validate() error {
 	if c.Lake == "" {
 		return errors.New("--lake is required")
@@ -72,17 +73,6 @@ func (c *Config) Validate() error {
 	c.stages = stages
 	if c.Input == "" && !c.fromTable() {
 		return errors.New("--input is required (unless the run starts from a table: medallion rescore, rebuild, or --stages bronze:silver,...)")
-	}
-	// An object-store prefix exists once an object does (a stream may start
-	// before the first file lands): remote input is checked when planned.
-	if c.Input != "" && !lake.IsRemote(c.Input) {
-		if st, err := os.Stat(c.Input); err == nil && !st.IsDir() {
-			return fmt.Errorf("--input %s is a file: give its folder or a glob", c.Input)
-		} else if err != nil {
-			if m, _ := filepath.Glob(c.Input); len(m) == 0 && !hasMeta(c.Input) {
-				return fmt.Errorf("--input %s: %w", c.Input, err)
-			}
-		}
 	}
 	if c.Codec != "zstd" && c.Codec != "snappy" {
 		return fmt.Errorf("--codec %q: want zstd or snappy", c.Codec)
@@ -117,14 +107,39 @@ func (c *Config) Validate() error {
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
 	}
+	return c.checkWorkersReach(nil)
+}
+
+// Open validates the configuration and opens what its runs need, once: the
+// input is checked, and the model resolved in its registry, mirrored when
+// it is on an object store and loaded as the gold workers will load it, so
+// a missing or broken model fails here, with a hint, before any data is
+// read. Run, RunBatch, Stream, Rescore and RebuildSilver open a
+// configuration that is not open yet; copies of an open one stay open.
+func (c *Config) Open(ctx context.Context) error {
+	if c.opened {
+		return nil
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	// An object-store prefix exists once an object does (a stream may start
+	// before the first file lands): remote input is checked when planned.
+	if c.Input != "" && !c.fromTable() && !lake.IsRemote(c.Input) {
+		if st, err := os.Stat(c.Input); err == nil && !st.IsDir() {
+			return fmt.Errorf("--input %s is a file: give its folder or a glob", c.Input)
+		} else if err != nil {
+			if m, _ := filepath.Glob(c.Input); len(m) == 0 && !hasMeta(c.Input) {
+				return fmt.Errorf("--input %s: %w", c.Input, err)
+			}
+		}
+	}
 	if !c.needsModel() {
 		// Stages that do not score (raw:bronze, bronze:silver,
 		// gold:application) run without a model or ONNX Runtime.
-		c.model = tracking.Resolved{}
-		return c.checkWorkersReach(nil)
+		c.model, c.opened = tracking.Resolved{}, true
+		return nil
 	}
-	// Resolve and open the model now: a missing or broken model fails here,
-	// with a hint, before any data is read.
 	res, err := tracking.NewResolver(c.Registry).Resolve(c.Model)
 	if err != nil {
 		return err
@@ -144,7 +159,7 @@ func (c *Config) Validate() error {
 	// checks below and, with workers in this process, the workers too.
 	dir := res.Dir
 	if remoteModel {
-		if dir, res.Digest, err = inference.Mirror(context.Background(), res.Dir); err != nil {
+		if dir, res.Digest, err = inference.Mirror(ctx, res.Dir); err != nil {
 			return err
 		}
 	}
@@ -163,7 +178,7 @@ func (c *Config) Validate() error {
 		// already loaded, with its prediction cache, in every batch.
 		return err
 	}
-	c.model = res
+	c.model, c.opened = res, true
 	return nil
 }
 
@@ -230,9 +245,9 @@ func (c Config) table(name string) string { return lake.Join(c.Lake, name) }
 // diagram, cut to the plan's stages. Every table commit carries the
 // batch's txn (the stages' app id, plan.Batch), so a batch that is run
 // again after a crash adds nothing twice.
-func Build(s beam.Scope, c Config, plan *Plan) {
-	st := plan.stages()
-	silver := Ingest(s, c, plan)
+func Build(s beam.Scope, c Config, b Batch) {
+	plan, st := b.Plan, b.Plan.stages()
+	silver := Ingest(s, c, b)
 	if st.has(transforms.SilverGold) {
 		c.scoreAndCount(s, st, plan.Batch, silver, transforms.Lineage{Stage: transforms.SilverGold.String(), Table: transforms.SilverTable.Name, Txn: batchTxn(st, plan.Batch)})
 	}
@@ -277,23 +292,23 @@ func batchTxn(st Stages, batch int64) string { return fmt.Sprintf("%s=%d", st.ap
 // and raw records read, tweets with and without mentions) travel as
 // tallies into bronze's and silver's commits, so they hold on runners that
 // retry bundles.
-func Ingest(s beam.Scope, c Config, plan *Plan) beam.PCollection {
-	st := plan.stages()
+func Ingest(s beam.Scope, c Config, b Batch) beam.PCollection {
+	plan, st := b.Plan, b.Plan.stages()
 	app := st.appID()
 	var bronze, bronzeTallies beam.PCollection
 	var quarantines []beam.PCollection
-	if plan.replay != nil {
+	if b.Replay != nil {
 		// Bronze and quarantine hold the batch, but its files are no longer
 		// what they read: the other tables follow from bronze's rows (and
 		// the run's raw records from bronze's commit).
-		bronze = beam.Reshuffle(s, beam.CreateList(s, plan.replay))
+		bronze = beam.Reshuffle(s, beam.CreateList(s, b.Replay))
 	} else {
 		// A planned file that vanished or changed is quarantined, and the
 		// batch goes on without it, only while no table holds the batch.
 		// The plan enters from one impulse: Reshuffle spreads its files over
 		// every worker, or reading and parsing would run in one bundle.
 		planned := beam.Reshuffle(s, beam.CreateList(s, plan.planned()))
-		files, missing, missingTallies := transforms.OpenPlanned(s, planned, len(plan.held) == 0)
+		files, missing, missingTallies := transforms.OpenPlanned(s, planned, len(b.Held) == 0)
 		var bronzeQuarantine, readTallies beam.PCollection
 		bronze, bronzeQuarantine, readTallies = transforms.Bronze(s, files, c.Limits)
 		bronzeTallies = beam.Flatten(s, missingTallies, readTallies)
@@ -339,7 +354,7 @@ func (c Config) writeTallied(s beam.Scope, appID string, version int64, name str
 // A batch or offset a killed run left unfinished is finished first. It
 // returns what they all did; with nothing to do, a summary with no batch.
 func Run(ctx context.Context, c Config, run Runner) (*Summary, error) {
-	if err := c.Validate(); err != nil {
+	if err := c.Open(ctx); err != nil {
 		return nil, err
 	}
 	next, err := c.stepper(ctx, run)
@@ -363,7 +378,7 @@ func Run(ctx context.Context, c Config, run Runner) (*Summary, error) {
 // plan of at most MaxBatchBytes of new files (or of the upstream table's
 // new commits). With nothing to do it returns a summary with no batch.
 func RunBatch(ctx context.Context, c Config, run Runner) (*Summary, error) {
-	if err := c.Validate(); err != nil {
+	if err := c.Open(ctx); err != nil {
 		return nil, err
 	}
 	next, err := c.stepper(ctx, run)
@@ -403,7 +418,7 @@ func runNext(ctx context.Context, c Config, cp *checkpoint, run Runner) (*Summar
 func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (*Summary, error) {
 	st := plan.stages()
 	before := map[string]int64{}
-	plan.held = nil
+	b := Batch{Plan: plan}
 	for _, t := range st.tables() {
 		v, held, err := batchHeld(ctx, c.table(t), st.appID(), plan.Batch)
 		if err != nil {
@@ -411,7 +426,7 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 		}
 		before[t] = v
 		if held {
-			plan.held = append(plan.held, t)
+			b.Held = append(b.Held, t)
 		}
 	}
 	// Once a table holds the batch, its planned files must be read as they
@@ -419,25 +434,24 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 	// rows if bronze and quarantine hold it; otherwise only a human can
 	// decide (put the file back, or --abandon-batch), and the run says so
 	// now, in one line, rather than from inside a worker.
-	plan.replay = nil
-	if len(plan.held) > 0 {
+	if len(b.Held) > 0 {
 		for _, f := range plan.planned() {
 			_, _, err := transforms.CheckPlanned(ctx, f)
 			var fault *transforms.FileFault
 			if !errors.As(err, &fault) {
 				continue
 			}
-			if !canReplay(plan.held) {
-				return nil, stuckFailure(c, plan, plan.held, f.Path, fault)
+			if !canReplay(b.Held) {
+				return nil, stuckFailure(c, plan, b.Held, f.Path, fault)
 			}
-			if plan.replay, err = readBatchBronze(ctx, c, st.appID(), plan.Batch); err != nil {
+			if b.Replay, err = readBatchBronze(ctx, c, st.appID(), plan.Batch); err != nil {
 				return nil, fmt.Errorf("batch %d: finish it from bronze (planned file %s: %v): %w", plan.Batch, f.Path, fault, err)
 			}
 			break
 		}
 	}
 	p, s := beam.NewPipelineWithRoot()
-	Build(s, c, plan)
+	Build(s, c, b)
 	sweepLoopbackFiles(os.TempDir(), time.Minute)
 	res, err := run(p)
 	if err != nil {
@@ -448,7 +462,7 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 		return nil, err
 	}
 	sum.Batch, sum.FirstBatch, sum.Redo, sum.PlannedFiles = plan.Batch, plan.Batch, redo, len(plan.Files)
-	if plan.replay != nil && sum.untallied(transforms.TallyRawRecords) {
+	if b.Replay != nil && sum.untallied(transforms.TallyRawRecords) {
 		// No file was read, and bronze's commit (made before commits
 		// recorded tallies) does not say how many records it read: they are
 		// what its committed bronze rows and bronze quarantine rows came from.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -151,7 +150,7 @@ func TestBatchPipeline(t *testing.T) {
 				t.Fatalf("generated data should exercise both quarantine stages: %+v", want)
 			}
 			cfg := Config{Input: in, Lake: lakeDir, Shards: 3, Codec: "zstd", Model: c.model, Registry: registry, BatchSize: 16, Threads: 1}
-			if err := cfg.Validate(); err != nil { // Run validates too; this makes the resolved model visible here
+			if err := cfg.Open(ctx); err != nil { // Run opens it too; this makes the resolved model visible here
 				t.Fatal(err)
 			}
 			sum, err := Run(ctx, cfg, func(p *beam.Pipeline) (beam.PipelineResult, error) { return c.runner(ctx, p) })
@@ -234,7 +233,7 @@ func TestBatchPipeline(t *testing.T) {
 				for _, name := range transforms.TableNames() {
 					before[name] = tableMultiset(t, cfg.table(name))
 				}
-				if err := Optimize(ctx, cfg.Lake, "zstd", io.Discard); err != nil {
+				if _, err := Optimize(ctx, cfg.Lake, "zstd"); err != nil {
 					t.Fatal(err)
 				}
 				for _, name := range transforms.TableNames() {

@@ -61,7 +61,7 @@ func (r *RebuildResult) Print(w io.Writer) {
 // silver and rebuilds application (Rescore). It reads no raw file. A rebuild
 // a killed run left is finished first.
 func RebuildSilver(ctx context.Context, c Config, run Runner) (*RebuildResult, error) {
-	if err := c.Validate(); err != nil {
+	if err := c.Open(ctx); err != nil {
 		return nil, err
 	}
 	last, err := newest(ctx, rebuildLedger(c.Lake), func(p *rebuildPlan) int64 { return p.Seq })

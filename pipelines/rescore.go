@@ -59,7 +59,7 @@ func (r *RescoreResult) Print(w io.Writer) {
 // for. It reads no raw file. A rescore a killed run left unfinished is
 // finished first, with its own silver version and model.
 func Rescore(ctx context.Context, c Config, run Runner) (*RescoreResult, error) {
-	if err := c.Validate(); err != nil {
+	if err := c.Open(ctx); err != nil {
 		return nil, err
 	}
 	last, err := lastRescorePlan(ctx, c.Lake)

@@ -149,7 +149,7 @@ func TestStagesOnTheirOwn(t *testing.T) {
 	}
 	done := make(chan ended, 1)
 	go func() {
-		_, reason, err := Stream(ctx, sc, prismRunner(ctx), StreamOptions{Trigger: 100 * time.Millisecond, IdleTimeout: 3 * time.Second, Monitor: time.Hour, MicroBatch: true}, &strings.Builder{})
+		_, reason, err := stream(ctx, sc, prismRunner(ctx), StreamOptions{Trigger: 100 * time.Millisecond, IdleTimeout: 3 * time.Second, Monitor: time.Hour, MicroBatch: true}, &strings.Builder{})
 		done <- ended{reason, err}
 	}()
 	for _, part := range parts {

@@ -85,22 +85,11 @@ func (hb Heartbeat) driver() string {
 	return fmt.Sprintf("%s/%d/%s", hb.Host, hb.PID, hb.Started.Format(time.RFC3339Nano))
 }
 
-// silent reports whether a running stream's heartbeat is older than its
+// Silent reports whether a running stream's heartbeat is older than its
 // writer would let it get: the run was killed, or its machine lost.
-func (hb Heartbeat) silent(now time.Time) bool {
+func (hb Heartbeat) Silent(now time.Time) bool {
 	trigger, _ := time.ParseDuration(hb.Trigger)
-	return hb.State == "running" && now.Sub(hb.Updated) > 3*trigger+30*time.Second
-}
-
-// driverGone reports whether the run named driver no longer drives the
-// stream on the lake: its heartbeat fell silent, says it stopped, or is
-// another run's. A heartbeat that cannot be read is not taken as gone.
-func driverGone(lakeDir, driver string) bool {
-	hb, err := readHeartbeat(lakeDir)
-	if err != nil {
-		return false
-	}
-	return hb.driver() != driver || hb.State != "running" || hb.silent(time.Now())
+	return hb.State == "running" && now.Sub(hb.Updated) > silentAfter(trigger)
 }
 
 func readHeartbeat(lakeDir string) (*Heartbeat, error) {
@@ -136,9 +125,9 @@ func stopRequested(lakeDir string) bool {
 // idle timeout, ctx (SIGINT/SIGTERM) or a stop request; the batch in flight
 // is always finished first. It runs one streaming Beam job (see BuildStream),
 // or with o.MicroBatch a batch job per trigger.
-func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.Writer) (totals map[string]int64, reason string, err error) {
-	if err := c.Validate(); err != nil {
-		return nil, "", err
+func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.Writer) (*StreamResult, error) {
+	if err := c.Open(ctx); err != nil {
+		return nil, err
 	}
 	if o.Trigger <= 0 {
 		o.Trigger = 10 * time.Second
@@ -148,7 +137,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	}
 	if !o.MicroBatch {
 		if err := c.canStreamJob(); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
 	if stopRequested(c.Lake) { // meant for an earlier run
@@ -156,7 +145,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	}
 	mon, err := newMonitor(c.Monitoring, out)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	from := c.Input
 	if c.stages.First > transforms.RawBronze {
@@ -168,7 +157,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 		hb: Heartbeat{State: "running", PID: os.Getpid(), Host: host, Input: from, Started: time.Now().UTC(), Trigger: o.Trigger.String(), LastBatch: -1,
 			JobServer: !o.MicroBatch && c.Env.onJobServer()}}
 	if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if prev != nil && prev.State == "running" && prev.JobServer {
 		// A killed run's job may still plan on its job server until its
@@ -198,29 +187,41 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	}
 	fmt.Fprintf(out, "streaming %s into %s (%s): trigger %s, idle timeout %s (stop with Ctrl-C, or: medallion stop --lake %s)\n",
 		from, c.Lake, engine, o.Trigger, o.IdleTimeout, c.Lake)
+	res := &StreamResult{}
 	if o.MicroBatch {
-		reason, err = r.microBatches(ctx, run)
+		res.Stopped, err = r.microBatches(ctx, run)
 	} else {
 		jobRun := o.JobRunner
 		if jobRun == nil {
 			jobRun = run
 		}
-		reason, err = r.job(ctx, run, jobRun)
+		res.Stopped, err = r.job(ctx, run, jobRun)
 	}
+	res.Totals = mon.total
 	if err != nil {
-		return mon.total, "error", err
+		return res, err
 	}
 	mon.print()
 	clearStop(c.Lake)
-	r.hb.State, r.hb.Reason, r.hb.Totals = "stopped", reason, mon.total
+	r.hb.State, r.hb.Reason, r.hb.Totals = "stopped", res.Stopped.String(), mon.total
 	if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
-		return mon.total, reason, err
+		return res, err
 	}
 	charts, err := mon.charts()
 	if err == nil && len(charts) > 0 {
-		fmt.Fprintf(out, "monitoring charts: %s\n", filepath.Dir(charts[0]))
+		res.Charts = filepath.Dir(charts[0])
+		fmt.Fprintf(out, "monitoring charts: %s\n", res.Charts)
 	}
-	return mon.total, reason, err
+	return res, err
+}
+
+// StreamResult is what a stream did: rows per monitored stream (named as
+// the course's, transforms.Table.Stream), why it stopped, and where its
+// monitoring charts are.
+type StreamResult struct {
+	Totals  map[string]int64
+	Stopped Stopped
+	Charts  string
 }
 
 // streamRun is one --mode stream run: what it prints and records.
@@ -244,81 +245,54 @@ func (r *streamRun) batchDone(sum *Summary, took time.Duration) error {
 	return writeHeartbeat(r.c.Lake, &r.hb)
 }
 
-// idleReason says why a stream stopped by itself.
-func (r *streamRun) idleReason() string {
-	if r.c.stages.First > transforms.RawBronze {
-		return fmt.Sprintf("no new %s commit for %s", r.c.stages.source(), r.o.IdleTimeout)
-	}
-	return fmt.Sprintf("no new file for %s", r.o.IdleTimeout)
-}
-
 // microBatches runs a batch job per trigger until a stop.
-func (r *streamRun) microBatches(ctx context.Context, run Runner) (reason string, err error) {
+func (r *streamRun) microBatches(ctx context.Context, run Runner) (Stopped, error) {
 	c, o := r.c, r.o
 	next, err := c.stepper(ctx, run)
 	if err != nil {
-		return "", err
+		return Stopped{}, err
 	}
+	stop := &stopPolicy{lake: c.Lake, idle: o.IdleTimeout}
 	lastNew := time.Now()
 	for {
-		switch {
-		case ctx.Err() != nil:
-			return "signal", nil
-		case stopRequested(c.Lake):
-			return "stop requested", nil
+		if why := stop.now(ctx, time.Now()); why != NotStopped {
+			return Stopped{Reason: why}, nil
 		}
 		tick := time.Now()
 		// Not cancellable: a batch that was planned is committed whole.
 		sum, err := next(context.WithoutCancel(ctx))
 		if err != nil {
-			return "", err
+			return Stopped{}, err
 		}
 		if sum.Batch >= 0 {
 			if err := r.batchDone(sum, time.Since(tick)); err != nil {
-				return "", err
+				return Stopped{}, err
 			}
 			lastNew = time.Now()
 			continue // more may be waiting beyond the batch cap: no pause
-		} else if o.IdleTimeout > 0 && time.Since(lastNew) >= o.IdleTimeout {
-			return r.idleReason(), nil
+		} else if stop.idleSince(time.Now(), lastNew) {
+			return idleStop(c, o.IdleTimeout), nil
 		}
 		r.hb.Totals = r.mon.total
 		if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
-			return "", err
+			return Stopped{}, err
 		}
 		// Wait for the next trigger, watching for a stop meanwhile.
 		for wait := time.Until(tick.Add(o.Trigger)); wait > 0; wait = time.Until(tick.Add(o.Trigger)) {
-			if ctx.Err() != nil || stopRequested(c.Lake) {
+			if stop.now(ctx, time.Now()) != NotStopped {
 				break
 			}
-			time.Sleep(min(wait, 200*time.Millisecond))
+			time.Sleep(min(wait, poll))
 		}
 	}
 }
 
-// PrintStatus says whether a stream runs against the lake, with its last progress.
-func PrintStatus(lakeDir string, out io.Writer) error {
+// Status is the heartbeat of the stream that last ran on the lake, nil when
+// none has: its state, progress, totals and, once stopped, why.
+func Status(lakeDir string) (*Heartbeat, error) {
 	hb, err := readHeartbeat(lakeDir)
 	if errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(out, "no stream has run against %s\n", lakeDir)
-		return nil
+		return nil, nil
 	}
-	if err != nil {
-		return err
-	}
-	state := hb.State
-	if hb.silent(time.Now()) {
-		state = "not responding (killed? its last heartbeat is old; a new run finishes its batch)"
-	}
-	fmt.Fprintf(out, "stream on %s: %s\n  pid %d on %s, reading %s, started %s, last progress %s\n  batches %d (last %d)",
-		lakeDir, state, hb.PID, hb.Host, hb.Input, hb.Started.Local().Format(time.DateTime), hb.Updated.Local().Format(time.DateTime),
-		hb.Batches, hb.LastBatch)
-	if hb.Reason != "" {
-		fmt.Fprintf(out, ", stopped: %s", hb.Reason)
-	}
-	fmt.Fprintln(out)
-	for _, ms := range monitored() {
-		fmt.Fprintf(out, "  %-14s %10s rows\n", ms.Stream, group(hb.Totals[ms.Stream]))
-	}
-	return nil
+	return hb, err
 }

@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -98,7 +97,7 @@ func TestCrashAndRerun(t *testing.T) {
 				break
 			}
 		}
-		if err := Vacuum(context.Background(), lk, 0, io.Discard); err != nil {
+		if _, err := Vacuum(context.Background(), lk, 0); err != nil {
 			t.Fatalf("trial %d: vacuum: %v", trial, err)
 		}
 		for _, name := range transforms.TableNames() {

@@ -26,6 +26,15 @@ import (
 
 func prismRunner(ctx context.Context) Runner { return Env{}.Executor(ctx) }
 
+// stream runs Stream and returns its totals and why it stopped.
+func stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.Writer) (map[string]int64, string, error) {
+	res, err := Stream(ctx, c, run, o, out)
+	if res == nil {
+		return nil, "", err
+	}
+	return res.Totals, res.Stopped.String(), err
+}
+
 // tableMultiset renders a table's rows, processing_time left out (it says
 // when a row was read, which a rerun changes), as a sorted list.
 func tableMultiset(t *testing.T, dir string) []string {
@@ -73,7 +82,7 @@ func streamWaves(t *testing.T, microBatch bool) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		totals, reason, err := Stream(ctx, cfg, prismRunner(ctx), opts, io.Discard)
+		totals, reason, err := stream(ctx, cfg, prismRunner(ctx), opts, io.Discard)
 		done <- result{totals, reason, err}
 	}()
 	waves := []gen.Options{
@@ -130,7 +139,7 @@ func streamWaves(t *testing.T, microBatch bool) {
 		t.Fatal(err)
 	}
 	opts.IdleTimeout = 500 * time.Millisecond
-	totals, _, err := Stream(ctx, cfg, prismRunner(ctx), opts, io.Discard)
+	totals, _, err := stream(ctx, cfg, prismRunner(ctx), opts, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +171,7 @@ func TestStreamJobStop(t *testing.T) {
 			var reason string
 			go func() {
 				var err error
-				_, reason, err = Stream(ctx, cfg, prismRunner(context.Background()), StreamOptions{Trigger: 200 * time.Millisecond, Monitor: time.Hour}, io.Discard)
+				_, reason, err = stream(ctx, cfg, prismRunner(context.Background()), StreamOptions{Trigger: 200 * time.Millisecond, Monitor: time.Hour}, io.Discard)
 				done <- err
 			}()
 			wave := 0
@@ -180,9 +189,8 @@ func TestStreamJobStop(t *testing.T) {
 				landing()
 				time.Sleep(100 * time.Millisecond)
 			}
-			var status strings.Builder
-			if err := PrintStatus(lk, &status); err != nil || !strings.Contains(status.String(), ": running") {
-				t.Errorf("--status while running: %v\n%s", err, status.String())
+			if hb, err := Status(lk); err != nil || hb == nil || hb.State != "running" {
+				t.Errorf("status while running: %v, %+v", err, hb)
 			}
 			landing() // files keep landing as the stop comes
 			if how == "signal" {
@@ -205,9 +213,8 @@ func TestStreamJobStop(t *testing.T) {
 			if p, err := cp.unfinished(context.Background()); err != nil || p != nil {
 				t.Errorf("after the stop, batch %+v is unfinished (%v)", p, err)
 			}
-			status.Reset()
-			if err := PrintStatus(lk, &status); err != nil || !strings.Contains(status.String(), "stopped: "+how) {
-				t.Errorf("--status after the stop: %v\n%s", err, status.String())
+			if hb, err := Status(lk); err != nil || hb == nil || hb.State != "stopped" || hb.Reason != how {
+				t.Errorf("status after the stop: %v, %+v; want stopped: %s", err, hb, how)
 			}
 			// What landed after the stop is the next run's.
 			landing()
@@ -234,7 +241,7 @@ func runChild() {
 	cfg := Config{Input: in, Lake: lk, Shards: 3, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Stages: os.Getenv(childEnv + "_STAGES")}
 	if engine := os.Getenv(childEnv + "_STREAM"); engine != "" { // several small batches, then stop when idle
 		cfg.MaxBatchBytes = 16 << 10
-		_, _, err := Stream(ctx, cfg, prismRunner(ctx), StreamOptions{Trigger: 100 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, Monitor: time.Hour,
+		_, _, err := stream(ctx, cfg, prismRunner(ctx), StreamOptions{Trigger: 100 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, Monitor: time.Hour,
 			MicroBatch: engine == "micro-batch"}, os.Stdout)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

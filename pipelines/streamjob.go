@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"log/slog"
 	"math"
 	"os"
 	"reflect"
@@ -86,8 +85,8 @@ type watchFn struct {
 	// runner calls a resumed source again at once, whatever delay it asked
 	// for (thousands of calls a second here, starving the work itself).
 	resumeAt time.Time
-	// driverChecked is when the driver's heartbeat was last read.
-	driverChecked time.Time
+	// stop decides when the source ends (Watch.stopPolicy).
+	stop *stopPolicy
 }
 
 func (f *watchFn) CreateInitialRestriction(w Watch) offsetrange.Restriction {
@@ -140,9 +139,12 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 	if f.lastNew.IsZero() {
 		f.lastNew = now
 	}
+	if f.stop == nil {
+		f.stop = w.stopPolicy()
+	}
 	trigger := time.Duration(w.TriggerMs) * time.Millisecond
-	idleFor := time.Duration(w.IdleMs) * time.Millisecond
-	idle := w.IdleMs > 0 && now.Sub(f.lastNew) >= idleFor
+	idleFor := f.stop.idle
+	idle := f.stop.idleSince(now, f.lastNew)
 	if idle && next > w.FirstBatch && f.committed < next {
 		// Idle time counts from the last batch's commit, as in a batch job
 		// per trigger: files landing once the last ones are in are awaited.
@@ -166,7 +168,9 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 			f.lastNew, f.due, idle = now, now, false
 		}
 	}
-	if idle || stopRequested(w.Lake) || f.driverGone(w, now) {
+	// No signal reaches a job's source: the command turns one into a stop
+	// request.
+	if idle || f.stop.now(nil, now) != NotStopped {
 		rt.TryClaim(int64(math.MaxInt64)) // ends the restriction: the watermark goes to the end of time
 		return sdf.StopProcessing(), rt.GetError()
 	}
@@ -211,25 +215,10 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 	return f.resume(0), nil
 }
 
-// driverCheck is how often the source reads its driver's heartbeat;
-// driverWait is how long a new run waits for a killed run's job to have
-// read it (a check, and a call in progress).
-const (
-	driverCheck = time.Second
-	driverWait  = 3 * driverCheck
-)
-
-// driverGone reads the driver's heartbeat, at most once per driverCheck.
-func (f *watchFn) driverGone(w Watch, now time.Time) bool {
-	if w.Driver == "" || now.Sub(f.driverChecked) < driverCheck {
-		return false
-	}
-	f.driverChecked = now
-	if driverGone(w.Lake, w.Driver) {
-		slog.Warn("the stream run that started this job is gone: stopping after the planned batches", "lake", w.Lake, "driver", w.Driver)
-		return true
-	}
-	return false
+// stopPolicy is the source's stop policy: the watched lake's stop request,
+// the driver, the idle timeout.
+func (w Watch) stopPolicy() *stopPolicy {
+	return &stopPolicy{lake: w.Lake, idle: time.Duration(w.IdleMs) * time.Millisecond, driver: w.Driver}
 }
 
 // resume asks the runner to call the source again in d.
@@ -359,20 +348,20 @@ func (c Config) canStreamJob() error {
 // from the next batch on. While the job runs, its batches are followed in
 // the lake: a batch is done when every table holds its txn, and is then
 // summarised, printed and recorded like a micro-batch.
-func (r *streamRun) job(signal context.Context, run, jobRun Runner) (reason string, err error) {
+func (r *streamRun) job(signal context.Context, run, jobRun Runner) (Stopped, error) {
 	c, o := r.c, r.o
 	// A signal stops the source; what the job planned is still committed
 	// and reported.
 	ctx := context.WithoutCancel(signal)
 	cp, err := openCheckpoint(ctx, c.Lake)
 	if err != nil {
-		return "", err
+		return Stopped{}, err
 	}
 	for {
 		// The batches a killed job left in flight, oldest first.
 		plan, err := cp.unfinished(ctx)
 		if err != nil {
-			return "", err
+			return Stopped{}, err
 		}
 		if plan == nil {
 			break
@@ -380,10 +369,10 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (reason stri
 		start := time.Now()
 		sum, err := runPlan(ctx, c, plan, true, run)
 		if err != nil {
-			return "", err
+			return Stopped{}, err
 		}
 		if err := r.batchDone(sum, time.Since(start)); err != nil {
-			return "", err
+			return Stopped{}, err
 		}
 	}
 	first := int64(0)
@@ -397,7 +386,7 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (reason stri
 	before := map[string]int64{}
 	for _, t := range transforms.TableNames() {
 		if before[t], err = latestVersion(ctx, c.table(t)); err != nil {
-			return "", err
+			return Stopped{}, err
 		}
 	}
 	p, s := beam.NewPipelineWithRoot()
@@ -453,18 +442,16 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (reason stri
 		select {
 		case err := <-ended:
 			if err != nil {
-				return "", batchFailure(next, err)
+				return Stopped{}, batchFailure(next, err)
 			}
 			if err := follow(); err != nil {
-				return "", err
+				return Stopped{}, err
 			}
-			switch {
-			case signalled:
-				return "signal", nil
-			case stopRequested(c.Lake):
-				return "stop requested", nil
+			stop := stopPolicy{lake: c.Lake}
+			if why := stop.now(signal, time.Now()); why != NotStopped {
+				return Stopped{Reason: why}, nil
 			}
-			return r.idleReason(), nil
+			return idleStop(c, o.IdleTimeout), nil
 		case <-tick.C:
 		}
 		if signal.Err() != nil && !signalled {
@@ -472,16 +459,16 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (reason stri
 			// what it planned and finishes.
 			signalled = true
 			if err := RequestStop(c.Lake); err != nil {
-				return "", err
+				return Stopped{}, err
 			}
 		}
 		if err := follow(); err != nil {
-			return "", err
+			return Stopped{}, err
 		}
 		if time.Since(r.hb.Updated) >= o.Trigger { // --status: alive, even while idle
 			r.hb.Totals = r.mon.total
 			if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
-				return "", err
+				return Stopped{}, err
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package pipelines
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,31 +16,35 @@ import (
 // these and nothing else, so a lake folder that holds other things keeps them.
 var lakeEntries = append(transforms.TableNames(), checkpointsDir, monitoringDir, controlDir)
 
-// Reset removes a previous run's tables, checkpoints and monitoring.
-func Reset(lakeDir string, out io.Writer) error {
+// Reset removes a previous run's tables, checkpoints and monitoring, and
+// returns what it removed: folders, or a lake on an object store's objects.
+func Reset(ctx context.Context, lakeDir string) (removed []string, err error) {
 	if lake.IsRemote(lakeDir) {
-		return resetRemote(context.Background(), lakeDir, out)
+		return resetRemote(ctx, lakeDir)
 	}
-	removed := 0
 	for _, name := range lakeEntries {
 		p := filepath.Join(lakeDir, name)
 		if _, err := os.Lstat(p); err != nil {
 			continue
 		}
 		if err := os.RemoveAll(p); err != nil {
-			return fmt.Errorf("reset: %w", err)
+			return removed, fmt.Errorf("reset: %w", err)
 		}
-		fmt.Fprintf(out, "removed %s\n", p)
-		removed++
+		removed = append(removed, p)
 	}
-	if removed == 0 {
-		fmt.Fprintf(out, "nothing to remove under %s\n", lakeDir)
-	}
-	return nil
+	return removed, nil
+}
+
+// Compaction is what optimize did to one table.
+type Compaction struct {
+	Table         string
+	Before, After int   // data files
+	Version       int64 // the compaction's commit; -1: nothing to compact
 }
 
 // Optimize compacts every table's small files into one per table.
-func Optimize(ctx context.Context, lakeDir, codec string, out io.Writer) error {
+func Optimize(ctx context.Context, lakeDir, codec string) ([]Compaction, error) {
+	var out []Compaction
 	for _, name := range transforms.TableNames() {
 		t := lake.Open(lake.Join(lakeDir, name))
 		if ok, err := t.Exists(ctx); err != nil || !ok {
@@ -49,20 +52,23 @@ func Optimize(ctx context.Context, lakeDir, codec string, out io.Writer) error {
 		}
 		v, before, after, err := t.Optimize(ctx, lake.WriterOptions{Codec: codec})
 		if err != nil {
-			return fmt.Errorf("optimize %s: %w", name, err)
+			return out, fmt.Errorf("optimize %s: %w", name, err)
 		}
-		if v < 0 {
-			fmt.Fprintf(out, "%-12s %d file(s): nothing to compact\n", name, before)
-		} else {
-			fmt.Fprintf(out, "%-12s %d files → %d (version %d)\n", name, before, after, v)
-		}
+		out = append(out, Compaction{Table: name, Before: before, After: after, Version: v})
 	}
-	return nil
+	return out, nil
+}
+
+// Vacuumed is what vacuum removed from one table.
+type Vacuumed struct {
+	Table   string
+	Removed []string
 }
 
 // Vacuum removes, from every table, files no commit names (left by failed or
 // killed batches) and files removed by commits, once older than retention.
-func Vacuum(ctx context.Context, lakeDir string, retention time.Duration, out io.Writer) error {
+func Vacuum(ctx context.Context, lakeDir string, retention time.Duration) ([]Vacuumed, error) {
+	var out []Vacuumed
 	for _, name := range transforms.TableNames() {
 		t := lake.Open(lake.Join(lakeDir, name))
 		if ok, err := t.Exists(ctx); err != nil || !ok {
@@ -70,16 +76,16 @@ func Vacuum(ctx context.Context, lakeDir string, retention time.Duration, out io
 		}
 		gone, err := t.Vacuum(ctx, retention, false)
 		if err != nil {
-			return fmt.Errorf("vacuum %s: %w", name, err)
+			return out, fmt.Errorf("vacuum %s: %w", name, err)
 		}
-		fmt.Fprintf(out, "%-12s removed %d unreferenced file(s) older than %s\n", name, len(gone), retention)
+		out = append(out, Vacuumed{Table: name, Removed: gone})
 	}
-	return nil
+	return out, nil
 }
 
 // resetRemote deletes the objects of a lake on an object store, entry by
 // entry; other objects under the same prefix stay.
-func resetRemote(ctx context.Context, lakeDir string, out io.Writer) error {
+func resetRemote(ctx context.Context, lakeDir string) ([]string, error) {
 	entries := map[string]bool{}
 	for _, e := range lakeEntries {
 		entries[e] = true
@@ -92,13 +98,12 @@ func resetRemote(ctx context.Context, lakeDir string, out io.Writer) error {
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("reset: %w", err)
+		return nil, fmt.Errorf("reset: %w", err)
 	}
-	for _, name := range doomed {
+	for i, name := range doomed {
 		if err := st.Remove(ctx, name); err != nil {
-			return fmt.Errorf("reset: %w", err)
+			return doomed[:i], fmt.Errorf("reset: %w", err)
 		}
 	}
-	fmt.Fprintf(out, "removed %d objects under %s\n", len(doomed), lakeDir)
-	return nil
+	return doomed, nil
 }

@@ -57,7 +57,7 @@ var commands = []command{
 	{"stream", "--input DIR --lake DIR", "watch --input and commit what lands every --trigger, until idle, stopped or interrupted",
 		func(fs *flag.FlagSet, o *options) { o.inputFlags(fs); o.streamFlags(fs); o.pipelineFlags(fs) }, runStream},
 	{"status", "--lake DIR", "whether a stream runs on the lake, with its last progress", nil,
-		func(_ context.Context, o *options) error { return pipelines.PrintStatus(o.lake, os.Stdout) }},
+		func(_ context.Context, o *options) error { return status(o.lake) }},
 	{"stop", "--lake DIR", "ask the stream on the lake to stop after its current batch", nil, stopStream},
 	{"rescore", "--lake DIR [--model URI]", "recompute gold from the whole silver table with --model (one overwrite), and application from it; reads no raw file",
 		func(fs *flag.FlagSet, o *options) { o.pipelineFlags(fs) }, rescore},
@@ -68,18 +68,18 @@ var commands = []command{
 			fs.Int64Var(&o.batch, "batch", -1, "the unfinished batch to close (required)")
 		}, abandon},
 	{"reset", "--lake DIR", "remove the tables, checkpoints and monitoring under the lake", nil,
-		func(_ context.Context, o *options) error { return pipelines.Reset(o.lake, os.Stdout) }},
+		reset},
 	{"optimize", "--lake DIR", "compact each table's files into one (readers see the same rows)",
 		func(fs *flag.FlagSet, o *options) { o.codecFlag(fs) },
 		func(ctx context.Context, o *options) error {
-			return pipelines.Optimize(ctx, o.lake, o.codec, os.Stdout)
+			return optimize(ctx, o)
 		}},
 	{"vacuum", "--lake DIR", "remove files no commit names (failed batches, compacted files) older than --retention",
 		func(fs *flag.FlagSet, o *options) {
 			fs.DurationVar(&o.retention, "retention", lake.DefaultRetention, "keep unreferenced files younger than this")
 		},
 		func(ctx context.Context, o *options) error {
-			return pipelines.Vacuum(ctx, o.lake, o.retention, os.Stdout)
+			return vacuum(ctx, o)
 		}},
 }
 
@@ -386,16 +386,18 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
-// validated checks a configuration before any run, as a usage error.
-func validated(c pipelines.Config) (pipelines.Config, error) {
-	if err := c.Validate(); err != nil {
+// opened opens a configuration (its settings checked, its model resolved
+// and loaded) before any run: what fails here is a usage or configuration
+// error.
+func opened(ctx context.Context, c pipelines.Config) (pipelines.Config, error) {
+	if err := c.Open(ctx); err != nil {
 		return c, usageError{err}
 	}
 	return c, nil
 }
 
 func runBatch(ctx context.Context, o *options) error {
-	cfg, err := validated(o.config(""))
+	cfg, err := opened(ctx, o.config(""))
 	if err != nil {
 		return err
 	}
@@ -448,7 +450,7 @@ func progressBar(files int) (progress func(read, inferred int64), done func()) {
 }
 
 func runStream(ctx context.Context, o *options) error {
-	cfg, err := validated(o.config(""))
+	cfg, err := opened(ctx, o.config(""))
 	if err != nil {
 		return err
 	}
@@ -461,13 +463,13 @@ func runStream(ctx context.Context, o *options) error {
 	// SIGINT asks the stream to stop: its jobs themselves must not be
 	// cancelled, or the batches in flight would be lost.
 	jobCtx := context.WithoutCancel(ctx)
-	totals, reason, err := pipelines.Stream(ctx, cfg, cfg.Env.Executor(jobCtx), pipelines.StreamOptions{Trigger: o.trigger, IdleTimeout: o.idleTimeout,
+	res, err := pipelines.Stream(ctx, cfg, cfg.Env.Executor(jobCtx), pipelines.StreamOptions{Trigger: o.trigger, IdleTimeout: o.idleTimeout,
 		Monitor: o.monitor, MicroBatch: o.microBatch, JobRunner: cfg.Env.ForStream(o.trigger).Executor(jobCtx)}, os.Stdout)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("stream stopped (%s): bronze %s, silver %s, gold %s rows; elapsed %s\n", reason,
-		pipelines.FormatCount(totals[transforms.BronzeTable.Stream]), pipelines.FormatCount(totals[transforms.SilverTable.Stream]), pipelines.FormatCount(totals[transforms.GoldTable.Stream]), time.Since(start).Round(time.Millisecond))
+	fmt.Printf("stream stopped (%s): bronze %s, silver %s, gold %s rows; elapsed %s\n", res.Stopped,
+		pipelines.FormatCount(res.Totals[transforms.BronzeTable.Stream]), pipelines.FormatCount(res.Totals[transforms.SilverTable.Stream]), pipelines.FormatCount(res.Totals[transforms.GoldTable.Stream]), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -481,7 +483,7 @@ func stopStream(_ context.Context, o *options) error {
 
 func rescore(ctx context.Context, o *options) error {
 	o.stages = pipelines.StagesAll
-	cfg, err := validated(o.config(transforms.SilverTable.Name))
+	cfg, err := opened(ctx, o.config(transforms.SilverTable.Name))
 	if err != nil {
 		return err
 	}
@@ -500,7 +502,7 @@ func rescore(ctx context.Context, o *options) error {
 
 func rebuild(ctx context.Context, o *options) error {
 	o.stages = pipelines.StagesAll
-	cfg, err := validated(o.config(transforms.BronzeTable.Name))
+	cfg, err := opened(ctx, o.config(transforms.BronzeTable.Name))
 	if err != nil {
 		return err
 	}
@@ -521,7 +523,83 @@ func abandon(ctx context.Context, o *options) error {
 	if o.batch < 0 {
 		return usageError{errors.New("--batch N is required: the unfinished batch to close (medallion status, or the run's error, names it)")}
 	}
-	return pipelines.AbandonBatch(ctx, o.lake, o.batch, os.Stdout)
+	rec, err := pipelines.AbandonBatch(ctx, o.lake, o.batch)
+	if err != nil {
+		return err
+	}
+	held := "no table"
+	if len(rec.Held) > 0 {
+		held = strings.Join(rec.Held, ", ")
+	}
+	fmt.Printf("batch %d abandoned: closed in %s (held by %s); record in %s", rec.Batch, strings.Join(rec.Closed, ", "), held, rec.Record)
+	if slices.Contains(rec.Closed, transforms.QuarantineTable.Name) {
+		fmt.Printf("; %d planned file(s) in quarantine as %q", len(rec.Files), pipelines.ReasonAbandoned)
+	}
+	fmt.Println()
+	return nil
+}
+
+// status prints whether a stream runs on the lake, with its last progress.
+func status(lakeDir string) error {
+	hb, err := pipelines.Status(lakeDir)
+	if err != nil || hb == nil {
+		if err == nil {
+			fmt.Printf("no stream has run against %s\n", lakeDir)
+		}
+		return err
+	}
+	state := hb.State
+	if hb.Silent(time.Now()) {
+		state = "not responding (killed? its last heartbeat is old; a new run finishes its batch)"
+	}
+	fmt.Printf("stream on %s: %s\n  pid %d on %s, reading %s, started %s, last progress %s\n  batches %d (last %d)",
+		lakeDir, state, hb.PID, hb.Host, hb.Input, hb.Started.Local().Format(time.DateTime), hb.Updated.Local().Format(time.DateTime),
+		hb.Batches, hb.LastBatch)
+	if hb.Reason != "" {
+		fmt.Printf(", stopped: %s", hb.Reason)
+	}
+	fmt.Println()
+	for _, t := range transforms.Tables {
+		if t.Stream != "" {
+			fmt.Printf("  %-14s %10s rows\n", t.Stream, pipelines.FormatCount(hb.Totals[t.Stream]))
+		}
+	}
+	return nil
+}
+
+func reset(ctx context.Context, o *options) error {
+	removed, err := pipelines.Reset(ctx, o.lake)
+	switch {
+	case len(removed) == 0 && err == nil:
+		fmt.Printf("nothing to remove under %s\n", o.lake)
+	case lake.IsRemote(o.lake):
+		fmt.Printf("removed %d objects under %s\n", len(removed), o.lake)
+	default:
+		for _, p := range removed {
+			fmt.Printf("removed %s\n", p)
+		}
+	}
+	return err
+}
+
+func optimize(ctx context.Context, o *options) error {
+	done, err := pipelines.Optimize(ctx, o.lake, o.codec)
+	for _, c := range done {
+		if c.Version < 0 {
+			fmt.Printf("%-12s %d file(s): nothing to compact\n", c.Table, c.Before)
+		} else {
+			fmt.Printf("%-12s %d files → %d (version %d)\n", c.Table, c.Before, c.After, c.Version)
+		}
+	}
+	return err
+}
+
+func vacuum(ctx context.Context, o *options) error {
+	done, err := pipelines.Vacuum(ctx, o.lake, o.retention)
+	for _, v := range done {
+		fmt.Printf("%-12s removed %d unreferenced file(s) older than %s\n", v.Table, len(v.Removed), o.retention)
+	}
+	return err
 }
 
 // fail prints err as one line (the root cause, not the runner's plan dumps)
