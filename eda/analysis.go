@@ -55,8 +55,17 @@ type AppEDA struct {
 type Evaluation struct {
 	GoldVersion, SilverVersion        int64
 	Rows                              int64
-	Precision, Recall, F1             float64
-	Accuracy                          float64
+	// Precision, Recall and F1 are the course's (its MLflow run's
+	// precision, recall, f1_score): scikit-learn's average='weighted' over
+	// every gold row's sentiment_id and predicted_sentiment_id, labels the
+	// values that occur, weights their support among sentiment_id.
+	Precision, Recall, F1 float64
+	CourseRows            int64
+	// PositivePrecision, PositiveRecall and PositiveF1 are the positive
+	// class's on the Rows with a given positive or negative sentiment, a
+	// neutral prediction counting as not positive.
+	PositivePrecision, PositiveRecall, PositiveF1 float64
+	Accuracy                                      float64
 	WeightedPrecision, WeightedRecall float64
 	WeightedF1                        float64
 	NeutralRate                       float64
@@ -244,7 +253,8 @@ func evaluate(ctx context.Context, lakeDir string) (Evaluation, error) {
 	if ev.Rows == 0 {
 		return ev, nil
 	}
-	ev.Precision, ev.Recall, ev.F1 = Scores(trueLabels, predLabels, 2)
+	ev.PositivePrecision, ev.PositiveRecall, ev.PositiveF1 = Scores(trueLabels, predLabels, 2)
+	ev.Precision, ev.Recall, ev.F1, ev.CourseRows = courseScores(rows)
 	var correct, neutral int64
 	for i := range trueLabels {
 		if trueLabels[i] == predLabels[i] {
@@ -283,6 +293,52 @@ func evaluate(ctx context.Context, lakeDir string) (Evaluation, error) {
 		}
 	}
 	return ev, nil
+}
+
+// courseScores is the course's evaluation: scikit-learn's
+// precision_score, recall_score and f1_score with average='weighted' over
+// gold's sentiment_id and predicted_sentiment_id, every row (zero_division
+// 0, as scikit-learn's default warns and gives).
+func courseScores(rows []map[string]any) (p, r, f float64, n int64) {
+	var truth, pred []int
+	labels := map[int]bool{}
+	for _, row := range rows {
+		t, ok1 := integer(row["sentiment_id"])
+		y, ok2 := integer(row["predicted_sentiment_id"])
+		if !ok1 || !ok2 {
+			continue
+		}
+		truth, pred = append(truth, t), append(pred, y)
+		labels[t], labels[y] = true, true
+	}
+	if len(truth) == 0 {
+		return 0, 0, 0, 0
+	}
+	for c := range labels {
+		var support float64
+		for _, t := range truth {
+			if t == c {
+				support++
+			}
+		}
+		cp, cr, cf := Scores(truth, pred, c)
+		p, r, f = p+support*cp, r+support*cr, f+support*cf
+	}
+	total := float64(len(truth))
+	return p / total, r / total, f / total, int64(len(truth))
+}
+
+// integer reads an integer column's value (false for null).
+func integer(v any) (int, bool) {
+	switch n := v.(type) {
+	case int32:
+		return int(n), true
+	case int64:
+		return int(n), true
+	case int:
+		return n, true
+	}
+	return 0, false
 }
 
 // Scores is precision, recall and F1 of one class (0 where undefined).

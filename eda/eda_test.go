@@ -116,7 +116,12 @@ func TestEDAOnAKnownLake(t *testing.T) {
 		t.Fatalf("runs: %v", runDirs)
 	}
 	run := filepath.Dir(runDirs[0])
-	for key, want := range map[string]float64{"precision": ev.precision, "recall": ev.recall, "f1": ev.f1,
+	// The course's scores, over all 9 gold rows' sentiment_id × predicted_sentiment_id:
+	// (1,1)×3, (1,-1), (1,0), (0,0)×2, (0,1), (-1,1). Class -1: support 1, p = r = 0;
+	// class 0: support 3, p = r = 2/3; class 1: support 5, p = r = 3/5. Weighted: 5/9 each.
+	course := 5.0 / 9
+	for key, want := range map[string]float64{"positive_precision": ev.precision, "positive_recall": ev.recall, "positive_f1": ev.f1,
+		"precision": course, "recall": course, "f1_score": course,
 		"accuracy": ev.accuracy, "neutral_rate": ev.neutral, "weighted_precision": ev.wp, "weighted_recall": ev.accuracy} {
 		data, err := os.ReadFile(filepath.Join(run, "metrics", key))
 		if err != nil {
@@ -128,7 +133,8 @@ func TestEDAOnAKnownLake(t *testing.T) {
 		}
 	}
 	for p, want := range map[string]string{"params/model_uri": "models:/m/Production", "params/model_version": "2",
-		"params/gold_table_version": "0", "params/evaluated_rows": "8"} {
+		"params/gold_table_version": "0", "params/evaluated_rows": "8",
+		"params/model_name": "m", "params/delta_tbl_version": "0"} {
 		if data, _ := os.ReadFile(filepath.Join(run, p)); string(data) != want {
 			t.Errorf("%s = %q, want %q", p, data, want)
 		}
@@ -161,7 +167,7 @@ func TestEDAOnAKnownLake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`id="precision">0.7500<`, `id="recall">0.6000<`, `id="tweets">4<`, "@bob",
+	for _, want := range []string{`id="positive_precision">0.7500<`, `id="positive_recall">0.6000<`, `id="precision">0.5556<`, `id="f1_score">0.5556<`, `id="tweets">4<`, "@bob",
 		"<td>gold</td><td class=\"n\">0</td><td>WRITE</td><td>silver:gold: silver v0, whole table; model models:/m/Production (m v2)</td>"} {
 		if !bytes.Contains(html, []byte(want)) {
 			t.Errorf("report lacks %s", want)

@@ -201,11 +201,16 @@ func Run(ctx context.Context, o Options, w io.Writer) (string, error) {
 		"model_uri": ev.ModelURI, "model_name": ev.ModelName, "model_version": ev.ModelVersion,
 		"silver_table_version": itoa(ev.SilverVersion), "gold_table_version": itoa(ev.GoldVersion),
 		"tracking_format_version": tracking.FormatVersion, "evaluated_rows": itoa(ev.Rows),
+		// The course's params: the silver version gold was scored from, and
+		// in place of MLflow's version the format this run is written in.
+		"delta_tbl_version": itoa(ev.SilverVersion),
+		"mlflow_version":    tracking.FormatVersion + ", written by medallion's tracking package (no MLflow library ran)",
 	}); err != nil {
 		return fail(err)
 	}
 	if err := run.LogMetrics(map[string]float64{
-		"precision": ev.Precision, "recall": ev.Recall, "f1": ev.F1, "accuracy": ev.Accuracy,
+		"precision": ev.Precision, "recall": ev.Recall, "f1_score": ev.F1,
+		"positive_precision": ev.PositivePrecision, "positive_recall": ev.PositiveRecall, "positive_f1": ev.PositiveF1, "accuracy": ev.Accuracy,
 		"weighted_precision": ev.WeightedPrecision, "weighted_recall": ev.WeightedRecall, "weighted_f1": ev.WeightedF1,
 		"neutral_rate": ev.NeutralRate,
 	}); err != nil {
@@ -273,7 +278,9 @@ func printSummary(w io.Writer, o Options, src SourceEDA, app AppEDA, ev Evaluati
 		fmt.Fprintf(w, "  @%-19s %7s %8s %7s %8s\n", m.Mention, group(m.Total), group(m.Negative), group(m.Neutral), group(m.Positive))
 	}
 	fmt.Fprintf(w, "\n== evaluation of gold v%d (%s rows with a given sentiment; model %s)\n", ev.GoldVersion, group(ev.Rows), ev.ModelURI)
-	fmt.Fprintf(w, "  positive class, neutral = not positive: precision %.4f  recall %.4f  f1 %.4f\n", ev.Precision, ev.Recall, ev.F1)
+	fmt.Fprintf(w, "  the course's (weighted over sentiment_id and predicted_sentiment_id, %s rows): precision %.4f  recall %.4f  f1_score %.4f\n",
+		group(ev.CourseRows), ev.Precision, ev.Recall, ev.F1)
+	fmt.Fprintf(w, "  positive class, neutral = not positive: precision %.4f  recall %.4f  f1 %.4f\n", ev.PositivePrecision, ev.PositiveRecall, ev.PositiveF1)
 	fmt.Fprintf(w, "  accuracy %.4f  weighted precision %.4f  recall %.4f  f1 %.4f  neutral rate %.4f\n",
 		ev.Accuracy, ev.WeightedPrecision, ev.WeightedRecall, ev.WeightedF1, ev.NeutralRate)
 	fmt.Fprintf(w, "  confusion (given × predicted negative/neutral/positive): negative %v, positive %v\n", ev.Confusion[0], ev.Confusion[1])

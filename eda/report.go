@@ -93,12 +93,17 @@ Table versions: bronze v{{.Source.BronzeVersion}}, silver v{{.Eval.SilverVersion
 
 <h2>Evaluation of gold</h2>
 <p>Model <code>{{.Eval.ModelURI}}</code>{{if .Eval.ModelName}} ({{.Eval.ModelName}} version {{.Eval.ModelVersion}}){{end}}, over the
-{{n .Eval.Rows}} gold rows whose given sentiment is positive or negative. Precision, recall and F1 are those of the positive
-class with a neutral prediction counting as not positive; weighted scores average the classes by their support.</p>
+{{n .Eval.Rows}} gold rows whose given sentiment is positive or negative. precision, recall and f1_score are the course's:
+scikit-learn's weighted averages over all {{n .Eval.CourseRows}} gold rows' <code>sentiment_id</code> and
+<code>predicted_sentiment_id</code>. The positive_ scores are the positive class's on the rows with a given sentiment, a neutral
+prediction counting as not positive; the weighted_ scores average negative, neutral and positive on those rows by their support.</p>
 <table class="metrics">
 <tr><td>precision</td><td class="n" id="precision">{{f4 .Eval.Precision}}</td></tr>
 <tr><td>recall</td><td class="n" id="recall">{{f4 .Eval.Recall}}</td></tr>
-<tr><td>f1</td><td class="n" id="f1">{{f4 .Eval.F1}}</td></tr>
+<tr><td>f1_score</td><td class="n" id="f1_score">{{f4 .Eval.F1}}</td></tr>
+<tr><td>positive_precision</td><td class="n" id="positive_precision">{{f4 .Eval.PositivePrecision}}</td></tr>
+<tr><td>positive_recall</td><td class="n" id="positive_recall">{{f4 .Eval.PositiveRecall}}</td></tr>
+<tr><td>positive_f1</td><td class="n" id="positive_f1">{{f4 .Eval.PositiveF1}}</td></tr>
 <tr><td>accuracy</td><td class="n">{{f4 .Eval.Accuracy}}</td></tr>
 <tr><td>weighted_precision</td><td class="n">{{f4 .Eval.WeightedPrecision}}</td></tr>
 <tr><td>weighted_recall</td><td class="n">{{f4 .Eval.WeightedRecall}}</td></tr>

@@ -13,3 +13,16 @@ go run ./eda --lake "$work/lake" --out "$work/report" --registry "$work/mlruns" 
 ./scripts/check-report.sh "$work/report"
 run=$(ls -d "$work"/mlruns/1/*/)
 .cache/venv/bin/python scripts/check_metrics_sklearn.py "$work/lake/gold" "$run"
+# MLflow's own client reads the run: the course's metric and param names are there.
+MLFLOW_ALLOW_FILE_STORE=true MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true .cache/venv/bin/python - "$work/mlruns" "$(basename "$run")" <<'PY'
+import sys
+from mlflow.tracking import MlflowClient
+run = MlflowClient(tracking_uri="file://" + sys.argv[1]).get_run(sys.argv[2])
+need_metrics = {"precision", "recall", "f1_score", "positive_precision", "positive_recall", "positive_f1"}
+need_params = {"model_name", "mlflow_version", "delta_tbl_version"}
+missing = (need_metrics - run.data.metrics.keys()) | (need_params - run.data.params.keys())
+print(f"MLflow's client reads run {run.info.run_id}: f1_score {run.data.metrics.get('f1_score')}, "
+      f"positive_f1 {run.data.metrics.get('positive_f1')}, delta_tbl_version {run.data.params.get('delta_tbl_version')}")
+if missing:
+    sys.exit(f"MLflow's client does not find {sorted(missing)}")
+PY
