@@ -260,6 +260,15 @@ func summarize(ctx context.Context, c Config, st Stages, batch int64, before map
 				return nil, fmt.Errorf("table %s: %w", name, err)
 			}
 			if !ok {
+				// Commits made by this run always record their tallies (0
+				// when none arrived); only a commit an earlier run made,
+				// before commits recorded them, may lack one, and then the
+				// runner's counters stand in, and the summary says so.
+				for _, cm := range commits {
+					if cm.Version > tr.Before {
+						return nil, fmt.Errorf("table %s: version %d, committed by this run, does not record tally %s", name, cm.Version, tally)
+					}
+				}
 				n = counted[tally]
 				s.Untallied = append(s.Untallied, tally)
 			}
@@ -516,6 +525,10 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	if app := s.table(transforms.ApplicationTable.Name); app.After >= 0 {
 		fmt.Fprintf(w, "  application mentions  %12s\n", n(app.Rows))
+	}
+	if len(s.Untallied) > 0 {
+		fmt.Fprintf(w, "  from the runner's counters: %s (an earlier run's commits predate tallies; a runner that retried bundles counts them again)\n",
+			strings.Join(s.Untallied, ", "))
 	}
 	if len(s.QuarantineByReason) > 0 {
 		fmt.Fprintf(w, "  quarantine by reason:\n")

@@ -153,5 +153,24 @@ func TestBatchTalliesOutlastRetries(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, sum, transforms.BronzeTallies)
+		var out strings.Builder
+		sum.Print(&out)
+		if !strings.Contains(out.String(), "from the runner's counters: "+strings.Join(transforms.BronzeTallies, ", ")) {
+			t.Errorf("the summary does not say which numbers came from counters:\n%s", out.String())
+		}
+	})
+	// A commit this run made always records its tallies: one that does not
+	// is an error, never a silent fall back to counters.
+	t.Run("a commit of this run without tallies", func(t *testing.T) {
+		c := cfg(t.TempDir())
+		run := prismRunner(ctx)
+		_, err := Run(ctx, c, func(p *beam.Pipeline) (beam.PipelineResult, error) {
+			res, err := run(p)
+			stripTallies(t, c.table(transforms.BronzeTable.Name))
+			return res, err
+		})
+		if err == nil || !strings.Contains(err.Error(), "committed by this run, does not record tally "+transforms.TallyFilesRead) {
+			t.Fatalf("Run: %v; want an error naming the missing tally", err)
+		}
 	})
 }

@@ -23,7 +23,16 @@ echo "== end to end: pipeline, EDA, report in Chromium, metrics against scikit-l
 echo "== re-scoring 100,000 tweets with a new model equals a fresh run (delta-rs)"
 ./scripts/check-rescore.sh
 echo "== go test (both tiers: -tags integration)"
-./.cache/bin/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -tags integration -count=1 -timeout 30m ./...
+events=$(mktemp)
+trap 'rm -f "$events"' EXIT
+./.cache/bin/gotestsum --jsonfile "$events" --format pkgname-and-test-fails --format-hide-empty-pkg -- -tags integration -count=1 -timeout 30m ./...
+# Under CI every test must run: a skip means the set-up missed something.
+skipped=$(grep '"Action":"skip"' "$events" | grep -c '"Test":' || true)
+if [ -n "${CI:-}" ] && [ "$skipped" -gt 0 ]; then
+	echo "test.sh: $skipped test(s) skipped under CI:" >&2
+	grep '"Action":"skip"' "$events" | grep '"Test":' | sed 's/.*"Package":"\([^"]*\)","Test":"\([^"]*\)".*/  \1 \2/' >&2
+	exit 1
+fi
 tree_after=$(git status --porcelain 2>/dev/null || true)
 if [ "$tree_after" != "$tree_before" ]; then
 	echo "test.sh: the run changed the tree (tests must write only to temporary folders):" >&2
