@@ -10,6 +10,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
+	"github.com/tweetsentiment/medallion/transforms"
 )
 
 // BenchmarkIngest measures raw → bronze → silver: the model-free half of a
@@ -31,7 +32,7 @@ func BenchmarkIngest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	plan := &Plan{Batch: 0}
+	plan := &Plan{Batch: 0, Stages: Stages{transforms.RawBronze, transforms.BronzeSilver}.String()}
 	for _, f := range files {
 		plan.Files = append(plan.Files, f.Path)
 	}
@@ -43,7 +44,7 @@ func BenchmarkIngest(b *testing.B) {
 			b.Fatal(err)
 		}
 		p, s := beam.NewPipelineWithRoot()
-		Ingest(s, c, Batch{Plan: plan})
+		Build(s, c, Batch{Plan: plan})
 		res, err := prism.Execute(ctx, p)
 		if err != nil {
 			b.Fatal(err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/lake"
-	"github.com/tweetsentiment/medallion/lake/deltaio"
 	_ "github.com/tweetsentiment/medallion/lake/s3fs" // s3:// input
 	"github.com/tweetsentiment/medallion/tracking"
 	"github.com/tweetsentiment/medallion/transforms"
@@ -241,37 +240,24 @@ func hasMeta(p string) bool {
 
 func (c Config) table(name string) string { return lake.Join(c.Lake, name) }
 
-// Build adds one batch of the pipeline to s: it reads like the medallion
-// diagram, cut to the plan's stages. Every table commit carries the
-// batch's txn (the stages' app id, plan.Batch), so a batch that is run
-// again after a crash adds nothing twice.
+// Build adds one batch of the pipeline to s: the plan's files (or, for a
+// replay, bronze's committed rows) through the plan's stages (medallion),
+// each table committed once with the batch's txn (the stages' app id,
+// the batch), so a batch that is run again after a crash adds nothing twice.
 func Build(s beam.Scope, c Config, b Batch) {
-	plan, st := b.Plan, b.Plan.stages()
-	silver := Ingest(s, c, b)
-	if st.has(transforms.SilverGold) {
-		c.scoreAndCount(s, st, plan.Batch, silver, transforms.Lineage{Stage: transforms.SilverGold.String(), Table: transforms.SilverTable.Name, Txn: batchTxn(st, plan.Batch)})
+	st := b.Plan.stages()
+	var in upstream
+	if b.Replay != nil {
+		// Bronze and quarantine hold the batch, but its files are no longer
+		// what they read: the other tables follow from bronze's rows (and
+		// the run's raw records from bronze's commit).
+		in.bronze = beam.Reshuffle(s, beam.CreateList(s, b.Replay))
+	} else {
+		// The plan enters from one impulse: Reshuffle spreads its files over
+		// every worker, or reading and parsing would run in one bundle.
+		in = c.readRaw(s, beam.Reshuffle(s, beam.CreateList(s, b.Plan.planned())), len(b.Held) == 0)
 	}
-}
-
-// scoreAndCount adds the stages from silver on to s: gold scored from
-// silver (goldFrom says what silver's rows are), and application counted
-// from gold when st goes that far; both commit under (st's app id, version).
-func (c Config) scoreAndCount(s beam.Scope, st Stages, version int64, silver beam.PCollection, goldFrom transforms.Lineage) {
-	app := st.appID()
-	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
-	goldCommitted := c.write(s, app, version, transforms.GoldTable.Name, transforms.GoldSchema, gold, c.scoredBy(goldFrom))
-	if st.has(transforms.GoldApplication) {
-		transforms.Application(s, gold, goldCommitted, transforms.ApplicationConfig{Location: c.table(transforms.ApplicationTable.Name), AppID: app, Version: version,
-			Lineage: transforms.Lineage{Stage: transforms.GoldApplication.String(), Table: transforms.GoldTable.Name, Txn: batchTxn(st, version)}})
-	}
-}
-
-// scoredBy is gold's lineage, l (what the rows came from) with the model
-// that scored them. The model also goes in the model_* parameters, which
-// the EDA's evaluation run logs.
-func (c Config) scoredBy(l transforms.Lineage) map[string]string {
-	l.Model = c.modelInfo()
-	return l.Params(c.modelParams())
+	c.medallion(s, st, in, batchSink{c: c, st: st, version: b.Plan.Batch, plan: b.Plan})
 }
 
 func (c Config) modelInfo() *transforms.ModelInfo {
@@ -284,69 +270,6 @@ func (c Config) modelParams() map[string]string {
 
 // batchTxn names a batch's commits by their txn action.
 func batchTxn(st Stages, batch int64) string { return fmt.Sprintf("%s=%d", st.appID(), batch) }
-
-// Ingest is the model-free part of a batch: raw files to the bronze and
-// quarantine tables and, when the plan's stages go on, to silver. It
-// returns silver for gold (an empty collection when the batch stops at
-// bronze). The counts the run's accounting needs beyond table rows (files
-// and raw records read, tweets with and without mentions) travel as
-// tallies into bronze's and silver's commits, so they hold on runners that
-// retry bundles.
-func Ingest(s beam.Scope, c Config, b Batch) beam.PCollection {
-	plan, st := b.Plan, b.Plan.stages()
-	app := st.appID()
-	var bronze, bronzeTallies beam.PCollection
-	var quarantines []beam.PCollection
-	if b.Replay != nil {
-		// Bronze and quarantine hold the batch, but its files are no longer
-		// what they read: the other tables follow from bronze's rows (and
-		// the run's raw records from bronze's commit).
-		bronze = beam.Reshuffle(s, beam.CreateList(s, b.Replay))
-	} else {
-		// A planned file that vanished or changed is quarantined, and the
-		// batch goes on without it, only while no table holds the batch.
-		// The plan enters from one impulse: Reshuffle spreads its files over
-		// every worker, or reading and parsing would run in one bundle.
-		planned := beam.Reshuffle(s, beam.CreateList(s, plan.planned()))
-		files, missing, missingTallies := transforms.OpenPlanned(s, planned, len(b.Held) == 0)
-		var bronzeQuarantine, readTallies beam.PCollection
-		bronze, bronzeQuarantine, readTallies = transforms.Bronze(s, files, c.Limits)
-		bronzeTallies = beam.Flatten(s, missingTallies, readTallies)
-		quarantines = append(quarantines, missing, bronzeQuarantine)
-	}
-	fromPlan := transforms.Lineage{Stage: transforms.RawBronze.String(), Plan: planName(plan.Batch), Batch: transforms.Int64(plan.Batch), Files: len(plan.Files)}
-	c.writeTallied(s, app, plan.Batch, transforms.BronzeTable.Name, transforms.BronzeSchema, bronze, fromPlan.Params(nil), bronzeTallies, transforms.BronzeTallies)
-	if !st.has(transforms.BronzeSilver) {
-		// A replay needs bronze and quarantine to hold the batch, which is
-		// all this batch writes: only a fresh batch gets here.
-		c.write(s, app, plan.Batch, transforms.QuarantineTable.Name, transforms.QuarantineSchema, beam.Flatten(s, quarantines...), fromPlan.Params(nil))
-		return beam.PCollection{}
-	}
-	silver, silverQuarantine, silverTallies := transforms.Silver(s, bronze, c.Limits)
-	quarantine := beam.Flatten(s, append(quarantines, silverQuarantine)...)
-	c.writeTallied(s, app, plan.Batch, transforms.SilverTable.Name, transforms.SilverSchema, silver,
-		transforms.Lineage{Stage: transforms.BronzeSilver.String(), Table: transforms.BronzeTable.Name, Txn: batchTxn(st, plan.Batch)}.Params(nil), silverTallies, transforms.SilverTallies)
-	fromPlan.Stage = transforms.RawBronze.String() + "+" + transforms.BronzeSilver.String()
-	c.write(s, app, plan.Batch, transforms.QuarantineTable.Name, transforms.QuarantineSchema, quarantine, fromPlan.Params(nil))
-	return silver
-}
-
-// write commits rows to a table as part of a batch (appID AppID) or a
-// stage offset (StageAppID), whose txn the commit carries; params (the
-// lineage, for gold the model) go in the commit's operationParameters.
-func (c Config) write(s beam.Scope, appID string, version int64, name string, schema lake.Schema, rows beam.PCollection, params map[string]string) beam.PCollection {
-	return c.writeTallied(s, appID, version, name, schema, rows, params, beam.PCollection{}, nil)
-}
-
-// writeTallied is write that also records tallies (see deltaio.WriteTallied)
-// in the commit: the names given always (0 when none arrived), so a reader
-// tells a zero from a commit made without them. A table that already holds
-// the batch keeps the tallies of the run that committed it.
-func (c Config) writeTallied(s beam.Scope, appID string, version int64, name string, schema lake.Schema, rows beam.PCollection, params map[string]string,
-	tallies beam.PCollection, names []string) beam.PCollection {
-	return deltaio.WriteTallied(s, deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec,
-		Parameters: params, AppID: appID, Version: version, Tallies: names}, rows, tallies)
-}
 
 // Run runs the configured stages over everything new: from the raw files,
 // batch after batch of files no earlier run ingested; from a table, offset

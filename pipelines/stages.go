@@ -341,8 +341,6 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 		}
 	} else {
 		p, s := beam.NewPipelineWithRoot()
-		var silver beam.PCollection
-		goldFrom := transforms.Lineage{Stage: transforms.SilverGold.String(), Table: transforms.SilverTable.Name, Txn: batchTxn(st, off.Seq)}
 		snap, err := up.Snapshot(ctx, off.To)
 		if err != nil {
 			return nil, fmt.Errorf("%s v%d: %w", st.source(), off.To, err)
@@ -353,18 +351,13 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 		}
 		upstreamRows = n
 		spread := beam.Reshuffle(s, beam.CreateList(s, files))
+		var in upstream
 		if st.First == transforms.BronzeSilver {
-			var quarantine, tallies beam.PCollection
-			silver, quarantine, tallies = transforms.Silver(s, transforms.ReadBronze(s, spread), c.Limits)
-			c.writeTallied(s, app, off.Seq, transforms.SilverTable.Name, transforms.SilverSchema, silver, read.Params(nil), tallies, transforms.SilverTallies)
-			c.write(s, app, off.Seq, transforms.QuarantineTable.Name, transforms.QuarantineSchema, quarantine, read.Params(nil))
+			in.bronze = transforms.ReadBronze(s, spread)
 		} else {
-			silver = transforms.ReadSilver(s, spread)
-			goldFrom = read
+			in.silver = transforms.ReadSilver(s, spread)
 		}
-		if st.has(transforms.SilverGold) {
-			c.scoreAndCount(s, st, off.Seq, silver, goldFrom)
-		}
+		c.medallion(s, st, in, batchSink{c: c, st: st, version: off.Seq, read: &read})
 		if res, err = run(p); err != nil {
 			return nil, batchFailure(off.Seq, err)
 		}

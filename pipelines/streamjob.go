@@ -17,7 +17,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/tweetsentiment/medallion/lake"
-	"github.com/tweetsentiment/medallion/lake/deltaio"
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
@@ -258,23 +257,9 @@ func BuildStream(s beam.Scope, c Config, w Watch) {
 	windows := window.NewFixedWindows(time.Duration(w.TriggerMs) * time.Millisecond)
 	files = beam.WindowInto(s, windows, files)
 	ticks = beam.WindowInto(s, windows, ticks)
-	commit := c.streamCommit(w)
-
-	opened, missing, missingTallies := transforms.OpenPlanned(s, spread(s, c.Shards, files), true)
-	bronze, bronzeQuarantine, readTallies := transforms.Bronze(s, opened, c.Limits)
-	silver, silverQuarantine, silverTallies := transforms.Silver(s, bronze, c.Limits)
-	gold := transforms.Gold(s, silver, c.inferenceConfig(c.model.Dir))
-	quarantine := beam.Flatten(s, missing, bronzeQuarantine, silverQuarantine)
-	transforms.CommitWindows(s, commit,
-		transforms.HeaderParts(s, commit, ticks),
-		transforms.FileParts(s, commit, transforms.BronzeTable.Name, c.writeFiles(s, transforms.BronzeTable.Name, transforms.BronzeSchema, bronze)),
-		transforms.TallyParts(s, commit, transforms.BronzeTable.Name, beam.Flatten(s, missingTallies, readTallies)),
-		transforms.FileParts(s, commit, transforms.SilverTable.Name, c.writeFiles(s, transforms.SilverTable.Name, transforms.SilverSchema, silver)),
-		transforms.TallyParts(s, commit, transforms.SilverTable.Name, silverTallies),
-		transforms.FileParts(s, commit, transforms.QuarantineTable.Name, c.writeFiles(s, transforms.QuarantineTable.Name, transforms.QuarantineSchema, quarantine)),
-		transforms.FileParts(s, commit, transforms.GoldTable.Name, c.writeFiles(s, transforms.GoldTable.Name, transforms.GoldSchema, gold)),
-		transforms.MentionParts(s, commit, transforms.ApplicationTable.Name, gold),
-	)
+	k := &windowSink{c: c, cfg: c.streamCommit(w)}
+	c.medallion(s, AllStages, c.readRaw(s, spread(s, c.Shards, files), true), k)
+	k.finish(s, ticks)
 }
 
 // spread breaks fusion after the source, so a batch's files are read on
@@ -302,30 +287,30 @@ func ungroupFiles(_ int64, files func(*transforms.PlannedFile) bool, emit func(t
 	}
 }
 
-func (c Config) writeFiles(s beam.Scope, name string, schema lake.Schema, rows beam.PCollection) beam.PCollection {
-	return deltaio.WriteFiles(s.Scope("Write "+name), deltaio.Config{Location: c.table(name), BaseSchema: schema, Shards: c.Shards, Codec: c.Codec}, rows)
-}
-
-// streamCommit is how the streaming job commits: the lineage of Build's
-// commits, with the batch filled in per window; application commits right
-// after gold, in gold's group, so it never counts rows gold lacks.
+// streamCommit is how the streaming job commits: each table with the
+// lineage a batch's commit records, the plan and batch filled in per
+// window; application commits right after gold, in gold's group, so it
+// never counts rows gold lacks.
 func (c Config) streamCommit(w Watch) transforms.StreamCommitConfig {
-	table := func(name string, schema lake.Schema, l transforms.Lineage) transforms.StreamTable {
-		return transforms.StreamTable{Location: c.table(name), BaseSchema: schema.String(), Lineage: l}
+	cfg := transforms.StreamCommitConfig{AppID: w.AppID, FirstBatch: w.FirstBatch, Groups: map[string][]string{}, Tables: map[string]transforms.StreamTable{}}
+	for _, t := range transforms.Tables {
+		l, fromPlan := c.lineage(t, AllStages)
+		st := transforms.StreamTable{Location: t.Location(c.Lake), BaseSchema: t.Schema.String(), Lineage: l, Tallies: t.Tallies,
+			FromPlan: fromPlan, Application: t.Name == transforms.ApplicationTable.Name}
+		if fromPlan {
+			st.PlanFormat = planFormat
+		}
+		if l.Model != nil {
+			st.Params = c.modelParams()
+		}
+		cfg.Tables[t.Name] = st
+		if !st.Application {
+			cfg.Groups[t.Name] = []string{t.Name}
+		}
 	}
-	bronze := table(transforms.BronzeTable.Name, transforms.BronzeSchema, transforms.Lineage{Stage: transforms.RawBronze.String()})
-	bronze.FromPlan, bronze.PlanFormat, bronze.Tallies = true, planFormat, transforms.BronzeTallies
-	quarantine := table(transforms.QuarantineTable.Name, transforms.QuarantineSchema, transforms.Lineage{Stage: transforms.RawBronze.String() + "+" + transforms.BronzeSilver.String()})
-	quarantine.FromPlan, quarantine.PlanFormat = true, planFormat
-	silver := table(transforms.SilverTable.Name, transforms.SilverSchema, transforms.Lineage{Stage: transforms.BronzeSilver.String(), Table: transforms.BronzeTable.Name})
-	silver.Tallies = transforms.SilverTallies
-	gold := table(transforms.GoldTable.Name, transforms.GoldSchema, transforms.Lineage{Stage: transforms.SilverGold.String(), Table: transforms.SilverTable.Name, Model: c.modelInfo()})
-	gold.Params = c.modelParams()
-	app := table(transforms.ApplicationTable.Name, transforms.ApplicationSchema, transforms.Lineage{Stage: transforms.GoldApplication.String(), Table: transforms.GoldTable.Name})
-	app.Application = true
-	return transforms.StreamCommitConfig{AppID: w.AppID, FirstBatch: w.FirstBatch,
-		Groups: map[string][]string{transforms.BronzeTable.Name: {transforms.BronzeTable.Name}, transforms.SilverTable.Name: {transforms.SilverTable.Name}, transforms.QuarantineTable.Name: {transforms.QuarantineTable.Name}, transforms.GoldTable.Name: {transforms.GoldTable.Name, transforms.ApplicationTable.Name}},
-		Tables: map[string]transforms.StreamTable{transforms.BronzeTable.Name: bronze, transforms.QuarantineTable.Name: quarantine, transforms.SilverTable.Name: silver, transforms.GoldTable.Name: gold, transforms.ApplicationTable.Name: app}}
+	gold := transforms.GoldTable.Name
+	cfg.Groups[gold] = append(cfg.Groups[gold], transforms.ApplicationTable.Name)
+	return cfg
 }
 
 // maxInFlight is how many planned batches a streaming job may have
