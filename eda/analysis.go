@@ -49,12 +49,12 @@ type AppEDA struct {
 	Mentions         []transforms.ApplicationRow // by total, descending
 }
 
-// Evaluation compares gold's predictions with the given sentiment, over the
-// rows whose given sentiment is positive or negative. The positive class is
-// scored with a neutral prediction counting as not positive.
+// Evaluation compares gold's predictions with the given sentiment: as the
+// course does (Precision, Recall, F1 over every row's ids), and over the
+// Rows whose given sentiment is positive or negative.
 type Evaluation struct {
-	GoldVersion, SilverVersion        int64
-	Rows                              int64
+	GoldVersion, SilverVersion int64
+	Rows                       int64
 	// Precision, Recall and F1 are the course's (its MLflow run's
 	// precision, recall, f1_score): scikit-learn's average='weighted' over
 	// every gold row's sentiment_id and predicted_sentiment_id, labels the
@@ -66,11 +66,11 @@ type Evaluation struct {
 	// neutral prediction counting as not positive.
 	PositivePrecision, PositiveRecall, PositiveF1 float64
 	Accuracy                                      float64
-	WeightedPrecision, WeightedRecall float64
-	WeightedF1                        float64
-	NeutralRate                       float64
-	Confusion                         [2][3]int64 // given {negative, positive} × predicted {negative, neutral, positive}
-	ModelURI, ModelName, ModelVersion string
+	WeightedPrecision, WeightedRecall             float64
+	WeightedF1                                    float64
+	NeutralRate                                   float64
+	Confusion                                     [2][3]int64 // given {negative, positive} × predicted {negative, neutral, positive}
+	ModelURI, ModelName, ModelVersion             string
 }
 
 // silverAction says what silver does with a missing value in each column.

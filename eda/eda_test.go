@@ -63,13 +63,13 @@ func TestEDAOnAKnownLake(t *testing.T) {
 	os.WriteFile(filepath.Join(raw, ".tmp-2.json"), []byte(`ignored`), 0o644)
 	lk := filepath.Join(root, "lake")
 	src := filepath.Join(raw, "0.json")
-	writeTable(t, filepath.Join(lk, "bronze"), transforms.BronzeSchema, []deltaio.Row{
+	writeTable(t, transforms.BronzeTable.Location(lk), transforms.BronzeSchema, []deltaio.Row{
 		transforms.BronzeRow{Date: sp("d"), User: sp("ann"), Text: sp("@bob hi"), Sentiment: sp("positive"), SourceFile: src},
 		transforms.BronzeRow{Date: sp("d"), User: sp("ann"), Text: sp("no mention"), Sentiment: sp("negative"), SourceFile: src},
 		transforms.BronzeRow{Date: nil, User: sp("cy"), Text: sp(" "), Sentiment: sp("negative"), SourceFile: src},
 		transforms.BronzeRow{Date: sp("d"), User: nil, Text: nil, Sentiment: nil, SourceFile: src},
 	}, nil)
-	writeTable(t, filepath.Join(lk, "silver"), transforms.SilverSchema, []deltaio.Row{
+	writeTable(t, transforms.SilverTable.Location(lk), transforms.SilverSchema, []deltaio.Row{
 		transforms.SilverRow{Mention: "bob", CleanedText: "hi", Sentiment: sp("positive")},
 	}, nil)
 	// Given × predicted: pos→pos ×3, pos→neu ×1, pos→neg ×1, neg→neg ×2, neg→pos ×1, and a row without a given label.
@@ -87,12 +87,12 @@ func TestEDAOnAKnownLake(t *testing.T) {
 	add(2, sp("negative"), "negative")
 	add(1, sp("negative"), "positive")
 	add(1, nil, "positive")
-	writeTable(t, filepath.Join(lk, "gold"), transforms.GoldSchema, gold,
-		transforms.Lineage{Stage: "silver:gold", Table: "silver", To: transforms.Int64(0), Mode: "full",
+	writeTable(t, transforms.GoldTable.Location(lk), transforms.GoldSchema, gold,
+		transforms.Lineage{Stage: transforms.SilverGold.String(), Table: transforms.SilverTable.Name, To: transforms.Int64(0), Mode: "full",
 			Model: &transforms.ModelInfo{URI: "models:/m/Production", Name: "m", Version: 2}}.Params(
 			map[string]string{"model_uri": "models:/m/Production", "model_name": "m", "model_version": "2"}))
 	day := time.Date(2009, 4, 6, 0, 0, 0, 0, time.UTC).UnixMicro()
-	writeTable(t, filepath.Join(lk, "application"), transforms.ApplicationSchema, []deltaio.Row{
+	writeTable(t, transforms.ApplicationTable.Location(lk), transforms.ApplicationSchema, []deltaio.Row{
 		transforms.ApplicationRow{Mention: "bob", MinTimestamp: day, MaxTimestamp: day + 1e6, Negative: 3, Neutral: 1, Positive: 5, Total: 9},
 		transforms.ApplicationRow{Mention: "amy", MinTimestamp: day, MaxTimestamp: day, Negative: 0, Neutral: 0, Positive: 1, Total: 1},
 	}, nil)

@@ -226,7 +226,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (string, error) {
 		rel, _ := filepath.Rel(o.Out, f)
 		rep.Downloads = append(rep.Downloads, rel)
 	}
-	summary, _ := json.MarshalIndent(map[string]any{"source": src, "application": map[string]any{
+	summary, _ := json.MarshalIndent(map[string]any{"source": src, transforms.ApplicationTable.Name: map[string]any{
 		"version": app.Version, "distinct_mentions": app.DistinctMentions, "mention_rows": app.MentionRows}, "evaluation": ev,
 		"run_id": run.ID()}, "", "  ")
 	if err := os.WriteFile(filepath.Join(o.Out, "summary.json"), summary, 0o644); err != nil {

@@ -196,11 +196,11 @@ func TestS3TableOnDisk(t *testing.T) {
 	srv := laketest.StartS3(t)
 	srv.Env(t)
 	b := srv.Bucket(t, "ondisk")
-	tbl := Open("s3://" + b + "/lake/bronze") // the client from the environment
+	tbl := Open("s3://" + b + "/lake/events") // the client from the environment
 	if _, err := tbl.Append(ctx, testSchema, []AddFile{writeFile(t, tbl, testSchema, 0, 25)}, WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	local := Open(filepath.Join(srv.Root, b, "lake", "bronze"))
+	local := Open(filepath.Join(srv.Root, b, "lake", "events"))
 	snap, err := local.Snapshot(ctx, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func TestS3TableOnDisk(t *testing.T) {
 	if got := column(rows(t, local, snap), "name"); strings.Join(got, ",") != strings.Join(column(rows(t, tbl, mustSnap(t, tbl)), "name"), ",") || got[24] != "name-9" {
 		t.Errorf("names read from disk: %v", got)
 	}
-	if _, err := os.Stat(filepath.Join(srv.Root, b, "lake", "bronze", "_delta_log", "00000000000000000000.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(srv.Root, b, "lake", "events", "_delta_log", "00000000000000000000.json")); err != nil {
 		t.Error(err)
 	}
 }

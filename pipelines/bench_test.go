@@ -49,7 +49,7 @@ func BenchmarkIngest(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		bronze, silver = counter(res, "bronze", "rows"), counter(res, "silver", "rows")
+		bronze, silver = counter(res, transforms.BronzeTable.Name, "rows"), counter(res, transforms.SilverTable.Name, "rows")
 	}
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(float64(len(plan.Files))/sec, "files/s")

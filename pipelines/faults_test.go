@@ -140,7 +140,7 @@ func TestPlannedFileFaults(t *testing.T) {
 			if got := tableMultiset(t, filepath.Join(lk, transforms.QuarantineTable.Name)); len(got) != len(wantQ)+1 || len(extra) != 1 {
 				t.Fatalf("quarantine has %d rows (%d for the file), want %d + 1", len(got), len(extra), len(wantQ))
 			}
-			if reason, _ := extra[0]["reason"].(string); !strings.HasPrefix(reason, tc.category+": ") || extra[0]["stage"] != "bronze" {
+			if reason, _ := extra[0]["reason"].(string); !strings.HasPrefix(reason, tc.category+": ") || extra[0]["stage"] != transforms.BronzeTable.Name {
 				t.Errorf("quarantine row for the file: %v", extra[0])
 			}
 		})

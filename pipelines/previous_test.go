@@ -33,7 +33,7 @@ func TestCarriesOnPreviousLake(t *testing.T) {
 		}
 	}
 	// The plans name the raw files where they were; they are here now.
-	plans, err := filepath.Glob(filepath.Join(lk, "_checkpoints", "plans", "*.json"))
+	plans, err := filepath.Glob(filepath.Join(lk, plansLedger("").dir, "*.json"))
 	if err != nil || len(plans) != 2 {
 		t.Fatalf("the fixture's plans: %v %v", plans, err)
 	}

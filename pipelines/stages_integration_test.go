@@ -64,7 +64,7 @@ func TestStagesOnTheirOwn(t *testing.T) {
 			latest(t, cfg.table(transforms.SilverTable.Name)), latest(t, cfg.table(transforms.GoldTable.Name)))
 	}
 	for _, r := range readTable(t, cfg.table(transforms.QuarantineTable.Name)) {
-		if r["stage"] != "bronze" {
+		if r["stage"] != transforms.BronzeTable.Name {
 			t.Fatalf("raw:bronze quarantined a row at stage %v", r["stage"])
 		}
 	}

@@ -169,7 +169,7 @@ func TestBronzeTransientReadRetried(t *testing.T) {
 		}
 		return io.NopCloser(bytes.NewReader(data)), nil
 	})
-	rowsTable, quarantineTable := filepath.Join(lk, "bronze"), filepath.Join(lk, "quarantine")
+	rowsTable, quarantineTable := BronzeTable.Location(lk), QuarantineTable.Location(lk)
 	run := func() error {
 		p, s := beam.NewPipelineWithRoot()
 		files, missing, missingTallies := OpenPlanned(s, beam.CreateList(s, planned), true)
