@@ -59,12 +59,12 @@ type stopPolicy struct {
 	driverChecked time.Time
 }
 
-// now returns why the stream stops now, idleness aside: a signal (ctx
-// ended; nil for a job's source, which no signal reaches), a stop request,
-// its driver gone (read at most once per driverCheck).
+// now returns why the stream stops now, idleness aside: a signal (the
+// command's ctx ended), a stop request, its driver gone (read at most once
+// per driverCheck).
 func (p *stopPolicy) now(ctx context.Context, now time.Time) StopReason {
 	switch {
-	case ctx != nil && ctx.Err() != nil:
+	case ctx.Err() != nil:
 		return StopSignal
 	case stopRequested(p.lake):
 		return StopRequested
@@ -82,17 +82,6 @@ func (p *stopPolicy) now(ctx context.Context, now time.Time) StopReason {
 // lastNew.
 func (p *stopPolicy) idleSince(now, lastNew time.Time) bool {
 	return p.idle > 0 && now.Sub(lastNew) >= p.idle
-}
-
-// check is now, then idleness since lastNew.
-func (p *stopPolicy) check(ctx context.Context, now, lastNew time.Time) StopReason {
-	if r := p.now(ctx, now); r != NotStopped {
-		return r
-	}
-	if p.idleSince(now, lastNew) {
-		return StopIdle
-	}
-	return NotStopped
 }
 
 // silentAfter is how long a running stream's heartbeat may go unwritten

@@ -169,7 +169,7 @@ func (f *watchFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 	}
 	// No signal reaches a job's source: the command turns one into a stop
 	// request.
-	if idle || f.stop.now(nil, now) != NotStopped {
+	if idle || f.stop.now(context.Background(), now) != NotStopped {
 		rt.TryClaim(int64(math.MaxInt64)) // ends the restriction: the watermark goes to the end of time
 		return sdf.StopProcessing(), rt.GetError()
 	}
