@@ -145,6 +145,50 @@ func (r Registry) Register(name, modelDir, stage, alias string) (ModelVersion, e
 	return mv, nil
 }
 
+// Transition moves a version to stage, as MLflow's
+// transition_model_version_stage does: with archiveExisting (Staging and
+// Production only), the other versions in that stage move to Archived. It
+// returns the versions it changed.
+func (r Registry) Transition(name string, version int, stage string, archiveExisting bool) ([]ModelVersion, error) {
+	if r.remote() {
+		return nil, fmt.Errorf("registry %s: a registry on an object store is read-only here", r.Root)
+	}
+	stage, err := canonicalStage(stage)
+	if err != nil {
+		return nil, err
+	}
+	if archiveExisting && stage != "Staging" && stage != "Production" {
+		return nil, fmt.Errorf("archiving the existing versions applies to Staging and Production only, not %s", stage)
+	}
+	versions, err := r.Versions(name)
+	if err != nil {
+		return nil, err
+	}
+	target := findVersion(versions, version)
+	if target == nil {
+		return nil, fmt.Errorf("registry %s: %s has no version %d", r.Root, name, version)
+	}
+	now := time.Now().UnixMilli()
+	var changed []ModelVersion
+	for i := range versions {
+		mv := &versions[i]
+		switch {
+		case mv.Version == version:
+			mv.CurrentStage = stage
+		case archiveExisting && mv.CurrentStage == stage:
+			mv.CurrentStage = "Archived"
+		default:
+			continue
+		}
+		mv.LastUpdatedTimestamp = now
+		if err := writeYAML(filepath.Join(r.versionDir(name, mv.Version), "meta.yaml"), *mv); err != nil {
+			return changed, err
+		}
+		changed = append(changed, *mv)
+	}
+	return changed, nil
+}
+
 // SetAlias points alias at a version.
 func (r Registry) SetAlias(name, alias string, version int) error {
 	if r.remote() {
