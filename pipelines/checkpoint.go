@@ -219,7 +219,7 @@ func listInput(input string, claimed func(path string) bool) ([]inputFile, error
 		return transforms.IsHidden(p) || claimed != nil && claimed(p)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("--input %s: %w", input, err)
+		return nil, &Failure{Msg: fmt.Sprintf("{Input} %s: %v", input, err), Err: err}
 	}
 	out := make([]inputFile, len(matches))
 	for i, m := range matches {

@@ -20,15 +20,34 @@ import (
 // Failure is a failed run told the way a user needs it: one line saying
 // what failed where, one saying what to do next. The runner's own error
 // (prism's: the bundle's whole execution plan, with the DoFn's error at the
-// very end) stays inside, for --verbose and errors.Is/As.
+// very end) stays inside, for a verbose report and errors.Is/As.
+//
+// Msg and Hint name the settings they are about as {Setting}, Setting a
+// field of Config, Env or StreamOptions: Error renders them with the
+// field's name, and a command renders them with its own names for them
+// (Render), its flags, say.
 type Failure struct {
 	Msg  string // one line: the root cause, with the file, table or model
 	Hint string // one line: what to do next
 	Err  error  // the full error
 }
 
-func (f *Failure) Error() string { return f.Msg }
+func (f *Failure) Error() string { return Render(f.Msg, nil) }
 func (f *Failure) Unwrap() error { return f.Err }
+
+// settingRef is a {Setting} in a Failure's text.
+var settingRef = regexp.MustCompile(`\{([A-Z][A-Za-z]*)\}`)
+
+// Render fills the {Setting} references in s with name(Setting); with a
+// nil name, with the setting's own name.
+func Render(s string, name func(setting string) string) string {
+	return settingRef.ReplaceAllStringFunc(s, func(ref string) string {
+		if name == nil {
+			return ref[1 : len(ref)-1]
+		}
+		return name(ref[1 : len(ref)-1])
+	})
+}
 
 // doFnFailed is the line Beam puts before a DoFn's error.
 var doFnFailed = regexp.MustCompile(`^DoFn\[.*\] failed:$`)
@@ -55,11 +74,11 @@ func RootCause(err error) string {
 // Hints, by what the root cause says. A batch that failed is redone whole
 // by the next run, so each ends in "rerun".
 const (
-	hintRerun    = "rerun to finish the batch: only committed table versions are visible, and a rerun redoes the batch without adding anything twice (--verbose shows the runner's logs)"
+	hintRerun    = "rerun to finish the batch: only committed table versions are visible, and a rerun redoes the batch without adding anything twice ({Verbose} shows the runner's logs)"
 	hintSpace    = "free space where the lake is (or move it), then rerun: an unfinished batch is redone, and nothing committed is lost"
 	hintReadOnly = "make the lake writable by this user, then rerun: an unfinished batch is redone, and nothing committed is lost"
 	hintRuntime  = "install ONNX Runtime where the workers run (scripts/setup.sh, or ORT_LIB in their environment), then rerun: an unfinished batch is redone, and nothing committed is lost"
-	hintModel    = "restore the model folder or the registry (or choose another with --model/--registry), then rerun: an unfinished batch is redone, and nothing committed is lost"
+	hintModel    = "restore the model folder or the registry (or choose another with {Model} and {Registry}), then rerun: an unfinished batch is redone, and nothing committed is lost"
 )
 
 // batchFailure turns a batch's runner error into a Failure.

@@ -61,9 +61,9 @@ func TestValidateWorkersElsewhere(t *testing.T) {
 		shared           bool
 		want             string // "" for valid; else what the error names
 	}{
-		{"local lake", localLake, s3In, model, "", "", false, "--lake " + localLake + " is a local path"},
-		{"local input", s3Lake, localIn, model, "", "", false, "--input " + localIn + " is a local path"},
-		{"local model folder", s3Lake, s3In, demoModel, "", "", false, "--model " + demoModel + " is the local folder"},
+		{"local lake", localLake, s3In, model, "", "", false, "Lake " + localLake + " is a local path"},
+		{"local input", s3Lake, localIn, model, "", "", false, "Input " + localIn + " is a local path"},
+		{"local model folder", s3Lake, s3In, demoModel, "", "", false, "Model " + demoModel + " is the local folder"},
 		{"model in a local registry", s3Lake, s3In, "models:/tweet-sentiment/Production", registry, "", false, "is the local folder"},
 		{"remote folder without a model file", s3Lake, s3In, broken, "", "", false, "not a model folder"},
 		{"everything on S3", s3Lake, s3In, model, "", "", false, ""},
@@ -80,8 +80,8 @@ func TestValidateWorkersElsewhere(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), c.want) {
 					t.Fatalf("Validate: %v; want an error saying %q", err, c.want)
 				}
-				if f, ok := err.(*Failure); ok && !strings.Contains(f.Hint, "--shared-paths") {
-					t.Errorf("hint %q does not name --shared-paths", f.Hint)
+				if f, ok := err.(*Failure); ok && !strings.Contains(f.Hint, "{SharedPaths}") {
+					t.Errorf("hint %q does not name SharedPaths", f.Hint)
 				}
 				return
 			}

@@ -63,7 +63,7 @@ type Config struct {
 // mistakes fail with a clear message rather than inside a worker.
 func (c *Config) Validate() error {
 	if c.Lake == "" {
-		return errors.New("--lake is required")
+		return &Failure{Msg: "{Lake} is required"}
 	}
 	stages, err := ParseStages(c.Stages)
 	if err != nil {
@@ -71,16 +71,16 @@ func (c *Config) Validate() error {
 	}
 	c.stages = stages
 	if c.Input == "" && !c.fromTable() {
-		return errors.New("--input is required (unless the run starts from a table: medallion rescore, rebuild, or --stages bronze:silver,...)")
+		return &Failure{Msg: "{Input} is required (unless the run starts from a table: a rescore, a rebuild, or {Stages} from bronze:silver on)"}
 	}
 	if c.Codec != "zstd" && c.Codec != "snappy" {
-		return fmt.Errorf("--codec %q: want zstd or snappy", c.Codec)
+		return &Failure{Msg: fmt.Sprintf("{Codec} %q: want zstd or snappy", c.Codec)}
 	}
 	if c.Shards == 0 {
 		c.Shards = c.Env.DefaultShards()
 	}
 	if c.Shards < 1 {
-		return fmt.Errorf("--shards %d: want at least 1", c.Shards)
+		return &Failure{Msg: fmt.Sprintf("{Shards} %d: want at least 1", c.Shards)}
 	}
 	if c.Limits == (transforms.Limits{}) {
 		c.Limits = transforms.DefaultLimits
@@ -126,10 +126,10 @@ func (c *Config) Open(ctx context.Context) error {
 	// before the first file lands): remote input is checked when planned.
 	if c.Input != "" && !c.fromTable() && !lake.IsRemote(c.Input) {
 		if st, err := os.Stat(c.Input); err == nil && !st.IsDir() {
-			return fmt.Errorf("--input %s is a file: give its folder or a glob", c.Input)
+			return &Failure{Msg: fmt.Sprintf("{Input} %s is a file: give its folder or a glob", c.Input)}
 		} else if err != nil {
 			if m, _ := filepath.Glob(c.Input); len(m) == 0 && !hasMeta(c.Input) {
-				return fmt.Errorf("--input %s: %w", c.Input, err)
+				return &Failure{Msg: fmt.Sprintf("{Input} %s: %v", c.Input, err), Err: err}
 			}
 		}
 	}
@@ -163,7 +163,7 @@ func (c *Config) Open(ctx context.Context) error {
 		}
 	}
 	if p, err := inference.FindModelFile(dir, true); c.Quantized && (err != nil || filepath.Base(p) != "model_quantized.onnx") {
-		return fmt.Errorf("--quantized: model %s (%s) has no onnx/model_quantized.onnx or model_quantized.onnx", c.Model, res.Dir)
+		return &Failure{Msg: fmt.Sprintf("{Quantized}: model %s (%s) has no onnx/model_quantized.onnx or model_quantized.onnx", c.Model, res.Dir)}
 	}
 	if c.Env.workersElsewhere() {
 		// Nothing of the model runs in this process: it needs no ONNX
@@ -189,18 +189,18 @@ func (c *Config) checkWorkersReach(model *tracking.Resolved) error {
 	if !c.Env.workersElsewhere() || c.SharedPaths {
 		return nil
 	}
-	where := fmt.Sprintf("the workers may run on other machines (--runner=%s, --environment_type=%s)", c.Env.RunnerName(), c.Env.EnvironmentType)
-	const shared = "or pass --shared-paths if every worker mounts that path at the same place"
+	where := fmt.Sprintf("the workers may run on other machines ({Runner} %s, {EnvironmentType} %s)", c.Env.RunnerName(), c.Env.EnvironmentType)
+	const shared = "or set {SharedPaths} if every worker mounts that path at the same place"
 	switch {
 	case !lake.IsRemote(c.Lake):
-		return &Failure{Msg: fmt.Sprintf("--lake %s is a local path, but %s", c.Lake, where),
-			Hint: "put the lake on an object store (--lake s3://bucket/prefix or gs://bucket/prefix), " + shared}
+		return &Failure{Msg: fmt.Sprintf("{Lake} %s is a local path, but %s", c.Lake, where),
+			Hint: "put the lake on an object store ({Lake} s3://bucket/prefix or gs://bucket/prefix), " + shared}
 	case c.Input != "" && !c.fromTable() && !lake.IsRemote(c.Input):
-		return &Failure{Msg: fmt.Sprintf("--input %s is a local path, but %s", c.Input, where),
-			Hint: "put the raw files on an object store (--input s3://bucket/raw or gs://bucket/raw), " + shared}
+		return &Failure{Msg: fmt.Sprintf("{Input} %s is a local path, but %s", c.Input, where),
+			Hint: "put the raw files on an object store ({Input} s3://bucket/raw or gs://bucket/raw), " + shared}
 	case model != nil && !lake.IsRemote(model.Dir):
-		return &Failure{Msg: fmt.Sprintf("--model %s is the local folder %s, but %s", c.Model, model.Dir, where),
-			Hint: "put the model folder on an object store (--model s3://bucket/model-folder, or a registry there: --registry s3://bucket/mlruns), " +
+		return &Failure{Msg: fmt.Sprintf("{Model} %s is the local folder %s, but %s", c.Model, model.Dir, where),
+			Hint: "put the model folder on an object store ({Model} s3://bucket/model-folder, or a registry there: {Registry} s3://bucket/mlruns), " +
 				"from where each worker fetches it, " + shared}
 	}
 	return nil

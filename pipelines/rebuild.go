@@ -160,7 +160,7 @@ func planRebuild(ctx context.Context, c Config, last *rebuildPlan) (*rebuildPlan
 		}
 		if pending != "" {
 			return nil, &Failure{Msg: "rebuild silver: " + pending,
-				Hint: fmt.Sprintf("run --stages %s first (it carries them on), then medallion rebuild", Stages{stage, transforms.GoldApplication})}
+				Hint: fmt.Sprintf("run {Stages} %s first (it carries them on), then rebuild", Stages{stage, transforms.GoldApplication})}
 		}
 	}
 	if rp, err := lastRescorePlan(ctx, c.Lake); err != nil {

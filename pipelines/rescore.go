@@ -116,7 +116,7 @@ func planRescore(ctx context.Context, c Config, last *rescorePlan) (*rescorePlan
 		}
 		if pending != "" {
 			return nil, &Failure{Msg: "rescore: " + pending,
-				Hint: fmt.Sprintf("run --stages %s first (it carries them on), then medallion rescore", Stages{stage, transforms.GoldApplication})}
+				Hint: fmt.Sprintf("run {Stages} %s first (it carries them on), then rescore", Stages{stage, transforms.GoldApplication})}
 		}
 	}
 	silver, err := lake.Open(c.table(transforms.SilverTable.Name)).Snapshot(ctx, -1)

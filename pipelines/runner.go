@@ -2,7 +2,6 @@ package pipelines
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -207,7 +206,7 @@ func (e Env) submit(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult,
 		endpoint, envType = ep, "loopback"
 	}
 	if endpoint == "" {
-		return nil, fmt.Errorf("runner %s needs a job server endpoint (--endpoint=HOST:PORT)", e.RunnerName())
+		return nil, &Failure{Msg: fmt.Sprintf("{Runner} %s needs a job server's {Endpoint} (HOST:PORT)", e.RunnerName())}
 	}
 	urn, envConfig := "beam:env:docker:v1", func(context.Context) string {
 		if e.EnvironmentConfig == "" {
@@ -240,7 +239,7 @@ func (e Env) submit(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult,
 	} else if bin == "" {
 		self, ok := runnerlib.IsWorkerCompatibleBinary()
 		if !ok {
-			return nil, errors.New("workers need a binary for their OS and architecture: build this command with CGO_ENABLED=1 for them and pass --worker_binary")
+			return nil, &Failure{Msg: "the workers need a binary for their OS and architecture", Hint: "build this program with CGO_ENABLED=1 for them and give it as {WorkerBinary}"}
 		}
 		bin = self
 	}

@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -45,6 +46,36 @@ func TestTwoPipelinesInOneProcess(t *testing.T) {
 		a, b := tableMultiset(t, tbl.Location(lakes[0])), tableMultiset(t, tbl.Location(lakes[1]))
 		if strings.Join(a, "\n") != strings.Join(b, "\n") || len(a) == 0 && tbl.Name != transforms.QuarantineTable.Name {
 			t.Errorf("%s: prism committed %d rows, the direct runner %d", tbl.Name, len(a), len(b))
+		}
+	}
+}
+
+// A configuration's failures name its settings by their fields, and a
+// command renders them with its own names (the medallion command: its
+// flags). [wiring: our own rule]
+func TestFailuresNameSettings(t *testing.T) {
+	flags := func(s string) string { return "--" + strings.ToLower(s) }
+	for _, tc := range []struct {
+		cfg            Config
+		err, rendered  string
+		hint, hintFlag string
+	}{
+		{Config{}, "Lake is required", "--lake is required", "", ""},
+		{Config{Lake: "/l", Input: "/in", Codec: "lz4"}, `Codec "lz4": want zstd or snappy`, `--codec "lz4": want zstd or snappy`, "", ""},
+		{Config{Lake: "/l", Input: "/in", Stages: "raw:bronze,silver:gold"}, `Stages "raw:bronze,silver:gold": the stages must follow`, `--stages "raw:bronze,silver:gold": the stages must follow`, "", ""},
+		{Config{Lake: "/l", Input: "/in", Codec: "zstd", Env: Env{Runner: "flink", Endpoint: "h:1", EnvironmentType: "PROCESS"}},
+			"Lake /l is a local path, but the workers may run on other machines (Runner flink, EnvironmentType PROCESS)",
+			"--lake /l is a local path, but the workers may run on other machines (--runner flink, --environmenttype PROCESS)",
+			"or set SharedPaths if every worker", "or set --sharedpaths if every worker"},
+	} {
+		err := tc.cfg.Validate()
+		var f *Failure
+		if !errors.As(err, &f) || !strings.HasPrefix(err.Error(), tc.err) || !strings.HasPrefix(Render(f.Msg, flags), tc.rendered) {
+			t.Errorf("%+v: %v; want %q, rendered %q", tc.cfg, err, tc.err, tc.rendered)
+			continue
+		}
+		if hint := Render(f.Hint, nil); !strings.Contains(hint, tc.hint) || !strings.Contains(Render(f.Hint, flags), tc.hintFlag) {
+			t.Errorf("hint %q: want %q, rendered %q", f.Hint, tc.hint, tc.hintFlag)
 		}
 	}
 }

@@ -37,12 +37,12 @@ func ParseStages(s string) (Stages, error) {
 	for i, p := range parts {
 		k, ok := transforms.ParseStage(strings.TrimSpace(p))
 		if !ok {
-			return Stages{}, fmt.Errorf("--stages %q: no stage %q (the stages, in order: %s)", s, strings.TrimSpace(p), StagesAll)
+			return Stages{}, &Failure{Msg: fmt.Sprintf("{Stages} %q: no stage %q (the stages, in order: %s)", s, strings.TrimSpace(p), StagesAll)}
 		}
 		if i == 0 {
 			st.First = k
 		} else if k != st.First+transforms.Stage(i) {
-			return Stages{}, fmt.Errorf("--stages %q: the stages must follow one another in the chain's order (%s): each reads what the one before wrote", s, StagesAll)
+			return Stages{}, &Failure{Msg: fmt.Sprintf("{Stages} %q: the stages must follow one another in the chain's order (%s): each reads what the one before wrote", s, StagesAll)}
 		}
 	}
 	st.Last = st.First + transforms.Stage(len(parts)-1)
@@ -254,7 +254,7 @@ func stagePending(ctx context.Context, c Config, stage transforms.Stage) (string
 		return "", err
 	}
 	if cur.unfinished {
-		return fmt.Sprintf("offset %d of --stages %s is unfinished", cur.last.Seq, cur.last.stages()), nil
+		return fmt.Sprintf("offset %d of stages %s is unfinished", cur.last.Seq, cur.last.stages()), nil
 	}
 	if cur.from > cur.latest {
 		return "", nil

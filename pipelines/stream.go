@@ -149,7 +149,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	}
 	from := c.Input
 	if c.stages.First > transforms.RawBronze {
-		from = fmt.Sprintf("the %s table's new commits (--stages %s)", c.stages.source(), c.stages)
+		from = fmt.Sprintf("the %s table's new commits (stages %s)", c.stages.source(), c.stages)
 	}
 	host, _ := os.Hostname()
 	prev, _ := readHeartbeat(c.Lake)

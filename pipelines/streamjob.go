@@ -320,10 +320,10 @@ const maxInFlight = 2
 // canStreamJob says why the configuration needs --micro-batch, if it does.
 func (c Config) canStreamJob() error {
 	if c.stages != AllStages {
-		return &Failure{Msg: fmt.Sprintf("a stream with --stages %s runs as a batch job per trigger", c.stages), Hint: "add --micro-batch"}
+		return &Failure{Msg: fmt.Sprintf("a stream with {Stages} %s runs as a batch job per trigger", c.stages), Hint: "set {MicroBatch}"}
 	}
 	if c.Env.Runner == "direct" {
-		return &Failure{Msg: "the direct runner runs no streaming jobs", Hint: "use prism (the default), or add --micro-batch"}
+		return &Failure{Msg: "the direct runner runs no streaming jobs", Hint: "use prism (the default {Runner}), or set {MicroBatch}"}
 	}
 	return nil
 }
@@ -450,7 +450,7 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (Stopped, er
 		if err := follow(); err != nil {
 			return Stopped{}, err
 		}
-		if time.Since(r.hb.Updated) >= o.Trigger { // --status: alive, even while idle
+		if time.Since(r.hb.Updated) >= o.Trigger { // status: alive, even while idle
 			r.hb.Totals = r.mon.total
 			if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
 				return Stopped{}, err

@@ -473,9 +473,9 @@ func (s *Summary) Print(w io.Writer) {
 	st := s.Stages
 	if s.Batch < 0 {
 		if st.First > transforms.RawBronze {
-			fmt.Fprintf(w, "\nnothing new for --stages %s: %s has no commit since the stages' checkpoint that they have not read\n", st, st.source())
+			fmt.Fprintf(w, "\nnothing new for stages %s: %s has no commit since the stages' checkpoint that they have not read\n", st, st.source())
 		} else {
-			fmt.Fprintf(w, "\nno new input files: every file under --input was ingested before (files are immutable once seen)\n")
+			fmt.Fprintf(w, "\nno new input files: every input file was ingested before (files are immutable once seen)\n")
 		}
 		if s.Elapsed > 0 {
 			fmt.Fprintf(w, "  elapsed               %12s\n", s.Elapsed.Round(time.Millisecond))
@@ -492,7 +492,7 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "\nrun summary (%s %d", unit, s.Batch)
 	}
 	if st != AllStages {
-		fmt.Fprintf(w, " of --stages %s", st)
+		fmt.Fprintf(w, " of stages %s", st)
 	}
 	if s.Redo {
 		fmt.Fprintf(w, ", finishing the %s an interrupted run left", unit)

@@ -602,6 +602,22 @@ func vacuum(ctx context.Context, o *options) error {
 	return err
 }
 
+// settingFlags are the flags that give the pipeline's settings: a
+// Failure names settings by their Config, Env or StreamOptions field.
+var settingFlags = map[string]string{
+	"Lake": "lake", "Input": "input", "Codec": "codec", "Shards": "shards", "Stages": "stages", "Quantized": "quantized",
+	"Model": "model", "Registry": "registry", "SharedPaths": "shared-paths", "MicroBatch": "micro-batch", "Verbose": "verbose",
+	"Runner": "runner", "EnvironmentType": "environment_type", "Endpoint": "endpoint", "WorkerBinary": "worker_binary",
+}
+
+// flagOf names a setting by its flag.
+func flagOf(setting string) string {
+	if f, ok := settingFlags[setting]; ok {
+		return "--" + f
+	}
+	return setting
+}
+
 // fail prints err as one line (the root cause, not the runner's plan dumps)
 // and, when it has one, a hint on the next; verbose adds the full error. It
 // returns the exit code: 2 for usage and configuration, 1 otherwise.
@@ -612,9 +628,12 @@ func fail(err error, verbose bool) int {
 	}
 	var f *pipelines.Failure
 	if errors.As(err, &f) {
-		fmt.Fprintf(os.Stderr, "medallion: %s\n", err)
+		// What wraps the failure, then the failure with its settings named
+		// by their flags.
+		context := strings.TrimSuffix(err.Error(), f.Error())
+		fmt.Fprintf(os.Stderr, "medallion: %s%s\n", context, pipelines.Render(f.Msg, flagOf))
 		if f.Hint != "" {
-			fmt.Fprintf(os.Stderr, "  next: %s\n", f.Hint)
+			fmt.Fprintf(os.Stderr, "  next: %s\n", pipelines.Render(f.Hint, flagOf))
 		}
 	} else {
 		cause := pipelines.RootCause(err)
