@@ -16,7 +16,9 @@ run=$(ls -d "$work"/mlruns/1/*/)
 # MLflow's own client reads the run: the course's metric and param names are there.
 MLFLOW_ALLOW_FILE_STORE=true MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true .cache/venv/bin/python - "$work/mlruns" "$(basename "$run")" <<'PY'
 import sys
+import mlflow
 from mlflow.tracking import MlflowClient
+mlflow.set_tracking_uri("file://" + sys.argv[1])  # else MLflow opens an mlflow.db in the working folder
 run = MlflowClient(tracking_uri="file://" + sys.argv[1]).get_run(sys.argv[2])
 need_metrics = {"precision", "recall", "f1_score", "positive_precision", "positive_recall", "positive_f1"}
 need_params = {"model_name", "mlflow_version", "delta_tbl_version"}

@@ -34,15 +34,22 @@ def stages(client, name):
     return {"stages": {str(int(v.version)): v.current_stage for v in versions}, "latest": latest}
 
 
+def client_for(uri):
+    # Without a tracking URI set first, MLflow opens its default store, an
+    # mlflow.db in the working folder (the test's package folder).
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 def main():
     if sys.argv[1] == "read":
         root, name = sys.argv[2], sys.argv[3]
-        client = mlflow.MlflowClient(tracking_uri="file://" + os.path.abspath(root), registry_uri="file://" + os.path.abspath(root))
-        return stages(client, name)
+        return stages(client_for("file://" + os.path.abspath(root)), name)
     name, ops = sys.argv[2], json.loads(sys.argv[3])
     with tempfile.TemporaryDirectory() as tmp:
         uri = "file://" + tmp
-        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client = client_for(uri)
         client.create_registered_model(name)
         for op in ops:
             if op[0] == "register":
