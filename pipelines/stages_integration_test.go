@@ -119,7 +119,8 @@ func TestStagesOnTheirOwn(t *testing.T) {
 	rc.Input, rc.FromTable = "", transforms.SilverTable.Name
 	_, err := Rescore(ctx, rc, prismRunner(ctx))
 	var f *Failure
-	if !errors.As(err, &f) || !strings.Contains(f.Msg, "silver:gold has not read") || !strings.Contains(f.Hint, "--stages silver:gold,gold:application") {
+	flags := func(setting string) string { return "--" + strings.ToLower(setting) } // as the command names them
+	if !errors.As(err, &f) || !strings.Contains(f.Msg, "silver:gold has not read") || !strings.Contains(Render(f.Hint, flags), "--stages silver:gold,gold:application") {
 		t.Errorf("rescore with silver rows gold lacks: %v; want a refusal naming --stages silver:gold,gold:application", err)
 	}
 	runStages(t, cfg, "silver:gold,gold:application")
