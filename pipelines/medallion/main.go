@@ -396,12 +396,18 @@ func opened(ctx context.Context, c pipelines.Config) (pipelines.Config, error) {
 	return c, nil
 }
 
-func runBatch(ctx context.Context, o *options) error {
-	cfg, err := opened(ctx, o.config(""))
-	if err != nil {
-		return err
+// prepare opens the pipeline's configuration (fromTable: what a rescore or
+// rebuild reads) and starts the CPU profile when asked; stop ends it.
+func prepare(ctx context.Context, o *options, fromTable string) (cfg pipelines.Config, stop func(), err error) {
+	if cfg, err = opened(ctx, o.config(fromTable)); err != nil {
+		return cfg, nil, err
 	}
-	stop, err := startProfile(o.cpuProfile)
+	stop, err = startProfile(o.cpuProfile)
+	return cfg, stop, err
+}
+
+func runBatch(ctx context.Context, o *options) error {
+	cfg, stop, err := prepare(ctx, o, "")
 	if err != nil {
 		return err
 	}
@@ -450,11 +456,7 @@ func progressBar(files int) (progress func(read, inferred int64), done func()) {
 }
 
 func runStream(ctx context.Context, o *options) error {
-	cfg, err := opened(ctx, o.config(""))
-	if err != nil {
-		return err
-	}
-	stop, err := startProfile(o.cpuProfile)
+	cfg, stop, err := prepare(ctx, o, "")
 	if err != nil {
 		return err
 	}
@@ -483,11 +485,7 @@ func stopStream(_ context.Context, o *options) error {
 
 func rescore(ctx context.Context, o *options) error {
 	o.stages = pipelines.StagesAll
-	cfg, err := opened(ctx, o.config(transforms.SilverTable.Name))
-	if err != nil {
-		return err
-	}
-	stop, err := startProfile(o.cpuProfile)
+	cfg, stop, err := prepare(ctx, o, transforms.SilverTable.Name)
 	if err != nil {
 		return err
 	}
@@ -502,11 +500,7 @@ func rescore(ctx context.Context, o *options) error {
 
 func rebuild(ctx context.Context, o *options) error {
 	o.stages = pipelines.StagesAll
-	cfg, err := opened(ctx, o.config(transforms.BronzeTable.Name))
-	if err != nil {
-		return err
-	}
-	stop, err := startProfile(o.cpuProfile)
+	cfg, stop, err := prepare(ctx, o, transforms.BronzeTable.Name)
 	if err != nil {
 		return err
 	}
@@ -639,7 +633,7 @@ func fail(err error, verbose bool) int {
 		cause := pipelines.RootCause(err)
 		fmt.Fprintf(os.Stderr, "medallion: %s\n", cause)
 		if hint := pipelines.HintFor(cause); hint != "" {
-			fmt.Fprintf(os.Stderr, "  next: %s\n", hint)
+			fmt.Fprintf(os.Stderr, "  next: %s\n", pipelines.Render(hint, flagOf))
 		}
 	}
 	if verbose {
