@@ -2,10 +2,8 @@ package pipelines
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -90,23 +88,9 @@ func TestCarriesOnPreviousLake(t *testing.T) {
 // the previous main read the same files in another folder.
 func rowsByFile(t *testing.T, dir string) []string {
 	t.Helper()
-	var out []string
-	for _, r := range readTable(t, dir) {
-		delete(r, "processing_time")
+	return tableMultisetOf(t, dir, func(r map[string]any) {
 		if f, ok := r["source_file"].(string); ok {
 			r["source_file"] = filepath.Base(f)
 		}
-		keys := make([]string, 0, len(r))
-		for k := range r {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var b strings.Builder
-		for _, k := range keys {
-			fmt.Fprintf(&b, "%s=%v;", k, r[k])
-		}
-		out = append(out, b.String())
-	}
-	sort.Strings(out)
-	return out
+	})
 }

@@ -39,9 +39,18 @@ func stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 // when a row was read, which a rerun changes), as a sorted list.
 func tableMultiset(t *testing.T, dir string) []string {
 	t.Helper()
+	return tableMultisetOf(t, dir, nil)
+}
+
+// tableMultisetOf is tableMultiset with each row first passed to fix.
+func tableMultisetOf(t *testing.T, dir string, fix func(map[string]any)) []string {
+	t.Helper()
 	var out []string
 	for _, r := range readTable(t, dir) {
 		delete(r, "processing_time")
+		if fix != nil {
+			fix(r)
+		}
 		keys := make([]string, 0, len(r))
 		for k := range r {
 			keys = append(keys, k)
