@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -363,11 +364,15 @@ func (m *Model) Logits(batch [][]int64) ([][]float32, error) {
 	}
 	outputs := []ort.Value{nil}
 	m.runs <- struct{}{}
+	start := time.Now()
 	err := m.session.Run(inputs, outputs)
+	took := time.Since(start)
 	<-m.runs
 	if err != nil {
 		return nil, fmt.Errorf("model %s: run: %w", m.Dir, err)
 	}
+	batchSeconds.Observe(took.Seconds())
+	textsInferred.Add(float64(n))
 	defer outputs[0].Destroy()
 	logits, ok := outputs[0].(*ort.Tensor[float32])
 	if !ok {

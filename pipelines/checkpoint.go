@@ -2,7 +2,9 @@ package pipelines
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"time"
@@ -65,6 +67,16 @@ func (p *Plan) planned() []transforms.PlannedFile {
 		if known {
 			out[i].Size, out[i].ModTime = p.Sizes[i], p.ModTimes[i]
 		}
+	}
+	return out
+}
+
+// landed returns when each planned file landed: its modification time as
+// planned (none for plans written before these were recorded).
+func (p *Plan) landed() []time.Time {
+	out := make([]time.Time, len(p.ModTimes))
+	for i, ns := range p.ModTimes {
+		out[i] = time.Unix(0, ns)
 	}
 	return out
 }
@@ -252,4 +264,71 @@ func batchLen(files []inputFile, maxBytes int64) int {
 		bytes += f.Size
 	}
 	return n
+}
+
+// backlog counts what the input holds that the tables do not yet: files no
+// plan claims, and those of the plans after the last committed batch
+// (medallion_pending_inputs).
+type backlog struct {
+	input     string
+	cp        *checkpoint
+	committed int64 // the last batch every table holds
+}
+
+// backlog returns what counts the run's pending inputs: nil when it keeps
+// no metrics or reads a table's commits.
+func (c Config) backlog(ctx context.Context) (*backlog, error) {
+	if c.Metrics == nil || c.fromTable() {
+		return nil, nil
+	}
+	cp, err := openCheckpoint(ctx, c.Lake)
+	if err != nil {
+		return nil, err
+	}
+	b := &backlog{input: c.Input, cp: cp, committed: -1}
+	if cp.last != nil {
+		b.committed = cp.last.Batch
+		if p, err := cp.unfinished(ctx); err != nil {
+			return nil, err
+		} else if p != nil {
+			b.committed = p.Batch - 1
+		}
+	}
+	return b, nil
+}
+
+// done records that every table committed batch.
+func (b *backlog) done(batch int64) {
+	if b != nil {
+		b.committed = batch
+	}
+}
+
+// count reads the plans made since it last looked (by this run's job or
+// another process), lists the input and counts.
+func (b *backlog) count(ctx context.Context) (int, error) {
+	for {
+		next := int64(0)
+		if b.cp.last != nil {
+			next = b.cp.last.Batch + 1
+		}
+		p := new(Plan)
+		if err := b.cp.plans.read(ctx, next, p); errors.Is(err, fs.ErrNotExist) {
+			break
+		} else if err != nil {
+			return 0, err
+		}
+		b.cp.add(p)
+	}
+	files, err := listInput(b.input, b.cp.isClaimed)
+	if err != nil {
+		return 0, err
+	}
+	n := len(files)
+	for batch := b.committed + 1; b.cp.last != nil && batch <= b.cp.last.Batch; batch++ {
+		if p := b.cp.byBatch[batch]; p != nil {
+			n += len(p.Files)
+		}
+	}
+	return n, nil
 }

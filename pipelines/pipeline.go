@@ -50,6 +50,9 @@ type Config struct {
 	// path. Without it, a local path is refused when the workers run
 	// elsewhere (a job server's non-LOOPBACK environment).
 	SharedPaths bool
+	// Metrics, when set, are kept up to date as batches commit: what
+	// --metrics-addr serves.
+	Metrics *Metrics
 	// Env is where the pipeline's jobs run (the zero Env: prism in this
 	// process); validation uses it to tell whether workers run elsewhere.
 	Env Env
@@ -178,6 +181,7 @@ func (c *Config) Open(ctx context.Context) error {
 		return err
 	}
 	c.model, c.opened = res, true
+	c.Metrics.setModel(c.Model, res)
 	return nil
 }
 
@@ -285,14 +289,25 @@ func Run(ctx context.Context, c Config, run Runner) (*Summary, error) {
 		return nil, err
 	}
 	total := &Summary{Batch: -1, Stages: c.stages}
+	m := c.Metrics // nil: none kept
+	m.start(ctx, c, 0)
+	pending, err := c.backlog(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for {
+		m.countBacklog(ctx, pending)
+		m.setState("running", "")
 		sum, err := next(ctx)
 		if err != nil {
+			m.setState("failed", err.Error())
 			return nil, err
 		}
 		if sum.Batch < 0 {
+			m.setState("done", "")
 			return total, nil
 		}
+		pending.done(sum.Batch)
 		total.add(sum)
 	}
 }
@@ -385,6 +400,7 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 		return nil, err
 	}
 	sum.Batch, sum.FirstBatch, sum.Redo, sum.PlannedFiles = plan.Batch, plan.Batch, redo, len(plan.Files)
+	sum.Planned, sum.Landed = plan.Created, plan.landed()
 	if b.Replay != nil && sum.untallied(transforms.TallyRawRecords) {
 		// No file was read, and bronze's commit (made before commits
 		// recorded tallies) does not say how many records it read: they are
@@ -394,6 +410,7 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 	if err := sum.Check(); err != nil {
 		return nil, fmt.Errorf("batch %d: %w", plan.Batch, err)
 	}
+	c.Metrics.batch(ctx, c, sum)
 	return sum, nil
 }
 

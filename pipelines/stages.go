@@ -371,6 +371,7 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 	if err := sum.Check(); err != nil {
 		return nil, fmt.Errorf("offset %d: %w", off.Seq, err)
 	}
+	c.Metrics.batch(ctx, c, sum)
 	return sum, nil
 }
 

@@ -151,9 +151,14 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	if c.stages.First > transforms.RawBronze {
 		from = fmt.Sprintf("the %s table's new commits (stages %s)", c.stages.source(), c.stages)
 	}
+	c.Metrics.start(ctx, c, o.Trigger)
+	pending, err := c.backlog(ctx)
+	if err != nil {
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	prev, _ := readHeartbeat(c.Lake)
-	r := &streamRun{c: c, o: o, mon: mon, out: out,
+	r := &streamRun{c: c, o: o, mon: mon, out: out, pending: pending,
 		hb: Heartbeat{State: "running", PID: os.Getpid(), Host: host, Input: from, Started: time.Now().UTC(), Trigger: o.Trigger.String(), LastBatch: -1,
 			JobServer: !o.MicroBatch && c.Env.onJobServer()}}
 	if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
@@ -199,10 +204,12 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	}
 	res.Totals = mon.total
 	if err != nil {
+		c.Metrics.setState("failed", err.Error())
 		return res, err
 	}
 	mon.print()
 	clearStop(c.Lake)
+	c.Metrics.setState("stopped", res.Stopped.String())
 	r.hb.State, r.hb.Reason, r.hb.Totals = "stopped", res.Stopped.String(), mon.total
 	if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
 		return res, err
@@ -231,6 +238,27 @@ type streamRun struct {
 	mon *monitor
 	out io.Writer
 	hb  Heartbeat
+	// pending counts the backlog for the metrics (nil: none kept).
+	pending *backlog
+	// beaten is the batch count at the last beat.
+	beaten int
+}
+
+// beat writes the heartbeat of a trigger, and the metrics' state and
+// backlog: idle when no batch was committed since the last beat.
+func (r *streamRun) beat(ctx context.Context) error {
+	state := "running"
+	if r.hb.Batches == r.beaten {
+		state = "idle"
+	}
+	if stopRequested(r.c.Lake) {
+		state = "stopping"
+	}
+	r.beaten = r.hb.Batches
+	r.c.Metrics.setState(state, "")
+	r.c.Metrics.countBacklog(ctx, r.pending)
+	r.hb.Totals = r.mon.total
+	return writeHeartbeat(r.c.Lake, &r.hb)
 }
 
 // batchDone records and prints a committed batch.
@@ -241,6 +269,8 @@ func (r *streamRun) batchDone(sum *Summary, took time.Duration) error {
 	fmt.Fprintf(r.out, "%s → %s (%s)\n", sum.unitLine(), sum.addedLine(), took.Round(time.Millisecond))
 	r.hb.Batches++
 	r.hb.LastBatch = sum.Batch
+	r.pending.done(sum.Batch)
+	r.c.Metrics.setState("running", "")
 	r.hb.Totals = r.mon.total
 	return writeHeartbeat(r.c.Lake, &r.hb)
 }
@@ -273,8 +303,7 @@ func (r *streamRun) microBatches(ctx context.Context, run Runner) (Stopped, erro
 		} else if stop.idleSince(time.Now(), lastNew) {
 			return idleStop(c, o.IdleTimeout), nil
 		}
-		r.hb.Totals = r.mon.total
-		if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
+		if err := r.beat(ctx); err != nil {
 			return Stopped{}, err
 		}
 		// Wait for the next trigger, watching for a stop meanwhile.

@@ -398,6 +398,7 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (Stopped, er
 				return err
 			}
 			sum.Batch, sum.FirstBatch, sum.PlannedFiles = next, next, len(plan.Files)
+			sum.Planned, sum.Landed = plan.Created, plan.landed()
 			// Processing time in a stream is latency: from the batch's plan
 			// to each stage's commit.
 			sum.ProcessingMicros = map[string]int64{}
@@ -412,6 +413,7 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (Stopped, er
 			if err := sum.Check(); err != nil {
 				return fmt.Errorf("batch %d: %w", next, err)
 			}
+			c.Metrics.batch(ctx, c, sum)
 			for _, tr := range sum.Tables {
 				before[tr.Name] = tr.After
 			}
@@ -443,6 +445,7 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (Stopped, er
 			// The source ends on the stop request; the job then commits
 			// what it planned and finishes.
 			signalled = true
+			c.Metrics.setState("stopping", "signalled")
 			if err := RequestStop(c.Lake); err != nil {
 				return Stopped{}, err
 			}
@@ -451,8 +454,7 @@ func (r *streamRun) job(signal context.Context, run, jobRun Runner) (Stopped, er
 			return Stopped{}, err
 		}
 		if time.Since(r.hb.Updated) >= o.Trigger { // status: alive, even while idle
-			r.hb.Totals = r.mon.total
-			if err := writeHeartbeat(c.Lake, &r.hb); err != nil {
+			if err := r.beat(ctx); err != nil {
 				return Stopped{}, err
 			}
 		}

@@ -50,7 +50,16 @@ type Summary struct {
 	TextsInferred                        int64
 	Model                                string // the URI and what it resolved to
 	TopMentions                          []transforms.ApplicationRow
-	Batch                                int64 // the last batch (or offset); -1: nothing new to ingest
+	// TopPositive and TopNegative are the mentions with the most positive
+	// and the most negative predictions (what the live page shows).
+	TopPositive, TopNegative []transforms.ApplicationRow
+	// Planned is when the last batch was planned, and Landed when each of
+	// its files landed (their modification times as planned): the batch's
+	// latency and each file's landing → gold time. Zero and none for
+	// batches read from a table's commits.
+	Planned time.Time
+	Landed  []time.Time
+	Batch   int64 // the last batch (or offset); -1: nothing new to ingest
 	// Stages are the stages the run ran. When they start from a table,
 	// Source names the upstream versions read ("bronze v3–v7", for the
 	// last offset) and UpstreamRows counts the rows read from it.
@@ -138,6 +147,7 @@ func (s *Summary) add(b *Summary) {
 		}
 	}
 	s.Batch, s.Model, s.TopMentions, s.Source = b.Batch, b.Model, b.TopMentions, b.Source
+	s.TopPositive, s.TopNegative, s.Planned, s.Landed = b.TopPositive, b.TopNegative, b.Planned, b.Landed
 	s.Stages.First, s.Stages.Last = min(s.Stages.First, b.Stages.First), max(s.Stages.Last, b.Stages.Last)
 	if s.QuarantineByReason == nil {
 		s.QuarantineByReason = map[string]int64{}
@@ -305,11 +315,13 @@ func summarize(ctx context.Context, c Config, st Stages, batch int64, before map
 		s.Tables = append(s.Tables, tr)
 	}
 	if st.has(transforms.GoldApplication) {
-		top, err := topMentions(ctx, lake.Open(c.table(transforms.ApplicationTable.Name)), 10)
+		rows, err := applicationRows(ctx, lake.Open(c.table(transforms.ApplicationTable.Name)))
 		if err != nil {
 			return nil, err
 		}
-		s.TopMentions = top
+		s.TopMentions = topBy(rows, 10, func(r transforms.ApplicationRow) int64 { return r.Total })
+		s.TopPositive = topBy(rows, 10, func(r transforms.ApplicationRow) int64 { return r.Positive })
+		s.TopNegative = topBy(rows, 10, func(r transforms.ApplicationRow) int64 { return r.Negative })
 	}
 	return s, nil
 }
@@ -363,19 +375,27 @@ func tableSchema(ctx context.Context, t *lake.Table, version int64) (*arrow.Sche
 	return snap.Schema.ArrowSchema()
 }
 
-// topMentions reads the application table's n mentions with most tweets.
-func topMentions(ctx context.Context, t *lake.Table, n int) ([]transforms.ApplicationRow, error) {
+// applicationRows reads the application table (none when it does not exist).
+func applicationRows(ctx context.Context, t *lake.Table) ([]transforms.ApplicationRow, error) {
 	if ok, err := t.Exists(ctx); err != nil || !ok {
 		return nil, err
 	}
-	rows, err := transforms.ReadApplication(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(rows, func(i, j int) bool {
-		return rows[i].Total > rows[j].Total || rows[i].Total == rows[j].Total && rows[i].Mention < rows[j].Mention
+	return transforms.ReadApplication(ctx, t)
+}
+
+// topBy returns the n rows with the highest key (ties by mention), none
+// whose key is 0.
+func topBy(rows []transforms.ApplicationRow, n int, key func(transforms.ApplicationRow) int64) []transforms.ApplicationRow {
+	sorted := slices.Clone(rows)
+	sort.Slice(sorted, func(i, j int) bool {
+		a, b := key(sorted[i]), key(sorted[j])
+		return a > b || a == b && sorted[i].Mention < sorted[j].Mention
 	})
-	return rows[:min(n, len(rows))], nil
+	end := 0
+	for end < min(n, len(sorted)) && key(sorted[end]) > 0 {
+		end++
+	}
+	return sorted[:end]
 }
 
 // countReasons groups a quarantine file's rows by stage and reason category.

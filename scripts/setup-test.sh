@@ -17,7 +17,8 @@
 #                                 (scripts/setup-runners.sh; the engine tests run them)
 #   scripts/duckdb/node_modules   DuckDB, an independent parquet reader
 #   scripts/parity/node_modules   transformers.js, an independent tokenizer/model check
-# and, from Debian's packages, chromium (renders the EDA report in a check).
+# and, from Debian's packages, chromium (renders the EDA report and the live page in
+# checks) and prometheus with promtool (scrapes a stream's metrics in a test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -27,6 +28,8 @@ CACHE=.cache
 need node nodejs
 need npm npm
 need chromium chromium
+need prometheus prometheus
+need promtool prometheus
 need java openjdk-17-jre-headless
 need mvn maven
 need python3 python3

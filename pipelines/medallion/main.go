@@ -53,7 +53,7 @@ type command struct {
 
 var commands = []command{
 	{"run", "--input DIR --lake DIR", "ingest what --input holds now (or what the upstream table of --stages gained), batch after batch, then exit",
-		func(fs *flag.FlagSet, o *options) { o.inputFlags(fs); o.pipelineFlags(fs) }, runBatch},
+		func(fs *flag.FlagSet, o *options) { o.inputFlags(fs); o.metricsFlag(fs); o.pipelineFlags(fs) }, runBatch},
 	{"stream", "--input DIR --lake DIR", "watch --input and commit what lands every --trigger, until idle, stopped or interrupted",
 		func(fs *flag.FlagSet, o *options) { o.inputFlags(fs); o.streamFlags(fs); o.pipelineFlags(fs) }, runStream},
 	{"status", "--lake DIR", "whether a stream runs on the lake, with its last progress", nil,
@@ -101,6 +101,7 @@ type options struct {
 	shards                 int
 	codec                  string
 	monitoring, cpuProfile string
+	metricsAddr            string
 	jobOptions             pipelines.JobOptions
 
 	stages        string
@@ -139,6 +140,11 @@ func (o *options) streamFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "stop after this long without a new file (0: run until stopped)")
 	fs.BoolVar(&o.microBatch, "micro-batch", false, "run a batch job per trigger instead of one streaming job (for --stages that do not start at raw:bronze, and --runner=direct)")
 	fs.DurationVar(&o.monitor, "monitor", 10*time.Second, "how often stream metrics are printed")
+	o.metricsFlag(fs)
+}
+
+func (o *options) metricsFlag(fs *flag.FlagSet) {
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics and a live status page at / while the command runs (e.g. 127.0.0.1:9464)")
 }
 
 func (o *options) codecFlag(fs *flag.FlagSet) {
@@ -399,11 +405,35 @@ func opened(ctx context.Context, c pipelines.Config) (pipelines.Config, error) {
 // prepare opens the pipeline's configuration (fromTable: what a rescore or
 // rebuild reads) and starts the CPU profile when asked; stop ends it.
 func prepare(ctx context.Context, o *options, fromTable string) (cfg pipelines.Config, stop func(), err error) {
-	if cfg, err = opened(ctx, o.config(fromTable)); err != nil {
+	cfg = o.config(fromTable)
+	stopMetrics := serveMetrics(&cfg, o.metricsAddr)
+	if cfg, err = opened(ctx, cfg); err != nil {
+		stopMetrics()
 		return cfg, nil, err
 	}
-	stop, err = startProfile(o.cpuProfile)
-	return cfg, stop, err
+	stopProfile, err := startProfile(o.cpuProfile)
+	if err != nil {
+		stopMetrics()
+		return cfg, nil, err
+	}
+	return cfg, func() { stopProfile(); stopMetrics() }, nil
+}
+
+// serveMetrics serves the run's metrics and live page on addr, when given.
+// An address it cannot listen on is one line: the run goes on without.
+func serveMetrics(cfg *pipelines.Config, addr string) (stop func()) {
+	if addr == "" {
+		return func() {}
+	}
+	m := pipelines.NewMetrics()
+	url, stop, err := m.Serve(addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "medallion: %v; the run goes on without metrics\n", err)
+		return func() {}
+	}
+	cfg.Metrics = m
+	fmt.Printf("metrics at %smetrics, live page at %s\n", url, url)
+	return stop
 }
 
 func runBatch(ctx context.Context, o *options) error {
