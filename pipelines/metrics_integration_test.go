@@ -105,6 +105,25 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 		t.Errorf("landing → gold observed %v files, want the 450 written", got)
 	}
 
+	// The documented alerts: promtool accepts them, Prometheus evaluates
+	// each, and the stuck-stream alert is quiet for a stream with nothing
+	// pending.
+	rules := filepath.Join("..", "docs", "prometheus", "medallion-alerts.yml")
+	if out, err := exec.Command("promtool", "check", "rules", rules).CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules: %v\n%s", err, out)
+	}
+	exprs := regexp.MustCompile(`(?ms)^\s+expr: (\|\n.*?|[^\n]*)\n\s+for:`).FindAllStringSubmatch(readFile(t, rules), -1)
+	if len(exprs) != 4 {
+		t.Fatalf("found %d alert expressions, want 4", len(exprs))
+	}
+	for _, e := range exprs {
+		expr := strings.TrimPrefix(e[1], "|\n")
+		n := promResults(t, prom, expr)
+		if strings.Contains(expr, "medallion_pending_inputs > 0") && n != 0 {
+			t.Errorf("alert %q fires for a stream with nothing pending", expr)
+		}
+	}
+
 	// promtool lints the exposition as served.
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
@@ -205,6 +224,30 @@ func startPrometheus(t *testing.T, target string) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// promResults evaluates an instant PromQL query and returns how many series
+// it gave.
+func promResults(t *testing.T, prom, query string) int {
+	t.Helper()
+	var res struct {
+		Status, Error string
+		Data          struct{ Result []any }
+	}
+	getJSON(t, prom+"/api/v1/query?query="+url.QueryEscape(query), &res)
+	if res.Status != "success" {
+		t.Fatalf("PromQL %s: %s", query, res.Error)
+	}
+	return len(res.Data.Result)
 }
 
 // promQuery evaluates an instant PromQL query with one result.
