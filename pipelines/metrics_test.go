@@ -31,6 +31,8 @@ func TestMetricsFollowCommits(t *testing.T) {
 	if _, err := gen.Generate(gen.Options{Out: in, Tweets: 300, PerFile: 1, Format: "object", Seed: 31, Bad: 0.05}); err != nil {
 		t.Fatal(err)
 	}
+	// The inference metrics are the process's: count this run's share.
+	textsBefore := value(t, gatherText(t, NewMetrics()), "medallion_inference_texts_total", nil)
 	m := NewMetrics()
 	cfg := Config{Input: in, Lake: lk, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1,
 		MaxBatchBytes: 16 << 10, Metrics: m}
@@ -94,7 +96,7 @@ func TestMetricsFollowCommits(t *testing.T) {
 		t.Errorf("pending inputs after the run = %v, want 0", got)
 	}
 	gold := float64(len(readTable(t, cfg.table(transforms.GoldTable.Name))))
-	if got := value(t, families, "medallion_inference_texts_total", nil); got <= 0 || got > gold {
+	if got := value(t, families, "medallion_inference_texts_total", nil) - textsBefore; got <= 0 || got > gold {
 		t.Errorf("texts inferred = %v, want 1..%v (gold rows; repeated texts are cached)", got, gold)
 	}
 	if info := families["medallion_model_info"].GetMetric(); len(info) != 1 || labels(info[0])["uri"] != demoModel {
@@ -182,6 +184,14 @@ func checkTopMentions(t *testing.T, cfg Config, positive, negative []LiveMention
 			}
 		}
 	}
+}
+
+// gatherText is m's exposition, parsed.
+func gatherText(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	return scrape(t, srv.URL+"/metrics")
 }
 
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
