@@ -52,6 +52,7 @@ type RemoveFile struct {
 	ExtendedFileMeta  bool               `json:"extendedFileMetadata,omitempty"`
 	PartitionValues   map[string]*string `json:"partitionValues,omitempty"`
 	Size              *int64             `json:"size,omitempty"`
+	DeletionVector    json.RawMessage    `json:"deletionVector,omitempty"`
 }
 
 // Txn is the txn action: the last version an application committed, which

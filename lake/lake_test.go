@@ -1,6 +1,7 @@
 package lake
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -524,4 +525,19 @@ func (t *Table) mustFiles(tb *testing.T) []string {
 		out = append(out, f.Path)
 	}
 	return out
+}
+
+// Z85 against the test vector of its specification (ZeroMQ RFC 32), which
+// deletion vector paths and inline vectors are encoded with.
+func TestZ85Decode(t *testing.T) {
+	got, err := z85Decode("HelloWorld")
+	want := []byte{0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B}
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("z85 HelloWorld = %x, %v; want %x", got, err, want)
+	}
+	for _, bad := range []string{"Hell", "Hell~", "#####"} {
+		if _, err := z85Decode(bad); err == nil {
+			t.Errorf("z85Decode(%q) should fail", bad)
+		}
+	}
 }

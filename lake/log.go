@@ -25,8 +25,8 @@ type Snapshot struct {
 	Protocol Protocol
 	Metadata Metadata
 	Schema   Schema
-	files    map[string]*AddFile    // by decoded path
-	removed  map[string]*RemoveFile // tombstones, by decoded path: a checkpoint keeps them until retention
+	files    map[string]*AddFile    // by fileKey: decoded path (and deletion vector)
+	removed  map[string]*RemoveFile // tombstones, by fileKey: a checkpoint keeps them until retention
 	txns     map[string]Txn
 }
 
@@ -44,8 +44,9 @@ func (s *Snapshot) Files() []AddFile {
 	return out
 }
 
-// NumRecords adds up numRecords of the active files' stats; ok is false when
-// a file has no stats, in which case only reading the data can tell.
+// NumRecords adds up numRecords of the active files' stats, less the rows
+// their deletion vectors delete; ok is false when a file has no stats, in
+// which case only reading the data can tell.
 func (s *Snapshot) NumRecords() (n int64, ok bool) {
 	for _, f := range s.files {
 		st, has, err := f.ParseStats()
@@ -53,6 +54,11 @@ func (s *Snapshot) NumRecords() (n int64, ok bool) {
 			return 0, false
 		}
 		n += st.NumRecords
+		if dv, err := parseDV(f.DeletionVector); err != nil {
+			return 0, false
+		} else if dv != nil {
+			n -= dv.Cardinality
+		}
 	}
 	return n, true
 }
@@ -297,17 +303,17 @@ func (s *Snapshot) apply(actions []Action) error {
 		case a.MetaData != nil:
 			s.Metadata = *a.MetaData
 		case a.Add != nil:
-			p, err := url.PathUnescape(a.Add.Path)
+			p, err := fileKey(a.Add.Path, a.Add.DeletionVector)
 			if err != nil {
-				return fmt.Errorf("add path %q: %w", a.Add.Path, err)
+				return fmt.Errorf("add %q: %w", a.Add.Path, err)
 			}
 			add := *a.Add
 			s.files[p] = &add
 			delete(s.removed, p)
 		case a.Remove != nil:
-			p, err := url.PathUnescape(a.Remove.Path)
+			p, err := fileKey(a.Remove.Path, a.Remove.DeletionVector)
 			if err != nil {
-				return fmt.Errorf("remove path %q: %w", a.Remove.Path, err)
+				return fmt.Errorf("remove %q: %w", a.Remove.Path, err)
 			}
 			rm := *a.Remove
 			s.removed[p] = &rm
@@ -319,18 +325,72 @@ func (s *Snapshot) apply(actions []Action) error {
 	return nil
 }
 
-// checkReadable refuses tables that need reader features this package lacks,
-// rather than returning wrong rows.
+// readerFeatures are the table features this reader implements. A feature
+// that is only a writer's (CHECK constraints, generated columns, change
+// data feed, …) never appears among a table's reader features.
+var readerFeatures = map[string]bool{
+	"columnMapping":       true,
+	"deletionVectors":     true,
+	"timestampNtz":        true,
+	"vacuumProtocolCheck": true, // asks writers, not readers, to check the protocol
+}
+
+// checkReadable refuses, before any row is read, tables that need reader
+// features this package lacks, rather than returning wrong rows.
 func checkReadable(p Protocol, m Metadata) error {
 	switch {
 	case p.MinReaderVersion > 3:
 		return fmt.Errorf("unsupported Delta protocol: minReaderVersion %d (this reader supports up to 3)", p.MinReaderVersion)
-	case p.MinReaderVersion == 3 && len(p.ReaderFeatures) > 0:
-		return fmt.Errorf("unsupported Delta reader features %v", p.ReaderFeatures)
-	case p.MinReaderVersion == 2:
-		if mode := m.Configuration["delta.columnMapping.mode"]; mode != "" && mode != "none" {
-			return fmt.Errorf("unsupported Delta column mapping mode %q", mode)
+	case p.MinReaderVersion == 3:
+		for _, f := range p.ReaderFeatures {
+			if !readerFeatures[f] {
+				return fmt.Errorf("unsupported Delta reader feature %q", f)
+			}
 		}
+	}
+	switch mode := m.Configuration["delta.columnMapping.mode"]; mode {
+	case "", "none", "name", "id":
+	default:
+		return fmt.Errorf("unsupported Delta column mapping mode %q", mode)
+	}
+	return nil
+}
+
+// writerFeatures are the table features this writer implements: it
+// appends, overwrites and compacts under the plain protocol (writer
+// version 2) and keeps a table's delta.appendOnly.
+var writerFeatures = map[string]bool{"appendOnly": true, "invariants": true}
+
+// legacyWriterFeatures name what each writer version above 2 brings.
+var legacyWriterFeatures = map[int]string{3: "checkConstraints", 4: "changeDataFeed/generatedColumns", 5: "columnMapping", 6: "identityColumns"}
+
+// checkWritable refuses, before anything is written, a table whose writer
+// features this writer does not implement: its writes could break what the
+// feature promises (a constraint unchecked, deletion vectors or mapped
+// columns ignored).
+func checkWritable(s *Snapshot) error {
+	p := s.Protocol
+	feature := legacyWriterFeatures[p.MinWriterVersion]
+	if p.MinWriterVersion >= 7 {
+		for _, f := range p.WriterFeatures {
+			if !writerFeatures[f] {
+				feature = f
+				break
+			}
+		}
+	} else if p.MinWriterVersion > 6 {
+		feature = fmt.Sprintf("minWriterVersion %d", p.MinWriterVersion)
+	}
+	if feature == "" {
+		for _, f := range s.Schema.Fields {
+			if _, ok := f.Metadata["delta.invariants"]; ok {
+				feature = "invariants (column " + f.Name + ")"
+				break
+			}
+		}
+	}
+	if feature != "" {
+		return fmt.Errorf("refusing to write: this writer does not implement the Delta writer feature %s", feature)
 	}
 	return nil
 }

@@ -110,7 +110,9 @@ func ValueAt(arr arrow.Array, i int) any {
 	case *array.LargeString:
 		return a.Value(i)
 	case *array.Binary:
-		return append([]byte(nil), a.Value(i)...)
+		v := make([]byte, len(a.Value(i))) // never nil: empty binary is not null
+		copy(v, a.Value(i))
+		return v
 	case *array.Int8:
 		return int64(a.Value(i))
 	case *array.Int16:
@@ -159,9 +161,11 @@ func ValueAt(arr arrow.Array, i int) any {
 }
 
 // conform shapes one data file's columns to the snapshot schema: columns are
-// matched by name ignoring case, a column the file lacks (added by a later
+// matched by name ignoring case (under column mapping by field id or
+// physical name, see fileField), a column the file lacks (added by a later
 // schema change) reads as nulls, partition columns come from the add
-// action's partitionValues, and timestamps of any unit become microseconds.
+// action's partitionValues, timestamps of any unit become microseconds, and
+// nested columns are shaped the same way, field by field.
 func conform(tbl arrow.Table, schema *arrow.Schema, partitions map[string]*string) (arrow.RecordBatch, error) {
 	n := int(tbl.NumRows())
 	cols := make([]arrow.Array, len(schema.Fields()))
@@ -173,7 +177,7 @@ func conform(tbl arrow.Table, schema *arrow.Schema, partitions map[string]*strin
 		}
 	}()
 	for i, f := range schema.Fields() {
-		if pv, ok := lookupPartition(partitions, f.Name); ok {
+		if pv, ok := lookupPartition(partitions, physicalName(f)); ok {
 			arr, err := partitionArray(f.Type, pv, n)
 			if err != nil {
 				return nil, fmt.Errorf("partition column %q: %w", f.Name, err)
@@ -181,13 +185,7 @@ func conform(tbl arrow.Table, schema *arrow.Schema, partitions map[string]*strin
 			cols[i] = arr
 			continue
 		}
-		idx := -1
-		for j := 0; j < int(tbl.NumCols()); j++ {
-			if strings.EqualFold(tbl.Schema().Field(j).Name, f.Name) {
-				idx = j
-				break
-			}
-		}
+		idx := fileField(tbl.Schema().Fields(), f)
 		if idx < 0 {
 			cols[i] = array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, n)
 			continue
@@ -213,6 +211,35 @@ func conform(tbl arrow.Table, schema *arrow.Schema, partitions map[string]*strin
 	return array.NewRecordBatch(schema, cols, int64(n)), nil
 }
 
+// physicalName is the name a column has in the data files and partition
+// values: its logical name, or under column mapping its physical name.
+func physicalName(f arrow.Field) string {
+	if p, ok := f.Metadata.GetValue(physicalNameKey); ok {
+		return p
+	}
+	return f.Name
+}
+
+// fileField finds want among a data file's fields: by field id when the
+// table maps columns by id and the file has ids, else by physical name
+// (ignoring case); -1 when the file lacks it.
+func fileField(have []arrow.Field, want arrow.Field) int {
+	if id, ok := want.Metadata.GetValue(fieldIDKey); ok {
+		for j, h := range have {
+			if hid, ok := h.Metadata.GetValue("PARQUET:field_id"); ok && hid == id {
+				return j
+			}
+		}
+	}
+	name := physicalName(want)
+	for j, h := range have {
+		if strings.EqualFold(h.Name, name) {
+			return j
+		}
+	}
+	return -1
+}
+
 func lookupPartition(pv map[string]*string, name string) (*string, bool) {
 	for k, v := range pv {
 		if strings.EqualFold(k, name) {
@@ -222,12 +249,17 @@ func lookupPartition(pv map[string]*string, name string) (*string, bool) {
 	return nil, false
 }
 
-// convertType passes arr through when it already has type want, and rescales
-// timestamps (Spark may write INT96 nanoseconds or milliseconds).
+// convertType passes arr through when it already has type want, rescales
+// timestamps (Spark may write INT96 nanoseconds or milliseconds), and
+// shapes nested arrays to want (see convertNested).
 func convertType(arr arrow.Array, want arrow.DataType) (arrow.Array, error) {
 	if arrow.TypeEqual(arr.DataType(), want) {
 		arr.Retain()
 		return arr, nil
+	}
+	switch want.(type) {
+	case *arrow.StructType, *arrow.ListType, *arrow.MapType:
+		return convertNested(arr, want)
 	}
 	wt, ok1 := want.(*arrow.TimestampType)
 	ht, ok2 := arr.DataType().(*arrow.TimestampType)
@@ -495,4 +527,75 @@ func prefixRunes(s string, n int) string {
 		i++
 	}
 	return s
+}
+
+// convertNested shapes a struct, list or map array to want: struct fields
+// matched as columns are (fileField; missing ones read as nulls), list
+// elements and map keys and values converted in turn. Validity and offsets
+// are kept as the file has them.
+func convertNested(arr arrow.Array, want arrow.DataType) (arrow.Array, error) {
+	if arr.Data().Offset() != 0 { // children are rebuilt whole: start from offset 0
+		flat, err := array.Concatenate([]arrow.Array{arr}, memory.DefaultAllocator)
+		if err != nil {
+			return nil, err
+		}
+		defer flat.Release()
+		arr = flat
+	}
+	d := arr.Data()
+	switch w := want.(type) {
+	case *arrow.StructType:
+		a, ok := arr.(*array.Struct)
+		if !ok {
+			return nil, fmt.Errorf("file has type %s, table schema says %s", arr.DataType(), want)
+		}
+		have := a.DataType().(*arrow.StructType).Fields()
+		children := make([]arrow.ArrayData, w.NumFields())
+		for i, f := range w.Fields() {
+			var child arrow.Array
+			if j := fileField(have, f); j >= 0 {
+				c, err := convertType(a.Field(j), f.Type)
+				if err != nil {
+					return nil, fmt.Errorf("field %q: %w", f.Name, err)
+				}
+				child = c
+			} else {
+				child = array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, a.Len())
+			}
+			children[i] = child.Data()
+			defer child.Release()
+		}
+		return array.MakeFromData(array.NewData(want, a.Len(), d.Buffers()[:1], children, a.NullN(), 0)), nil
+	case *arrow.ListType:
+		a, ok := arr.(*array.List)
+		if !ok {
+			return nil, fmt.Errorf("file has type %s, table schema says %s", arr.DataType(), want)
+		}
+		values, err := convertType(a.ListValues(), w.Elem())
+		if err != nil {
+			return nil, fmt.Errorf("elements: %w", err)
+		}
+		defer values.Release()
+		return array.MakeFromData(array.NewData(want, a.Len(), d.Buffers(), []arrow.ArrayData{values.Data()}, a.NullN(), 0)), nil
+	case *arrow.MapType:
+		a, ok := arr.(*array.Map)
+		if !ok {
+			return nil, fmt.Errorf("file has type %s, table schema says %s", arr.DataType(), want)
+		}
+		keys, err := convertType(a.Keys(), w.KeyType())
+		if err != nil {
+			return nil, fmt.Errorf("map keys: %w", err)
+		}
+		defer keys.Release()
+		items, err := convertType(a.Items(), w.ItemType())
+		if err != nil {
+			return nil, fmt.Errorf("map values: %w", err)
+		}
+		defer items.Release()
+		entries := a.ListValues().Data()
+		pairs := array.NewData(w.Elem(), entries.Len(), []*memory.Buffer{nil}, []arrow.ArrayData{keys.Data(), items.Data()}, 0, 0)
+		defer pairs.Release()
+		return array.MakeFromData(array.NewData(want, a.Len(), d.Buffers(), []arrow.ArrayData{pairs}, a.NullN(), 0)), nil
+	}
+	return nil, fmt.Errorf("file has type %s, table schema says %s", arr.DataType(), want)
 }

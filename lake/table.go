@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/uuid"
 )
 
@@ -102,11 +103,21 @@ func (t *Table) Commit(ctx context.Context, info CommitInfo, prepare func(*Snaps
 			if snap, err = t.Snapshot(ctx, -1); err != nil {
 				return -1, err
 			}
+			if err := checkWritable(snap); err != nil {
+				return -1, fmt.Errorf("table %s: %w", t.Location, err)
+			}
 			next = snap.Version + 1
 		}
 		actions, err := prepare(snap)
 		if err != nil {
 			return -1, fmt.Errorf("table %s: %w", t.Location, err)
+		}
+		if snap != nil && snap.Metadata.Configuration["delta.appendOnly"] == "true" {
+			for _, a := range actions {
+				if a.Remove != nil && a.Remove.DataChange {
+					return -1, fmt.Errorf("table %s: refusing to remove %s: the table is append-only (delta.appendOnly)", t.Location, a.Remove.Path)
+				}
+			}
 		}
 		if len(actions) == 0 {
 			return -1, nil
@@ -276,7 +287,7 @@ func (t *Table) write(ctx context.Context, schema Schema, files []AddFile, opts 
 // Read returns the rows of a snapshot as one Arrow table in the snapshot's
 // schema. The caller releases it.
 func (t *Table) Read(ctx context.Context, snap *Snapshot) (arrow.Table, error) {
-	schema, err := snap.Schema.ArrowSchema()
+	schema, err := snap.ReadSchema()
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", t.Location, err)
 	}
@@ -296,7 +307,8 @@ func (t *Table) Read(ctx context.Context, snap *Snapshot) (arrow.Table, error) {
 	return array.NewTableFromRecords(schema, recs), nil
 }
 
-// ReadFile reads one data file, shaped to schema (see Snapshot.Schema).
+// ReadFile reads one data file, shaped to schema (Snapshot.ReadSchema), less
+// the rows its deletion vector deletes.
 func (t *Table) ReadFile(ctx context.Context, f AddFile, schema *arrow.Schema) (arrow.RecordBatch, error) {
 	name, err := unescapePath(f.Path)
 	if err != nil {
@@ -311,7 +323,78 @@ func (t *Table) ReadFile(ctx context.Context, f AddFile, schema *arrow.Schema) (
 	if err != nil {
 		return nil, fmt.Errorf("table %s: file %s: %w", t.Location, name, err)
 	}
-	return rec, nil
+	dv, err := parseDV(f.DeletionVector)
+	if err != nil || dv == nil {
+		return rec, err
+	}
+	deleted, err := t.deletedRows(ctx, dv)
+	if err != nil {
+		rec.Release()
+		return nil, fmt.Errorf("table %s: file %s: %w", t.Location, name, err)
+	}
+	defer rec.Release()
+	return dropRows(rec, deleted)
+}
+
+// dropRows returns rec without the rows deleted names (by position in the
+// file), as slices of the runs of rows kept.
+func dropRows(rec arrow.RecordBatch, deleted *roaringArray) (arrow.RecordBatch, error) {
+	var runs [][2]int64
+	for i := int64(0); i < rec.NumRows(); i++ {
+		if deleted.contains(uint64(i)) {
+			continue
+		}
+		if n := len(runs); n > 0 && runs[n-1][1] == i {
+			runs[n-1][1] = i + 1
+		} else {
+			runs = append(runs, [2]int64{i, i + 1})
+		}
+	}
+	parts := make([]arrow.RecordBatch, len(runs))
+	for i, r := range runs {
+		parts[i] = rec.NewSlice(r[0], r[1])
+	}
+	defer func() {
+		for _, p := range parts {
+			p.Release()
+		}
+	}()
+	return concatRecords(rec.Schema(), parts)
+}
+
+// concatRecords joins record batches of one schema into one.
+func concatRecords(schema *arrow.Schema, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, schema.NumFields())
+	var n int64
+	for _, r := range recs {
+		n += r.NumRows()
+	}
+	for c := range cols {
+		chunks := make([]arrow.Array, len(recs))
+		for i, r := range recs {
+			chunks[i] = r.Column(c)
+		}
+		if len(chunks) == 0 {
+			cols[c] = array.MakeArrayOfNull(memory.DefaultAllocator, schema.Field(c).Type, 0)
+			continue
+		}
+		joined, err := array.Concatenate(chunks, memory.DefaultAllocator)
+		if err != nil {
+			releaseAll(cols)
+			return nil, err
+		}
+		cols[c] = joined
+	}
+	defer releaseAll(cols)
+	return array.NewRecordBatch(schema, cols, n), nil
+}
+
+func releaseAll(arrs []arrow.Array) {
+	for _, a := range arrs {
+		if a != nil {
+			a.Release()
+		}
+	}
 }
 
 // Optimize compacts the table's data files into one (dataChange=false), so
@@ -415,6 +498,9 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration, dryRun bool
 	snap, err := t.Snapshot(ctx, -1)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkWritable(snap); err != nil { // deletion vector files, for one, are not data files
+		return nil, fmt.Errorf("table %s: vacuum: %w", t.Location, err)
 	}
 	keep := map[string]bool{}
 	for p := range snap.files {

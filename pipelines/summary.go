@@ -372,7 +372,7 @@ func tableSchema(ctx context.Context, t *lake.Table, version int64) (*arrow.Sche
 	if err != nil {
 		return nil, err
 	}
-	return snap.Schema.ArrowSchema()
+	return snap.ReadSchema()
 }
 
 // applicationRows reads the application table (none when it does not exist).
