@@ -59,6 +59,23 @@ func fileKey(path string, dvRaw json.RawMessage) (string, error) {
 	return p + "\x00" + dv.uniqueID(), nil
 }
 
+// Rows is how many rows the file holds for readers: its stats' numRecords
+// less the rows its deletion vector deletes; ok is false without stats.
+func (a AddFile) Rows() (n int64, ok bool, err error) {
+	st, ok, err := a.ParseStats()
+	if err != nil || !ok {
+		return 0, ok, err
+	}
+	dv, err := parseDV(a.DeletionVector)
+	if err != nil {
+		return 0, false, err
+	}
+	if dv != nil {
+		return st.NumRecords - dv.Cardinality, true, nil
+	}
+	return st.NumRecords, true, nil
+}
+
 // dvMagic starts a serialized RoaringBitmapArray.
 const dvMagic = 1681511377
 

@@ -49,16 +49,11 @@ func (s *Snapshot) Files() []AddFile {
 // which case only reading the data can tell.
 func (s *Snapshot) NumRecords() (n int64, ok bool) {
 	for _, f := range s.files {
-		st, has, err := f.ParseStats()
+		rows, has, err := f.Rows()
 		if err != nil || !has {
 			return 0, false
 		}
-		n += st.NumRecords
-		if dv, err := parseDV(f.DeletionVector); err != nil {
-			return 0, false
-		} else if dv != nil {
-			n -= dv.Cardinality
-		}
+		n += rows
 	}
 	return n, true
 }

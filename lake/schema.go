@@ -203,8 +203,13 @@ func (s Schema) ArrowSchema() (*arrow.Schema, error) {
 // names, with each column's physical name and id in the field metadata
 // when the table maps columns (delta.columnMapping.mode name or id).
 func (s *Snapshot) ReadSchema() (*arrow.Schema, error) {
-	mode := s.Metadata.Configuration["delta.columnMapping.mode"]
-	fields, err := arrowFields(s.Schema.Fields, mode == "name" || mode == "id")
+	return s.Schema.ReadSchema(s.Metadata.Configuration["delta.columnMapping.mode"])
+}
+
+// ReadSchema is the schema data files are read as under column mapping
+// mode ("", none, name or id): see Snapshot.ReadSchema.
+func (s Schema) ReadSchema(mode string) (*arrow.Schema, error) {
+	fields, err := arrowFields(s.Fields, mode == "name" || mode == "id")
 	if err != nil {
 		return nil, err
 	}

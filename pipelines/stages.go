@@ -380,14 +380,14 @@ func runStageOffset(ctx context.Context, c Config, off *stageOffset, run Runner)
 // from the adds' statistics, reading a file here only when its writer
 // recorded none.
 func tableFiles(ctx context.Context, t *lake.Table, snap *lake.Snapshot, adds []lake.AddFile) ([]transforms.TableFile, int64, error) {
-	files, err := transforms.NewTableFiles(t.Location, snap.Schema, adds)
+	files, err := transforms.NewTableFiles(t.Location, snap, adds)
 	if err != nil {
 		return nil, 0, err
 	}
 	var rows int64
 	for i, a := range adds {
-		if st, ok, err := a.ParseStats(); err == nil && ok {
-			rows += st.NumRecords
+		if n, ok, err := a.Rows(); err == nil && ok {
+			rows += n
 			continue
 		}
 		rec, err := files[i].Read(ctx)

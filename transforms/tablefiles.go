@@ -28,18 +28,21 @@ type TableFile struct {
 	Location string // the table's folder or object-store prefix
 	Schema   string // the table's schema (Delta JSON) at the version read
 	Add      string // the file's add action (JSON)
+	// ColumnMapping is the table's delta.columnMapping.mode ("": none).
+	ColumnMapping string `json:",omitempty"`
 }
 
 // NewTableFiles describes data files of the table at location, shaped to
-// schema.
-func NewTableFiles(location string, schema lake.Schema, adds []lake.AddFile) ([]TableFile, error) {
+// the snapshot's schema.
+func NewTableFiles(location string, snap *lake.Snapshot, adds []lake.AddFile) ([]TableFile, error) {
 	out := make([]TableFile, len(adds))
+	schema, mapping := snap.Schema.String(), snap.Metadata.Configuration["delta.columnMapping.mode"]
 	for i, a := range adds {
 		data, err := json.Marshal(a)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = TableFile{Location: location, Schema: schema.String(), Add: string(data)}
+		out[i] = TableFile{Location: location, Schema: schema, Add: string(data), ColumnMapping: mapping}
 	}
 	return out, nil
 }
@@ -55,7 +58,7 @@ func (f TableFile) Read(ctx context.Context) (arrow.RecordBatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", f.Location, err)
 	}
-	as, err := schema.ArrowSchema()
+	as, err := schema.ReadSchema(f.ColumnMapping)
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", f.Location, err)
 	}
@@ -125,25 +128,45 @@ func optString(col *array.String, i int) *string {
 	return &v
 }
 
+// jsonText renders a column's value as JSON text: how raw:bronze keeps a
+// nested field, and how a bronze another writer made (Spark keeps nested
+// tweet fields as structs) reads here.
+func jsonText(col arrow.Array, i int) *string {
+	if col.IsNull(i) {
+		return nil
+	}
+	if s, ok := col.(*array.String); ok {
+		v := s.Value(i)
+		return &v
+	}
+	data, err := json.Marshal(lake.ValueAt(col, i))
+	if err != nil {
+		data = []byte(col.ValueStr(i))
+	}
+	v := string(data)
+	return &v
+}
+
 // DecodeBronze decodes bronze rows, unknown fields (the columns after the
 // base schema) included, as the bronze step emitted them.
 func DecodeBronze(rec arrow.RecordBatch) []BronzeRow {
 	str := func(n string) *array.String { return column[*array.String](rec, n) }
-	date, user, text, sentiment := str("date"), str("user"), str("text"), str("sentiment")
+	date, text, sentiment := str("date"), str("text"), str("sentiment")
+	user := rec.Column(rec.Schema().FieldIndices("user")[0]) // a struct in a bronze Spark made from nested JSON
 	src, pt := str("source_file"), column[*array.Timestamp](rec, "processing_time")
 	rows := make([]BronzeRow, 0, rec.NumRows())
 	for i := 0; i < int(rec.NumRows()); i++ {
-		r := BronzeRow{Date: optString(date, i), User: optString(user, i), Text: optString(text, i), Sentiment: optString(sentiment, i),
+		r := BronzeRow{Date: optString(date, i), User: jsonText(user, i), Text: optString(text, i), Sentiment: optString(sentiment, i),
 			SourceFile: src.Value(i), ProcessingTime: int64(pt.Value(i))}
 		for j := len(BronzeSchema.Fields); j < int(rec.NumCols()); j++ {
-			col, ok := rec.Column(j).(*array.String)
-			if !ok || col.IsNull(i) {
+			v := jsonText(rec.Column(j), i)
+			if v == nil {
 				continue
 			}
 			if r.Extra == nil {
 				r.Extra = map[string]string{}
 			}
-			r.Extra[rec.Schema().Field(j).Name] = col.Value(i)
+			r.Extra[rec.Schema().Field(j).Name] = *v
 		}
 		rows = append(rows, r)
 	}
