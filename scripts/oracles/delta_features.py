@@ -6,8 +6,10 @@
 writes under OUT_DIR, with PySpark + delta-spark (the jars scripts/setup-test.sh put in .cache/ivy):
   types          every primitive type, with nulls, empty strings and empty binary, and TIMESTAMP_NTZ
   partitions     partition values that need escaping in the path (/ % space = unicode) and null
-  dv             deletion vectors on: DELETE, UPDATE, DELETE again (each writes deletion vectors)
-  colmap_name    column mapping by name: a column renamed, one dropped, rows appended after each
+  dv             deletion vectors on: DELETE, UPDATE, DELETE again (each writes deletion vectors), a
+                 checkpoint every 2 versions (deletion vectors in checkpoint rows)
+  colmap_name    column mapping by name: a column renamed, one dropped, rows appended after each; a
+                 checkpoint every 3 versions
   colmap_id      the same with column mapping by id
   nested         struct, array and map columns, nested in each other, with nulls and empties
   check          a CHECK constraint (a writer feature only)
@@ -94,7 +96,7 @@ def write_all(spark, out):
     sql(f"INSERT INTO delta.`{p}` VALUES (11, 'a/b', DATE'2009-04-06'), (12, NULL, NULL)")
 
     p = made["dv"] = f"{out}/dv"
-    sql(f"CREATE TABLE delta.`{p}` (id INT, v STRING) USING delta TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    sql(f"CREATE TABLE delta.`{p}` (id INT, v STRING) USING delta TBLPROPERTIES ('delta.enableDeletionVectors' = 'true', 'delta.checkpointInterval' = '2')")
     spark.range(0, 300).selectExpr("CAST(id AS INT) AS id", "CONCAT('v', id) AS v").repartition(3) \
         .write.format("delta").mode("append").save(p)
     sql(f"DELETE FROM delta.`{p}` WHERE id % 7 = 0")
@@ -105,7 +107,8 @@ def write_all(spark, out):
     for mode in ("name", "id"):
         p = made[f"colmap_{mode}"] = f"{out}/colmap_{mode}"
         sql(f"""CREATE TABLE delta.`{p}` (a INT, b STRING, c STRING) USING delta
-                TBLPROPERTIES ('delta.columnMapping.mode' = '{mode}', 'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5')""")
+                TBLPROPERTIES ('delta.columnMapping.mode' = '{mode}', 'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5',
+                               'delta.checkpointInterval' = '3')""")
         sql(f"INSERT INTO delta.`{p}` VALUES (1, 'one', 'c1'), (2, 'two', NULL)")
         sql(f"ALTER TABLE delta.`{p}` RENAME COLUMN b TO b_renamed")
         sql(f"INSERT INTO delta.`{p}` VALUES (3, 'three', 'c3')")

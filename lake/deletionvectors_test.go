@@ -1,0 +1,66 @@
+package lake
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// An inline deletion vector ('i': the RoaringBitmapArray Z85-encoded in the
+// log), rows above 2^32 included, and one whose cardinality disagrees with
+// the log. Wiring: the vector is made here with the roaring library (Spark
+// 4.0 writes vectors to files, which TestSparkFeatures reads).
+func TestInlineDeletionVector(t *testing.T) {
+	rows := map[uint32][]uint32{0: {1, 3, 70000}, 1: {5}}
+	var data bytes.Buffer
+	binary.Write(&data, binary.LittleEndian, uint32(dvMagic))
+	binary.Write(&data, binary.LittleEndian, uint64(len(rows)))
+	for _, high := range []uint32{0, 1} {
+		binary.Write(&data, binary.LittleEndian, high)
+		if _, err := roaring.BitmapOf(rows[high]...).WriteTo(&data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := data.Len()
+	for data.Len()%4 != 0 {
+		data.WriteByte(0)
+	}
+	dv := &DeletionVector{StorageType: "i", PathOrInlineDv: z85Encode(data.Bytes()), SizeInBytes: int32(size), Cardinality: 4}
+	got, err := (&Table{}).deletedRows(context.Background(), dv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []uint64{1, 3, 70000, 1<<32 | 5} {
+		if !got.contains(row) {
+			t.Errorf("row %d should be deleted", row)
+		}
+	}
+	for _, row := range []uint64{0, 2, 5, 1 << 32} {
+		if got.contains(row) {
+			t.Errorf("row %d should not be deleted", row)
+		}
+	}
+	dv.Cardinality = 3
+	if _, err := (&Table{}).deletedRows(context.Background(), dv); err == nil || !strings.Contains(err.Error(), "the log says 3") {
+		t.Errorf("a cardinality the vector disagrees with: %v", err)
+	}
+}
+
+// z85Encode is Z85 (ZeroMQ RFC 32) of data, a multiple of 4 bytes.
+func z85Encode(data []byte) string {
+	var b strings.Builder
+	for i := 0; i < len(data); i += 4 {
+		v := binary.BigEndian.Uint32(data[i:])
+		var block [5]byte
+		for j := 4; j >= 0; j-- {
+			block[j] = z85Alphabet[v%85]
+			v /= 85
+		}
+		b.Write(block[:])
+	}
+	return b.String()
+}
