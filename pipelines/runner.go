@@ -399,3 +399,31 @@ type jobResult struct {
 
 func (r *jobResult) Metrics() metrics.Results { return *r.metrics }
 func (r *jobResult) JobID() string            { return r.id }
+
+// engine asks the job server which engine runs its jobs, from the groups
+// of the pipeline options it describes: "flink", "spark", or "" when it
+// does not say (prism) or cannot be asked.
+func (e Env) engine(ctx context.Context) string {
+	if !e.onJobServer() {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cc, err := grpcx.Dial(ctx, e.Endpoint, 30*time.Second)
+	if err != nil {
+		return ""
+	}
+	defer cc.Close()
+	r, err := jobpb.NewJobServiceClient(cc).DescribePipelineOptions(ctx, &jobpb.DescribePipelineOptionsRequest{})
+	if err != nil {
+		return ""
+	}
+	for _, o := range r.GetOptions() {
+		for _, engine := range []string{"flink", "spark"} {
+			if strings.HasPrefix(o.GetGroup(), "org.apache.beam.runners."+engine+".") {
+				return engine
+			}
+		}
+	}
+	return ""
+}

@@ -139,6 +139,13 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 		if err := c.canStreamJob(); err != nil {
 			return nil, err
 		}
+		if c.Env.engine(ctx) == "spark" {
+			// Beam's portable Spark runner fails the job's first bundle:
+			// "The ActiveBundle does not have a registered bundle checkpoint
+			// handler" (the source is a self-checkpointing splittable DoFn).
+			return nil, &Failure{Msg: "Beam's Spark job server cannot run the streaming job (its runner has no bundle checkpoints, which the job's file source needs)",
+				Hint: "set {MicroBatch} (a batch job per trigger, which Spark runs), or stream on Flink's job server"}
+		}
 	}
 	if stopRequested(c.Lake) { // meant for an earlier run
 		clearStop(c.Lake)
