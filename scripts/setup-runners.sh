@@ -12,7 +12,9 @@ out=.cache/runners
 mkdir -p "$out"
 for r in flink spark; do
 	pom=scripts/runners/$r/pom.xml
-	if [ -s "$out/$r.classpath" ] && [ "$out/$r.classpath" -nt "$pom" ]; then
+	# Resolved before, from this pom, and its jars still where it says (the
+	# paths are absolute: a moved or re-cloned folder resolves again).
+	if [ -s "$out/$r.classpath" ] && [ "$out/$r.classpath" -nt "$pom" ] && [ -e "$(cut -d: -f1 "$out/$r.classpath")" ]; then
 		continue
 	fi
 	say "resolving Beam's $r job server from Maven Central ($pom)"
