@@ -52,7 +52,11 @@ func TestFlinkCluster(t *testing.T) {
 	jobPort, restPort, rpcPort := loopbackPort(t), loopbackPort(t), loopbackPort(t)
 	up := exec.Command(script, "flink", "up", "--taskmanagers", "2", "--dir", cluster, "--job-port", strconv.Itoa(jobPort),
 		"--rest-port", strconv.Itoa(restPort), "--rpc-port", strconv.Itoa(rpcPort))
-	up.Env = append(os.Environ(), "BEAM_BOOT="+boot, inference.CacheEnv+"="+t.TempDir())
+	// The processes run in folders of their own: ONNX Runtime is found by
+	// ORT_LIB, as docs/RUNNING.md says to export it before up.
+	ort, _ := filepath.Abs("../.cache/onnxruntime/libonnxruntime.so.1")
+	needTool(t, "ONNX Runtime (scripts/setup.sh)", ort)
+	up.Env = append(os.Environ(), "BEAM_BOOT="+boot, inference.CacheEnv+"="+t.TempDir(), "ORT_LIB="+ort)
 	down := func() {
 		if out, err := exec.Command(script, "flink", "down", "--dir", cluster).CombinedOutput(); err != nil {
 			t.Errorf("cluster.sh flink down: %v\n%s", err, out)
