@@ -16,7 +16,9 @@ echo "== race detector (the packages with concurrency of their own)"
 go test -count=1 -race -tags integration ./lake/ ./inference/ ./tracking/
 echo "== fuzzing, briefly (longer runs: docs/RELIABILITY.md)"
 for target in transforms:FuzzSplitAndDecode transforms:FuzzParseTweetDate transforms:FuzzMentionsAndCleanText inference:FuzzEncode; do
-	go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 10s "./${target%%:*}/" | tail -1
+	# The whole output when it fails (a crasher, or the fuzzing engine's own error); its last line otherwise.
+	out=$(go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 10s "./${target%%:*}/" 2>&1) || { echo "$out" >&2; exit 1; }
+	echo "$out" | tail -1
 done
 echo "== end to end: pipeline, EDA, report in Chromium, metrics against scikit-learn"
 ./scripts/check-eda.sh
