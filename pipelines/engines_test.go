@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,12 +42,34 @@ func startEngine(t *testing.T, engine string) (endpoint string, logs *lockedBuff
 	needTool(t, "Beam's Go boot program", boot)
 	script, _ := filepath.Abs("../scripts/jobserver.sh")
 	port := loopbackPort(t)
+	staging := t.TempDir()
+	stagingDirs.Store(fmt.Sprintf("localhost:%d", port), staging)
 	cmd := exec.Command(script, engine, "--job-port", strconv.Itoa(port), "--parallelism", "2",
-		"--artifacts-dir", t.TempDir())
+		"--artifacts-dir", staging)
 	// The JVM's temporary files (Flink's RPC jar, Spark's scratch folders)
 	// go to the test's folder: a killed JVM does not remove its own.
 	cmd.Env = []string{"BEAM_BOOT=" + boot, inference.CacheEnv + "=" + t.TempDir(), "JAVA_OPTS=-Djava.io.tmpdir=" + t.TempDir()}
 	return runJobServer(t, cmd, port, engine, 90*time.Second)
+}
+
+// stagingDirs holds each engine job server's --artifacts-dir by endpoint.
+var stagingDirs sync.Map
+
+// sweepStaged removes what the job server at endpoint staged for its jobs:
+// a copy of the worker binary (about 270 MB) each, which the job server
+// keeps for jobs that were cancelled or failed (a test that kills ten
+// streams would otherwise hold 5 GB). Call it once the jobs are done.
+func sweepStaged(t *testing.T, endpoint string) {
+	dir, ok := stagingDirs.Load(endpoint)
+	if !ok {
+		t.Fatalf("no staging folder for job server %s", endpoint)
+	}
+	entries, _ := os.ReadDir(dir.(string))
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir.(string), e.Name())); err != nil {
+			t.Logf("remove a job's staged files: %v", err)
+		}
+	}
 }
 
 // engineFlags are the command's flags for a run on a job server whose
@@ -462,6 +485,7 @@ func TestStreamOnFlinkKilled(t *testing.T) {
 		}
 		sweepBootCopies(t, trialStart)
 		sweepWorkerDirs(t)
+		sweepStaged(t, endpoint)
 	}
 	t.Logf("%d trials on Flink: %d killed before finishing, %d restarts finished a batch the kill left (uninterrupted stream: %v)", trials, killed, redone, span.Round(time.Second))
 	if killed < trials/2 {

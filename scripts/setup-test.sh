@@ -62,7 +62,9 @@ npmci scripts/duckdb "DuckDB (@duckdb/node-api)"
 # libraries in postinstall; the CPU library ships inside the package.
 npmci scripts/parity "transformers.js (@huggingface/transformers)"
 
-# The Python oracles, pinned, in a virtual environment of their own.
+# The Python oracles, pinned, in a virtual environment of their own. pip
+# keeps no copy of the wheels it installs (--no-cache-dir): PyPI's torch
+# brings about 4 GB of CUDA wheels that would otherwise sit on disk twice.
 venv="$CACHE/venv"
 req=scripts/oracles/requirements.txt
 if [ ! -x "$venv/bin/python" ]; then
@@ -71,7 +73,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if ! cmp -s "$req" "$venv/requirements.installed"; then
 	say "installing the Python oracles ($req; a few minutes the first time)"
-	"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+	"$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$req"
 	cp "$req" "$venv/requirements.installed"
 fi
 # Optimum's ONNX exporter needs an older transformers than the oracles above:
@@ -80,7 +82,7 @@ opt=scripts/oracles/requirements-optimum-export.txt
 if ! cmp -s "$opt" "$CACHE/optimum-export/requirements.installed"; then
 	say "installing Optimum's ONNX exporter beside it ($opt)"
 	rm -rf "$CACHE/optimum-export"
-	"$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --target "$CACHE/optimum-export" -r "$opt"
+	"$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir --no-deps --target "$CACHE/optimum-export" -r "$opt"
 	cp "$opt" "$CACHE/optimum-export/requirements.installed"
 fi
 # delta-spark's jars (and Spark's Ivy resolution of them) from Maven Central,

@@ -27,6 +27,11 @@ type mlflowServer struct {
 	Base string
 	cmd  *exec.Cmd
 	log  bytes.Buffer
+	// done is closed when the server's process has exited, err then
+	// holds how: closed rather than sent, so that both the health wait
+	// and stop see it (a server that died at start is waited for once).
+	done chan struct{}
+	err  error
 }
 
 // startMLflowServer starts `mlflow server ARGS --host 127.0.0.1 --port FREE`
@@ -45,10 +50,10 @@ func startMLflowServer(t *testing.T, args ...string) *mlflowServer {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start mlflow server: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- s.cmd.Wait() }()
-	t.Cleanup(func() { s.stop(exited) })
-	if err := s.waitHealthy(exited, 120*time.Second); err != nil {
+	s.done = make(chan struct{})
+	go func() { s.err = s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(s.stop)
+	if err := s.waitHealthy(120 * time.Second); err != nil {
 		t.Fatalf("mlflow server %s: %v\n%s", s.Base, err, s.log.String())
 	}
 	return s
@@ -70,12 +75,12 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func (s *mlflowServer) waitHealthy(exited <-chan error, limit time.Duration) error {
+func (s *mlflowServer) waitHealthy(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-exited:
-			return fmt.Errorf("exited before it was healthy: %v", err)
+		case <-s.done:
+			return fmt.Errorf("exited before it was healthy: %v", s.err)
 		case <-time.After(300 * time.Millisecond):
 		}
 		resp, err := http.Get(s.Base + "/health")
@@ -91,14 +96,14 @@ func (s *mlflowServer) waitHealthy(exited <-chan error, limit time.Duration) err
 
 // stop ends the server's whole process group (uvicorn and its workers):
 // SIGTERM, then SIGKILL if it lingers.
-func (s *mlflowServer) stop(exited <-chan error) {
+func (s *mlflowServer) stop() {
 	pgid := s.cmd.Process.Pid
 	syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
-	case <-exited:
+	case <-s.done:
 	case <-time.After(10 * time.Second):
 		syscall.Kill(-pgid, syscall.SIGKILL)
-		<-exited
+		<-s.done
 	}
 	syscall.Kill(-pgid, syscall.SIGKILL) // workers the leader left behind
 }
