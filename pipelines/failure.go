@@ -49,13 +49,15 @@ func Render(s string, name func(setting string) string) string {
 	})
 }
 
-// doFnFailed is the line Beam puts before a DoFn's error.
-var doFnFailed = regexp.MustCompile(`^DoFn\[.*\] failed:$`)
+// failedHeader is the line Beam puts before a DoFn's error, or before a
+// job's error as the job server reported it.
+var failedHeader = regexp.MustCompile(`^(DoFn\[.*\]|job \S+) failed:$`)
 
 // RootCause digs the error a DoFn returned out of a runner's error: Beam Go
 // workers report "… while executing Process for Plan[…]: <the plan, one step
 // a line> caused by: DoFn[…] failed: <the error>", and prism wraps that
-// again. Without a "caused by", it is the error's first line.
+// again. Without a "caused by", it is the error's first line that is not
+// such a header ("job … failed:", then what the job server said).
 func RootCause(err error) string {
 	s := err.Error()
 	if i := strings.LastIndex(s, "caused by:"); i >= 0 {
@@ -63,7 +65,7 @@ func RootCause(err error) string {
 	}
 	for _, line := range strings.Split(s, "\n") {
 		line = strings.TrimSpace(line)
-		if line == "" || doFnFailed.MatchString(line) {
+		if line == "" || failedHeader.MatchString(line) {
 			continue
 		}
 		return line

@@ -346,6 +346,7 @@ func TestRootCause(t *testing.T) {
 		{"nested: caused by: first\n\tcaused by:\n  the last one  \nmore", "the last one"},
 		{"open /l/_checkpoints/plans/.tmp: read-only file system", "open /l/_checkpoints/plans/.tmp: read-only file system"},
 		{"\nsecond line only", "second line only"},
+		{"job medallion-1_5f8e9152 failed:\norg.apache.flink.client.program.ProgramInvocationException: Job failed\n\tat org.apache.flink.Foo", "org.apache.flink.client.program.ProgramInvocationException: Job failed"},
 	} {
 		if got := RootCause(errors.New(tc.err)); got != tc.want {
 			t.Errorf("RootCause(%.40q) = %q, want %q", tc.err, got, tc.want)
