@@ -64,10 +64,15 @@ func sweepStaged(t *testing.T, endpoint string) {
 	if !ok {
 		t.Fatalf("no staging folder for job server %s", endpoint)
 	}
-	entries, _ := os.ReadDir(dir.(string))
+	removeEntries(t, dir.(string))
+}
+
+// removeEntries empties dir, leaving dir itself for its owner.
+func removeEntries(t *testing.T, dir string) {
+	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(dir.(string), e.Name())); err != nil {
-			t.Logf("remove a job's staged files: %v", err)
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			t.Logf("remove %s: %v", e.Name(), err)
 		}
 	}
 }

@@ -6,11 +6,14 @@
 # with --runner=universal --endpoint=localhost:JOB_PORT.
 #
 #   scripts/cluster.sh flink up [--taskmanagers 2] [--job-port 8099] [--rest-port 8081] [--rpc-port 6123] [--dir D]
+#   scripts/cluster.sh flink add-taskmanager [--dir D]
 #   scripts/cluster.sh flink status [--dir D]
 #   scripts/cluster.sh flink down [--dir D]
 #
 # D (default .cache/cluster/flink) holds the configuration, each process's
-# folder and log, and the process ids `down` stops. The same recipe on
+# folder, log and pid, and the process ids `down` stops. add-taskmanager
+# starts one more TaskManager: to scale out, or as a supervisor would to
+# replace one that died (Flink then restarts its jobs on the new slot). The same recipe on
 # several hosts: docs/RUNNING.md, "A Flink cluster".
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,12 +39,17 @@ down() {
 	[ -f "$dir/pids" ] || return 0
 	local pids
 	pids="$(cat "$dir/pids")"
-	kill $pids 2>/dev/null || true
-	for _ in $(seq 1 50); do
-		kill -0 $pids 2>/dev/null || break
+	local p alive
+	# Each JVM leads a process group (setsid) with the worker scripts it
+	# started: they stop with it, and stop their workers.
+	for p in $pids; do kill -- "-$p" 2>/dev/null || true; done
+	for _ in $(seq 1 50); do # some may have died before (a killed TaskManager)
+		alive=
+		for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ -n "$alive" ] || break
 		sleep 0.2
 	done
-	kill -9 $pids 2>/dev/null || true
+	for p in $pids; do kill -9 -- "-$p" 2>/dev/null || true; done
 	rm -f "$dir/pids"
 }
 
@@ -52,12 +60,48 @@ status)
 	echo
 	exit 0 ;;
 down) down; exit 0 ;;
-up) ;;
-*) echo "usage: cluster.sh flink up|status|down [flags]" >&2; exit 2 ;;
+up | add-taskmanager) ;;
+*) echo "usage: cluster.sh flink up|add-taskmanager|status|down [flags]" >&2; exit 2 ;;
 esac
 
 cp="$here/.cache/runners/flink.classpath"
 [ -s "$cp" ] || { echo "cluster.sh: $cp is missing: run scripts/setup-runners.sh" >&2; exit 1; }
+classpath="$(cat "$cp")"
+
+# start NAME MAIN ARGS...: a JVM in its own folder, its output in NAME/out.log,
+# its pid in NAME/pid; its temporary files, and those of the workers it
+# starts (each stages a copy of the worker binary), in NAME/tmp.
+start() {
+	local name="$1"
+	shift
+	mkdir -p "$dir/$name/tmp"
+	(cd "$dir/$name" && TMPDIR="$dir/$name/tmp" exec setsid java -Djava.io.tmpdir="$dir/$name/tmp" "$@" >"$dir/$name/out.log" 2>&1) &
+	echo $! >>"$dir/pids"
+	echo $! >"$dir/$name/pid"
+}
+wait_for() { # WHAT TEST: up to 60 s
+	for _ in $(seq 1 300); do
+		if eval "$2"; then return 0; fi
+		sleep 0.2
+	done
+	echo "cluster.sh: $1 did not come up (logs in $dir)" >&2
+	return 1
+}
+taskmanager() { # N: the Nth TaskManager (its resource id names it in Flink's REST API)
+	start "taskmanager-$1" -Xmx640m -cp "$classpath" org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir "$dir/conf" \
+		-Dio.tmp.dirs="$dir/taskmanager-$1/tmp" -Dtaskmanager.resource-id="taskmanager-$1"
+}
+
+if [ "$cmd" = add-taskmanager ]; then
+	[ -f "$dir/pids" ] || { echo "cluster.sh: no cluster in $dir" >&2; exit 1; }
+	n=1
+	while [ -d "$dir/taskmanager-$n" ]; do n=$((n + 1)); done
+	taskmanager "$n"
+	wait_for "TaskManager $n" "curl -fsS http://localhost:$(cat "$dir/rest-port")/taskmanagers 2>/dev/null | grep -q '\"taskmanager-$n\"'"
+	echo "TaskManager $n up (pid $(cat "$dir/taskmanager-$n/pid"))"
+	exit 0
+fi
+
 [ ! -f "$dir/pids" ] || { echo "cluster.sh: a cluster from $dir may still run: scripts/cluster.sh flink down --dir $dir" >&2; exit 1; }
 mkdir -p "$dir/conf"
 echo "$rest_port" >"$dir/rest-port"
@@ -85,35 +129,20 @@ taskmanager.memory.jvm-metaspace.size: 256m
 taskmanager.memory.jvm-overhead.min: 192m
 taskmanager.memory.jvm-overhead.max: 192m
 parallelism.default: $tms
+jobmanager.execution.failover-strategy: full
 restart-strategy.type: fixed-delay
-restart-strategy.fixed-delay.attempts: 3
-restart-strategy.fixed-delay.delay: 2 s
+restart-strategy.fixed-delay.attempts: 10
+restart-strategy.fixed-delay.delay: 3 s
+heartbeat.interval: 2000
+heartbeat.timeout: 20000
 EOF
-classpath="$(cat "$cp")"
 : >"$dir/pids"
 trap 'echo "cluster.sh: start-up failed; stopping what started (logs in $dir)" >&2; down' ERR
-
-start() { # NAME MAIN ARGS...: a JVM in its own folder, its output in NAME/out.log
-	local name="$1"
-	shift
-	mkdir -p "$dir/$name/tmp"
-	(cd "$dir/$name" && exec setsid java -Djava.io.tmpdir="$dir/$name/tmp" "$@" >"$dir/$name/out.log" 2>&1) &
-	echo $! >>"$dir/pids"
-}
-wait_for() { # WHAT TEST: up to 60 s
-	for _ in $(seq 1 300); do
-		if eval "$2"; then return 0; fi
-		sleep 0.2
-	done
-	echo "cluster.sh: $1 did not come up (logs in $dir)" >&2
-	return 1
-}
 
 start jobmanager -cp "$classpath" org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir "$dir/conf"
 wait_for "the JobManager (REST port $rest_port)" 'overview >/dev/null'
 for i in $(seq 1 "$tms"); do
-	start "taskmanager-$i" -Xmx640m -cp "$classpath" org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir "$dir/conf" \
-		-Dio.tmp.dirs="$dir/taskmanager-$i/tmp" -Dtaskmanager.resource-id="taskmanager-$i"
+	taskmanager "$i"
 done
 wait_for "$tms TaskManagers" "overview | grep -q '\"taskmanagers\":$tms,'"
 opens=()

@@ -8,13 +8,21 @@
 # does not recognise the quoted id ("worker_id ... not registered in worker
 # pool"): the quotes are removed here. Other runners' ids pass unchanged.
 #
+# A runner stops a worker by stopping this script (Beam's ProcessManager:
+# SIGTERM, and SIGKILL 2 s later), and the boot program does not pass the
+# signal on to the worker it started (a worker left running holds its copy
+# of the binary and its memory). So on SIGTERM this script kills both at
+# once and cleans up: the work is done or abandoned when a runner stops a
+# worker, and a script killed outright could not clean up. They stay in the
+# runner's process group, so that whatever stops the group stops them too.
+#
 # Beam's boot program leaves two copies of the worker binary behind (about
-# 200 MB each): the staged artifact under --semi_persist_dir (default /tmp)
+# 270 MB each): the staged artifact under --semi_persist_dir (default /tmp)
 # and a copy to execute in a new /tmp/binNNN folder, never removed. Each
-# worker here stages into a folder of its own, removed when it exits, and
-# removes the /tmp/bin* copies that no running process executes and that are
-# more than a minute old (a boot program starting now has not run its copy
-# yet).
+# worker here stages into a folder of its own, removed when it exits, with
+# the /tmp/binNNN copy its worker executed; copies of others that no
+# running process executes and that are more than a minute old go too (a
+# boot program starting now has not run its copy yet).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 boot="${BEAM_BOOT:-$here/.cache/bin/beam-boot}"
@@ -26,11 +34,27 @@ for a in "$@"; do
 	args+=("$a")
 done
 work="$(mktemp -d "${TMPDIR:-/tmp}/medallion-worker.XXXXXX")"
+pid=
+copy=
+
+# findcopy notes the /tmp/binNNN folder whose worker the boot program runs.
+findcopy() {
+	local p exe
+	for p in $(pgrep -P "$pid" 2>/dev/null || true); do
+		exe="$(readlink "/proc/$p/exe" 2>/dev/null)" || continue
+		case "$exe" in /tmp/bin*/worker) copy="${exe%/worker}" && return ;; esac
+	done
+}
 
 cleanup() {
-	rm -rf "$work"
+	if [ -n "$pid" ]; then
+		[ -n "$copy" ] || findcopy
+		pkill -KILL -P "$pid" 2>/dev/null || true
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$work" ${copy:+"$copy"}
 	local running d
-	running="$(for e in /proc/[0-9]*/exe; do readlink "$e" 2>/dev/null || true; done)"
+	running="$(find /proc -mindepth 2 -maxdepth 2 -name exe -printf '%l\n' 2>/dev/null || true)"
 	for d in /tmp/bin*/; do
 		[ -f "${d}worker" ] || continue
 		[ -n "$(find "$d" -maxdepth 0 -mmin +1 2>/dev/null)" ] || continue
@@ -39,14 +63,20 @@ cleanup() {
 	done
 }
 trap cleanup EXIT
-trap 'kill -TERM "$pid" 2>/dev/null || true' TERM INT
+trap 'exit 143' TERM INT
 
 "$boot" "${args[@]}" --semi_persist_dir="$work" &
 pid=$!
+# Wait for the boot program, noting its worker's copy once it runs; a
+# signal interrupts the sleep, not the wait for the boot program's end. A
+# worker whose runner died (a TaskManager killed) does not notice and would
+# run on: it ends with its runner.
+while kill -0 "$pid" 2>/dev/null; do
+	[ -n "$copy" ] || findcopy
+	kill -0 "$PPID" 2>/dev/null || exit 1
+	sleep 0.2 &
+	wait $! || true
+done
 rc=0
 wait "$pid" || rc=$?
-# a signal interrupts wait: wait for the boot program itself to end
-while kill -0 "$pid" 2>/dev/null; do
-	wait "$pid" || rc=$?
-done
 exit "$rc"
