@@ -169,13 +169,7 @@ func ValueAt(arr arrow.Array, i int) any {
 func conform(tbl arrow.Table, schema *arrow.Schema, partitions map[string]*string) (arrow.RecordBatch, error) {
 	n := int(tbl.NumRows())
 	cols := make([]arrow.Array, len(schema.Fields()))
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
+	defer releaseAll(cols)
 	for i, f := range schema.Fields() {
 		if pv, ok := lookupPartition(partitions, physicalName(f)); ok {
 			arr, err := partitionArray(f.Type, pv, n)

@@ -389,6 +389,8 @@ func concatRecords(schema *arrow.Schema, recs []arrow.RecordBatch) (arrow.Record
 	return array.NewRecordBatch(schema, cols, n), nil
 }
 
+// releaseAll releases the arrays of a record batch being built (nil for
+// columns not built yet): NewRecordBatch retains its own references.
 func releaseAll(arrs []arrow.Array) {
 	for _, a := range arrs {
 		if a != nil {
