@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -81,10 +83,38 @@ func TestCheckReadable(t *testing.T) {
 		{Protocol{MinReaderVersion: 3, MinWriterVersion: 7, ReaderFeatures: []string{"typeWidening"}}, "", `"typeWidening"`},
 		{Protocol{MinReaderVersion: 4}, "", "minReaderVersion 4"},
 		{Protocol{MinReaderVersion: 2}, "physical", `column mapping mode "physical"`},
+		// Writer-only features, in both protocol forms: a CHECK constraint as
+		// Spark writes it today (writer 3) and as a table-features writer lists it.
+		{Protocol{MinReaderVersion: 1, MinWriterVersion: 3}, "", ""},
+		{Protocol{MinReaderVersion: 1, MinWriterVersion: 7, WriterFeatures: []string{"checkConstraints", "appendOnly", "invariants", "generatedColumns"}}, "", ""},
+		{Protocol{MinReaderVersion: 3, MinWriterVersion: 7, ReaderFeatures: []string{}, WriterFeatures: []string{"checkConstraints", "identityColumns"}}, "", ""},
 	} {
 		err := checkReadable(c.p, Metadata{Configuration: map[string]string{"delta.columnMapping.mode": c.mode}})
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%+v %q: %v, want %q", c.p, c.mode, err, c.want)
 		}
+	}
+}
+
+// A table whose protocol needs a reader feature we do not implement is
+// refused by Snapshot, before any file is read, with one line naming the
+// feature and the table. Wiring: the log is written here.
+func TestSnapshotRefusesReaderFeature(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "_delta_log")
+	if err := os.MkdirAll(log, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	commit := `{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["v2Checkpoint"],"writerFeatures":["v2Checkpoint"]}}
+{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"{\"type\":\"struct\",\"fields\":[{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}}]}","partitionColumns":[],"configuration":{},"createdTime":0}}
+{"add":{"path":"missing.parquet","partitionValues":{},"size":1,"modificationTime":0,"dataChange":true}}
+`
+	if err := os.WriteFile(filepath.Join(log, "00000000000000000000.json"), []byte(commit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir).Snapshot(context.Background(), -1)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), dir) ||
+		!strings.Contains(err.Error(), `"v2Checkpoint"`) {
+		t.Fatalf("Snapshot: %v, want one line naming v2Checkpoint and %s", err, dir)
 	}
 }

@@ -74,6 +74,9 @@ func readsWhatSparkWrites(t *testing.T, dump sparkFeatures) {
 	for _, tb := range dump.Tables {
 		t.Run(tb.Name, func(t *testing.T) {
 			tbl := Open(tb.Path)
+			if tb.Name == "dv" && deletionVectors(t, tb.Path) == 0 { // else the DELETE rewrote files and no vector is read
+				t.Errorf("Spark's DELETE and UPDATE wrote no deletion vector in %s", tb.Path)
+			}
 			if tb.Name == "dv" || strings.HasPrefix(tb.Name, "colmap") { // their later versions replay from a checkpoint
 				if cps, _ := filepath.Glob(filepath.Join(tb.Path, "_delta_log", "*.checkpoint.parquet")); len(cps) == 0 {
 					t.Errorf("Spark wrote no checkpoint for %s", tb.Name)
@@ -96,6 +99,35 @@ func readsWhatSparkWrites(t *testing.T, dump sparkFeatures) {
 			}
 		})
 	}
+}
+
+// deletionVectors counts the add actions of a table's JSON commits that carry
+// a deletion vector.
+func deletionVectors(t *testing.T, dir string) int {
+	t.Helper()
+	commits, err := filepath.Glob(filepath.Join(dir, "_delta_log", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range commits {
+		data, err := os.ReadFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var a struct {
+				Add *struct{ DeletionVector json.RawMessage }
+			}
+			if err := json.Unmarshal([]byte(line), &a); err != nil {
+				t.Fatalf("%s: %v", c, err)
+			}
+			if a.Add != nil && len(a.Add.DeletionVector) > 0 && string(a.Add.DeletionVector) != "null" {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // refusesWriterFeatures: appends (and vacuum) on tables whose writer

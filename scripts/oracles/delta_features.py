@@ -25,8 +25,12 @@ import decimal
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# PySpark turns TIMESTAMP values into naive local-time datetimes: make local time UTC, as the canonical form assumes.
+os.environ["TZ"] = "UTC"
+time.tzset()
 from delta_compat import answer, spark_session  # noqa: E402  (stdout is kept for the answer)
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
