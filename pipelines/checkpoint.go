@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"time"
@@ -276,11 +277,21 @@ type backlog struct {
 }
 
 // backlog returns what counts the run's pending inputs: nil when it keeps
-// no metrics or reads a table's commits.
-func (c Config) backlog(ctx context.Context) (*backlog, error) {
+// no metrics, reads a table's commits, or cannot read the checkpoint (logged:
+// metrics never make a run fail; the run itself then says what is wrong).
+func (c Config) backlog(ctx context.Context) *backlog {
 	if c.Metrics == nil || c.fromTable() {
-		return nil, nil
+		return nil
 	}
+	b, err := c.openBacklog(ctx)
+	if err != nil {
+		slog.Warn("metrics: pending inputs not counted", "err", err)
+		return nil
+	}
+	return b
+}
+
+func (c Config) openBacklog(ctx context.Context) (*backlog, error) {
 	cp, err := openCheckpoint(ctx, c.Lake)
 	if err != nil {
 		return nil, err

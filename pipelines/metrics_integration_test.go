@@ -294,3 +294,65 @@ func TestMetricsAddressInUseRunGoesOn(t *testing.T) {
 		t.Errorf("bronze has %d rows, want 20", n)
 	}
 }
+
+// The README's command as a user runs it: `medallion stream --metrics-addr`
+// serves /metrics and the live page while the stream runs, and the gold rows
+// it counts equal gold's rows in the lake once the stream has ended by
+// itself. Wiring (our own lake reader; Prometheus itself reads the metrics
+// in TestMetricsScrapedByPrometheus).
+func TestMetricsStreamCommand(t *testing.T) {
+	needRuntime(t)
+	in, lk := t.TempDir(), t.TempDir()
+	if _, err := gen.Generate(gen.Options{Out: in, Tweets: 30, PerFile: 1, Format: "object", Seed: 44}); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", loopbackPort(t))
+	cmd := exec.Command(medallionBin(t), "stream", "--input", in, "--lake", lk, "--model", demoModel, "--metrics-addr", addr,
+		"--trigger", "1s", "--idle-timeout", "4s", "--monitoring", t.TempDir())
+	cmd.Dir = t.TempDir()
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) string {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	goldLine := regexp.MustCompile(`(?m)^medallion_rows_committed_total\{table="gold"\} (\d+)$`)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var gold int64 // the last scrape's count: the stream ends 4 s after its last commit
+	page := ""
+	timeout := time.After(2 * time.Minute)
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("stream: %v\n%s", err, out.String())
+			}
+			running = false
+		case <-timeout:
+			cmd.Process.Kill()
+			t.Fatalf("the stream did not end within 2 minutes\n%s", out.String())
+		case <-time.After(200 * time.Millisecond):
+			if m := goldLine.FindStringSubmatch(get("/metrics")); m != nil {
+				gold, _ = strconv.ParseInt(m[1], 10, 64)
+			}
+			if page == "" {
+				page = get("/")
+			}
+		}
+	}
+	if !strings.Contains(page, `id="state"`) {
+		t.Errorf("%s/ is not the live page: %.300s", addr, page)
+	}
+	if rows := int64(len(readTable(t, filepath.Join(lk, transforms.GoldTable.Name)))); rows == 0 || rows != gold {
+		t.Errorf("gold holds %d rows, /metrics counted %d", rows, gold)
+	}
+}

@@ -291,10 +291,7 @@ func Run(ctx context.Context, c Config, run Runner) (*Summary, error) {
 	total := &Summary{Batch: -1, Stages: c.stages}
 	m := c.Metrics // nil: none kept
 	m.start(ctx, c, 0)
-	pending, err := c.backlog(ctx)
-	if err != nil {
-		return nil, err
-	}
+	pending := c.backlog(ctx)
 	for {
 		m.countBacklog(ctx, pending)
 		m.setState("running", "")

@@ -159,10 +159,7 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 		from = fmt.Sprintf("the %s table's new commits (stages %s)", c.stages.source(), c.stages)
 	}
 	c.Metrics.start(ctx, c, o.Trigger)
-	pending, err := c.backlog(ctx)
-	if err != nil {
-		return nil, err
-	}
+	pending := c.backlog(ctx)
 	host, _ := os.Hostname()
 	prev, _ := readHeartbeat(c.Lake)
 	r := &streamRun{c: c, o: o, mon: mon, out: out, pending: pending,
