@@ -160,7 +160,7 @@ func (o *options) pipelineFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.sharedPaths, "shared-paths", false, "the local paths given (--lake, --input, the model folder) are on a file system every worker mounts at the same path; without it they are refused when workers run elsewhere (a job server's non-LOOPBACK environment)")
 	fs.IntVar(&o.batchSize, "batch-size", pipelines.DefaultBatchSize, "texts per ONNX Runtime run")
 	fs.BoolVar(&o.quantized, "quantized", false, "run the model folder's int8 onnx/model_quantized.onnx instead of onnx/model.onnx")
-	fs.IntVar(&o.threads, "inference-threads", 0, "ONNX Runtime intra-op threads per worker (0: all cores)")
+	fs.IntVar(&o.threads, "inference-threads", 1, "ONNX Runtime intra-op threads per inference; a worker runs cores / threads inferences at once on one session (0: one at a time on all cores)")
 	fs.IntVar(&o.shards, "shards", 0, "parallel writers per table and inference groups (0: the CPUs in process; 4 × --parallelism on a job server, or 16 when it is not given)")
 	o.codecFlag(fs)
 	fs.StringVar(&o.monitoring, "monitoring", "", "folder for the monitoring series and charts (default: LAKE/_monitoring, or ./_monitoring for an s3:// or gs:// lake)")
