@@ -59,7 +59,7 @@ for input in $INPUTS; do
 			rm -rf "$lake"
 			log="$OUT/log-$name-$m${EXTRA// /}-$run.txt"
 			/usr/bin/time -f "%e %U %S %M" -o "$OUT/time.txt" \
-				"$bin" --input "$OUT/$name" --lake "$lake" --model "$dir" $EXTRA >"$log" 2>&1
+				"$bin" run --input "$OUT/$name" --lake "$lake" --model "$dir" $EXTRA >"$log" 2>&1
 			read -r wall user sys rss <"$OUT/time.txt"
 			gold_ms="$(sed -n 's/.*gold_stream .*processing time *\([0-9.]*\) ms.*/\1/p' "$log" | tail -1)"
 			gold_s="$(awk -v ms="${gold_ms:-0}" 'BEGIN { printf "%.2f", ms / 1000 }')"

@@ -8,6 +8,7 @@
 # its best; batch 16 wherever a peer has a batch size. Interleaved, the
 # order rotated every repetition; medians and ranges at the end.
 # Usage: scripts/bench-peers.sh [N=2000 tweets] [REPS=3] [MODEL...]
+# OURS_FLAGS="--inference-threads 0" adds flags to our runs (docs/BENCHMARKS.md, The peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -48,7 +49,8 @@ run() { # WHO MODEL REP
 		read -r t r <"$work/o"; row "$3" "$name" ceiling "ONNX Runtime alone, sorted, batch 16" "$t" "$r" ;;
 	ours)
 		rm -rf "$work/lake"; cp -r "$work/silver-lake" "$work/lake"
-		"$work/medallion" run --lake "$work/lake" --stages silver:gold --model "$m" --monitoring "$work/mon" >"$work/o" 2>&1
+		# shellcheck disable=SC2086 # OURS_FLAGS: extra flags for our runs, split on spaces
+		"$work/medallion" run --lake "$work/lake" --stages silver:gold --model "$m" ${OURS_FLAGS:-} --monitoring "$work/mon" >"$work/o" 2>&1
 		local t e
 		read -r t e < <(summary_texts_seconds "$work/o")
 		row "$3" "$name" medallion "gold stage (--stages silver:gold, default batch 16)" "$t" "$(awk -v t="$t" -v s="$e" 'BEGIN{printf "%.1f", t/s}')" ;;
