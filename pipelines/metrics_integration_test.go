@@ -307,7 +307,8 @@ func TestMetricsStreamCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", loopbackPort(t))
-	cmd := exec.Command(medallionBin(t), "stream", "--input", in, "--lake", lk, "--model", demoModel, "--metrics-addr", addr,
+	model, _ := filepath.Abs(demoModel)
+	cmd := exec.Command(medallionBin(t), "stream", "--input", in, "--lake", lk, "--model", model, "--metrics-addr", addr,
 		"--trigger", "1s", "--idle-timeout", "4s", "--monitoring", t.TempDir())
 	cmd.Dir = t.TempDir()
 	var out lockedBuffer
