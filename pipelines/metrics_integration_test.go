@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tweetsentiment/medallion/inference"
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
 	"github.com/tweetsentiment/medallion/transforms"
 )
@@ -311,6 +312,8 @@ func TestMetricsStreamCommand(t *testing.T) {
 	cmd := exec.Command(medallionBin(t), "stream", "--input", in, "--lake", lk, "--model", model, "--metrics-addr", addr,
 		"--trigger", "1s", "--idle-timeout", "4s", "--monitoring", t.TempDir())
 	cmd.Dir = t.TempDir()
+	ortLib, _ := filepath.Abs(inference.LibraryPath()) // the command looks for ONNX Runtime from its folder otherwise
+	cmd.Env = append(os.Environ(), "ORT_LIB="+ortLib)
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
