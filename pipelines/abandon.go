@@ -106,10 +106,14 @@ func AbandonBatch(ctx context.Context, lakeDir string, n int64) (*Abandoned, err
 			_, err = transforms.CommitApplication(ctx, transforms.ApplicationConfig{Location: loc, AppID: app, Version: n,
 				Lineage: transforms.Lineage{Stage: transforms.GoldApplication.String(), Table: transforms.GoldTable.Name, Txn: batchTxn(st, n)}}, counts)
 		case transforms.QuarantineTable.Name:
-			rows := make([]transforms.QuarantineRow, 0, len(plan.Files))
+			rows := make([]transforms.QuarantineRow, 0, len(plan.Files)+len(plan.Kafka))
 			for _, f := range plan.Files {
 				rows = append(rows, transforms.QuarantineRow{Stage: transforms.BronzeTable.Name, SourceFile: f, ProcessingTime: now,
 					Reason: fmt.Sprintf("%s: batch %d closed by medallion abandon (file %s; held by %s)", ReasonAbandoned, n, rec.Files[f], held)})
+			}
+			for _, r := range plan.Kafka {
+				rows = append(rows, transforms.QuarantineRow{Stage: transforms.BronzeTable.Name, SourceFile: transforms.MessageName(r.Topic, r.Partition, r.From), ProcessingTime: now,
+					Reason: fmt.Sprintf("%s: batch %d closed by medallion abandon (Kafka %s; held by %s)", ReasonAbandoned, n, r, held)})
 			}
 			err = appendRows(ctx, loc, transforms.QuarantineSchema, rows, opts)
 		default:

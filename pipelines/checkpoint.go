@@ -28,10 +28,13 @@ const AppID = "medallion"
 // rewrote since from the one planned (plans written before these fields
 // existed have neither, and their files are checked for existence only).
 type Plan struct {
-	Batch    int64    `json:"batch"`
-	Files    []string `json:"files"`
-	Sizes    []int64  `json:"sizes,omitempty"`
-	ModTimes []int64  `json:"mod_times,omitempty"`
+	Batch int64    `json:"batch"`
+	Files []string `json:"files"`
+	// Kafka are the offsets the batch reads from a Kafka topic, one range
+	// per partition (a plan holds files or ranges, never both).
+	Kafka    []transforms.KafkaRange `json:"kafka,omitempty"`
+	Sizes    []int64                 `json:"sizes,omitempty"`
+	ModTimes []int64                 `json:"mod_times,omitempty"`
 	// Stages are the stages the batch runs ("": the whole chain); a redo
 	// runs the same ones, whatever --stages the rerun was given.
 	Stages  string    `json:"stages,omitempty"`
@@ -86,15 +89,17 @@ type checkpoint struct {
 	plans   ledger
 	lake    string
 	claimed map[string]bool // files in any plan
-	last    *Plan
-	byBatch map[int64]*Plan // the plans read or written
+	// kafkaNext is, per topic and partition, the offset after the plans' last.
+	kafkaNext map[string]int64
+	last      *Plan
+	byBatch   map[int64]*Plan // the plans read or written
 }
 
 // planName is where a batch's plan is, relative to the lake.
 func planName(batch int64) string { return plansLedger("").name(batch) }
 
 func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
-	cp := &checkpoint{plans: plansLedger(lakeDir), lake: lakeDir, claimed: map[string]bool{}, byBatch: map[int64]*Plan{}}
+	cp := &checkpoint{plans: plansLedger(lakeDir), lake: lakeDir, claimed: map[string]bool{}, kafkaNext: map[string]int64{}, byBatch: map[int64]*Plan{}}
 	plans, err := records[Plan](ctx, cp.plans)
 	if err != nil {
 		return nil, err
@@ -109,6 +114,11 @@ func openCheckpoint(ctx context.Context, lakeDir string) (*checkpoint, error) {
 func (cp *checkpoint) add(p *Plan) {
 	for _, f := range p.Files {
 		cp.claimed[f] = true
+	}
+	for _, r := range p.Kafka {
+		if k := kafkaKey(r.Topic, r.Partition); r.To > cp.kafkaNext[k] {
+			cp.kafkaNext[k] = r.To
+		}
 	}
 	cp.byBatch[p.Batch] = p
 	if cp.last == nil || p.Batch > cp.last.Batch {
@@ -280,7 +290,7 @@ type backlog struct {
 // no metrics, reads a table's commits, or cannot read the checkpoint (logged:
 // metrics never make a run fail; the run itself then says what is wrong).
 func (c Config) backlog(ctx context.Context) *backlog {
-	if c.Metrics == nil || c.fromTable() {
+	if c.Metrics == nil || c.fromTable() || c.kafka() {
 		return nil
 	}
 	b, err := c.openBacklog(ctx)

@@ -21,7 +21,9 @@ import (
 
 // Config is one run of the pipeline.
 type Config struct {
-	Input  string // folder or glob of raw files
+	Input string // folder or glob of raw files, or kafka://HOST:PORT[,HOST:PORT]/TOPIC
+	// Kafka configures a kafka:// input (its brokers and topic come from Input).
+	Kafka  KafkaOptions
 	Lake   string // folder holding the tables, or s3://bucket/prefix, gs://bucket/prefix
 	Shards int
 	Codec  string
@@ -88,6 +90,11 @@ func (c *Config) Validate() error {
 	if c.Limits == (transforms.Limits{}) {
 		c.Limits = transforms.DefaultLimits
 	}
+	if c.kafka() && !c.fromTable() {
+		if err := c.validateKafka(); err != nil {
+			return err
+		}
+	}
 	if c.Monitoring == "" {
 		c.Monitoring = filepath.Join(c.Lake, monitoringDir)
 		if lake.IsRemote(c.Lake) {
@@ -97,7 +104,7 @@ func (c *Config) Validate() error {
 	// Workers resolve paths from their own working folder: a streaming
 	// job's source lists --input on a worker, not here.
 	for _, p := range []*string{&c.Lake, &c.Input} {
-		if *p == "" || lake.IsRemote(*p) {
+		if *p == "" || lake.IsRemote(*p) || transforms.IsKafka(*p) {
 			continue
 		}
 		abs, err := filepath.Abs(*p)
@@ -127,7 +134,11 @@ func (c *Config) Open(ctx context.Context) error {
 	}
 	// An object-store prefix exists once an object does (a stream may start
 	// before the first file lands): remote input is checked when planned.
-	if c.Input != "" && !c.fromTable() && !lake.IsRemote(c.Input) {
+	if c.kafka() && !c.fromTable() {
+		if err := c.openKafka(ctx); err != nil {
+			return err
+		}
+	} else if c.Input != "" && !c.fromTable() && !lake.IsRemote(c.Input) {
 		if st, err := os.Stat(c.Input); err == nil && !st.IsDir() {
 			return &Failure{Msg: fmt.Sprintf("{Input} %s is a file: give its folder or a glob", c.Input)}
 		} else if err != nil {
@@ -199,7 +210,7 @@ func (c *Config) checkWorkersReach(model *tracking.Resolved) error {
 	case !lake.IsRemote(c.Lake):
 		return &Failure{Msg: fmt.Sprintf("{Lake} %s is a local path, but %s", c.Lake, where),
 			Hint: "put the lake on an object store ({Lake} s3://bucket/prefix or gs://bucket/prefix), " + shared}
-	case c.Input != "" && !c.fromTable() && !lake.IsRemote(c.Input):
+	case c.Input != "" && !c.fromTable() && !lake.IsRemote(c.Input) && !c.kafka():
 		return &Failure{Msg: fmt.Sprintf("{Input} %s is a local path, but %s", c.Input, where),
 			Hint: "put the raw files on an object store ({Input} s3://bucket/raw or gs://bucket/raw), " + shared}
 	case model != nil && !lake.IsRemote(model.Dir):
@@ -256,6 +267,8 @@ func Build(s beam.Scope, c Config, b Batch) {
 		// what they read: the other tables follow from bronze's rows (and
 		// the run's raw records from bronze's commit).
 		in.bronze = beam.Reshuffle(s, beam.CreateList(s, b.Replay))
+	} else if len(b.Plan.Kafka) > 0 {
+		in = c.readKafka(s, c.Kafka.Source, b.Plan.Kafka)
 	} else {
 		// The plan enters from one impulse: Reshuffle spreads its files over
 		// every worker, or reading and parsing would run in one bundle.
@@ -284,11 +297,11 @@ func Run(ctx context.Context, c Config, run Runner) (*Summary, error) {
 	if err := c.Open(ctx); err != nil {
 		return nil, err
 	}
-	next, err := c.stepper(ctx, run)
+	next, err := c.stepper(ctx, run, true)
 	if err != nil {
 		return nil, err
 	}
-	total := &Summary{Batch: -1, Stages: c.stages}
+	total := &Summary{Batch: -1, Stages: c.stages, Topic: c.Kafka.Source.Topic}
 	m := c.Metrics // nil: none kept
 	m.start(ctx, c, 0)
 	pending := c.backlog(ctx)
@@ -316,7 +329,7 @@ func RunBatch(ctx context.Context, c Config, run Runner) (*Summary, error) {
 	if err := c.Open(ctx); err != nil {
 		return nil, err
 	}
-	next, err := c.stepper(ctx, run)
+	next, err := c.stepper(ctx, run, true)
 	if err != nil {
 		return nil, err
 	}
@@ -324,14 +337,32 @@ func RunBatch(ctx context.Context, c Config, run Runner) (*Summary, error) {
 }
 
 // stepper returns what runs the next batch of a validated configuration:
-// a plan of raw files, or an offset of the upstream table's commits.
-func (c Config) stepper(ctx context.Context, run Runner) (func(context.Context) (*Summary, error), error) {
+// a plan of raw files or Kafka offsets, or an offset of the upstream
+// table's commits. A bounded run reads a topic up to the end offsets it
+// finds now (a run); an unbounded one, what is there at each batch (a
+// stream).
+func (c Config) stepper(ctx context.Context, run Runner, bounded bool) (func(context.Context) (*Summary, error), error) {
 	if c.stages.First > transforms.RawBronze {
 		return func(ctx context.Context) (*Summary, error) { return runNextOffset(ctx, c, run) }, nil
 	}
 	cp, err := openCheckpoint(ctx, c.Lake)
 	if err != nil {
 		return nil, err
+	}
+	if c.kafka() {
+		k := &kafkaPlanner{c: c, cp: cp}
+		if bounded {
+			if k.bound, err = c.kafkaEnd(ctx); err != nil {
+				return nil, err
+			}
+		}
+		return func(ctx context.Context) (*Summary, error) {
+			plan, redo, err := k.next(ctx)
+			if err != nil || plan == nil {
+				return &Summary{Batch: -1, Stages: c.stages, Topic: c.Kafka.Source.Topic}, err
+			}
+			return runPlan(ctx, c, plan, redo, run)
+		}, nil
 	}
 	return func(ctx context.Context) (*Summary, error) { return runNext(ctx, c, cp, run) }, nil
 }
@@ -369,6 +400,11 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 	// rows if bronze and quarantine hold it; otherwise only a human can
 	// decide (put the file back, or --abandon-batch), and the run says so
 	// now, in one line, rather than from inside a worker.
+	if len(plan.Kafka) > 0 {
+		if err := c.checkKafkaBatch(ctx, &b); err != nil {
+			return nil, err
+		}
+	}
 	if len(b.Held) > 0 {
 		for _, f := range plan.planned() {
 			_, _, err := transforms.CheckPlanned(ctx, f)
@@ -396,7 +432,7 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 	if err != nil {
 		return nil, err
 	}
-	sum.Batch, sum.FirstBatch, sum.Redo, sum.PlannedFiles = plan.Batch, plan.Batch, redo, len(plan.Files)
+	sum.Batch, sum.FirstBatch, sum.Redo, sum.PlannedFiles, sum.PlannedMessages = plan.Batch, plan.Batch, redo, len(plan.Files), plan.messages()
 	sum.Planned, sum.Landed = plan.Created, plan.landed()
 	if b.Replay != nil && sum.untallied(transforms.TallyRawRecords) {
 		// No file was read, and bronze's commit (made before commits

@@ -115,7 +115,7 @@ func (k batchSink) lineage(t transforms.Table) transforms.Lineage {
 	l, fromPlan := k.c.lineage(t, k.st)
 	switch {
 	case fromPlan && k.plan != nil:
-		l.Plan, l.Batch, l.Files = planName(k.plan.Batch), transforms.Int64(k.plan.Batch), len(k.plan.Files)
+		l.Plan, l.Batch, l.Files, l.Messages = planName(k.plan.Batch), transforms.Int64(k.plan.Batch), len(k.plan.Files), k.plan.messages()
 	case k.read != nil && t.WrittenBy(k.st.First):
 		r := *k.read
 		r.Model = l.Model

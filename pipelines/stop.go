@@ -105,5 +105,8 @@ func idleStop(c Config, idle time.Duration) Stopped {
 	if c.stages.First > transforms.RawBronze {
 		return Stopped{StopIdle, fmt.Sprintf("no new %s commit for %s", c.stages.source(), idle)}
 	}
+	if c.kafka() {
+		return Stopped{StopIdle, fmt.Sprintf("no new Kafka message for %s", idle)}
+	}
 	return Stopped{StopIdle, fmt.Sprintf("no new file for %s", idle)}
 }

@@ -135,6 +135,11 @@ func Stream(ctx context.Context, c Config, run Runner, o StreamOptions, out io.W
 	if o.Monitor <= 0 {
 		o.Monitor = 10 * time.Second
 	}
+	if c.kafka() && !c.fromTable() {
+		// The streaming job's source watches files; a topic is read by a
+		// batch job per trigger, each planning the offsets that arrived.
+		o.MicroBatch = true
+	}
 	if !o.MicroBatch {
 		if err := c.canStreamJob(); err != nil {
 			return nil, err
@@ -282,7 +287,7 @@ func (r *streamRun) batchDone(sum *Summary, took time.Duration) error {
 // microBatches runs a batch job per trigger until a stop.
 func (r *streamRun) microBatches(ctx context.Context, run Runner) (Stopped, error) {
 	c, o := r.c, r.o
-	next, err := c.stepper(ctx, run)
+	next, err := c.stepper(ctx, run, false)
 	if err != nil {
 		return Stopped{}, err
 	}

@@ -70,6 +70,8 @@ type Summary struct {
 	Redo             bool // the batch finished one a killed run left
 	Held             int  // tables that already held the redone batch
 	PlannedFiles     int
+	PlannedMessages  int64            // Kafka offsets the batches planned
+	Topic            string           // the Kafka topic read ("": files)
 	ProcessingMicros map[string]int64 // per stage: bronze, silver, gold
 	// Workers is the work each worker process did (host/pid → files read,
 	// texts inferred), from the runner's counters: on a cluster it shows
@@ -126,6 +128,7 @@ func (s *Summary) add(b *Summary) {
 	s.BronzeQuarantined += b.BronzeQuarantined
 	s.SilverQuarantined += b.SilverQuarantined
 	s.PlannedFiles += b.PlannedFiles
+	s.PlannedMessages += b.PlannedMessages
 	s.UpstreamRows += b.UpstreamRows
 	s.Redo = s.Redo || b.Redo
 	for _, n := range b.Untallied {
@@ -466,6 +469,9 @@ func (s *Summary) unitLine() string {
 		return fmt.Sprintf("offset %d: %s", s.Batch, s.Source)
 	}
 	line := fmt.Sprintf("batch %d: %d files", s.Batch, s.PlannedFiles)
+	if s.PlannedMessages > 0 {
+		line = fmt.Sprintf("batch %d: %d Kafka offsets", s.Batch, s.PlannedMessages)
+	}
 	if s.Redo {
 		line += fmt.Sprintf(" (redone: a stopped run left it unfinished, with %d of %d tables holding it)", s.Held, len(s.Tables))
 	}
@@ -494,6 +500,8 @@ func (s *Summary) Print(w io.Writer) {
 	if s.Batch < 0 {
 		if st.First > transforms.RawBronze {
 			fmt.Fprintf(w, "\nnothing new for stages %s: %s has no commit since the stages' checkpoint that they have not read\n", st, st.source())
+		} else if s.Topic != "" {
+			fmt.Fprintf(w, "\nno new Kafka messages: topic %s has no offset past the lake's plans\n", s.Topic)
 		} else {
 			fmt.Fprintf(w, "\nno new input files: every input file was ingested before (files are immutable once seen)\n")
 		}
@@ -522,6 +530,9 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "  read from %-11s %12s rows   (%s; no raw file read)\n", st.source(), n(s.UpstreamRows), s.Source)
 	}
 	if st.has(transforms.RawBronze) {
+		if s.PlannedMessages > 0 {
+			fmt.Fprintf(w, "  Kafka offsets read    %12s\n", n(s.PlannedMessages))
+		}
 		fmt.Fprintf(w, "  files read            %12s", n(s.Files))
 		if s.HiddenSkipped > 0 {
 			fmt.Fprintf(w, "   (%s hidden files skipped)", n(s.HiddenSkipped))

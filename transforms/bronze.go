@@ -80,17 +80,7 @@ func (f *bronzeFn) ProcessElement(ctx context.Context, rf fileio.ReadableFile, e
 	}
 	start := time.Now()
 	defer func() { bronzeMicros.Inc(ctx, time.Since(start).Microseconds()) }()
-	now := start.UnixMicro()
-	var records int64
-	q := func(data []byte, err error) {
-		records++
-		rawRecords.Inc(ctx, 1)
-		bronzeQuaranted.Inc(ctx, 1)
-		quarantine(QuarantineRow{
-			Stage: BronzeTable.Name, SourceFile: src, Reason: err.Error(), ProcessingTime: now,
-			Record: Truncate(strings.ToValidUTF8(string(data), string(utf8.RuneError)), f.Limits.MaxQuarantined),
-		})
-	}
+	cut := &recordCutter{ctx: ctx, src: src, now: start.UnixMicro(), lim: f.Limits, emit: emit, quarantine: quarantine}
 	data, err := f.read(ctx, rf)
 	var se *storageError
 	if errors.As(err, &se) {
@@ -106,35 +96,64 @@ func (f *bronzeFn) ProcessElement(ctx context.Context, rf fileio.ReadableFile, e
 	workerFiles.Inc(ctx, 1)
 	defer func() {
 		tally(Tally{Name: TallyFilesRead, N: 1})
-		tally(Tally{Name: TallyRawRecords, N: records})
+		tally(Tally{Name: TallyRawRecords, N: cut.records})
 	}()
 	if err != nil {
-		q(nil, err)
+		cut.bad(nil, err)
 		return nil
 	}
+	cut.cut(data)
+	return nil
+}
+
+// recordCutter cuts one source's bytes (a file, or a Kafka message) into
+// raw records, each becoming a bronze row or a quarantine row with the
+// reason, and counts them.
+type recordCutter struct {
+	ctx        context.Context
+	src        string // source_file of the rows
+	now        int64  // processing_time, Unix microseconds
+	lim        Limits
+	emit       func(BronzeRow)
+	quarantine func(QuarantineRow)
+	records    int64 // raw records so far
+}
+
+// bad quarantines one raw record (data may be nil: the whole source).
+func (c *recordCutter) bad(data []byte, err error) {
+	c.records++
+	rawRecords.Inc(c.ctx, 1)
+	bronzeQuaranted.Inc(c.ctx, 1)
+	c.quarantine(QuarantineRow{
+		Stage: BronzeTable.Name, SourceFile: c.src, Reason: err.Error(), ProcessingTime: c.now,
+		Record: Truncate(strings.ToValidUTF8(string(data), string(utf8.RuneError)), c.lim.MaxQuarantined),
+	})
+}
+
+// cut emits data's records: an object, an array of them, or NDJSON.
+func (c *recordCutter) cut(data []byte) {
 	for _, rec := range SplitRecords(data) {
-		if f.Limits.MaxRecordsPerFile > 0 && rec.Index >= f.Limits.MaxRecordsPerFile {
-			q(rec.Data, recordErr(ReasonTooMany, "record %d: the file has more than %d records", rec.Index, f.Limits.MaxRecordsPerFile))
+		if c.lim.MaxRecordsPerFile > 0 && rec.Index >= c.lim.MaxRecordsPerFile {
+			c.bad(rec.Data, recordErr(ReasonTooMany, "record %d: the file has more than %d records", rec.Index, c.lim.MaxRecordsPerFile))
 			continue
 		}
 		if rec.Err != nil {
-			q(rec.Data, rec.Err)
+			c.bad(rec.Data, rec.Err)
 			continue
 		}
-		t, err := DecodeTweet(rec.Data, f.Limits)
+		t, err := DecodeTweet(rec.Data, c.lim)
 		if err != nil {
-			q(rec.Data, atRecord(err, rec.Index))
+			c.bad(rec.Data, atRecord(err, rec.Index))
 			continue
 		}
-		records++
-		rawRecords.Inc(ctx, 1)
-		bronzeRows.Inc(ctx, 1)
-		emit(BronzeRow{
+		c.records++
+		rawRecords.Inc(c.ctx, 1)
+		bronzeRows.Inc(c.ctx, 1)
+		c.emit(BronzeRow{
 			Date: t.Date, User: t.User, Text: t.Text, Sentiment: t.Sentiment,
-			SourceFile: src, ProcessingTime: now, Extra: t.Extra,
+			SourceFile: c.src, ProcessingTime: c.now, Extra: t.Extra,
 		})
 	}
-	return nil
 }
 
 // read returns a file's bytes, decompressed; its error is a *storageError

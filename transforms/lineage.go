@@ -20,6 +20,8 @@ type Lineage struct {
 	Plan  string `json:"plan,omitempty"`
 	Batch *int64 `json:"batch,omitempty"`
 	Files int    `json:"files,omitempty"`
+	// Messages is the Kafka offsets the plan's ranges span (a Kafka source).
+	Messages int64 `json:"messages,omitempty"`
 	// Table and its versions (From..To, inclusive) are the upstream commits
 	// read; Txn names the upstream commits by their txn when the version is
 	// only known after the fact (the whole-chain job computes silver from the
@@ -73,6 +75,8 @@ func ParseLineage(params map[string]any) (l Lineage, ok bool, err error) {
 func (l Lineage) String() string {
 	var src string
 	switch {
+	case l.Plan != "" && l.Messages > 0:
+		src = fmt.Sprintf("raw plan %s (%d Kafka offsets)", l.Plan, l.Messages)
 	case l.Plan != "":
 		src = fmt.Sprintf("raw plan %s (%d files)", l.Plan, l.Files)
 	case l.Table != "" && l.From != nil && l.To != nil && *l.From != *l.To:

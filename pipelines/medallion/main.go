@@ -107,6 +107,7 @@ type options struct {
 	stages        string
 	maxBatchBytes int64
 	limits        transforms.Limits
+	kafka         pipelines.KafkaOptions
 
 	trigger, idleTimeout, monitor time.Duration
 	microBatch                    bool
@@ -118,10 +119,26 @@ type options struct {
 }
 
 func (o *options) inputFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.input, "input", "", "folder (or glob) of raw tweet JSON files: a path, s3://bucket/prefix or gs://bucket/prefix (required unless --stages starts from a table)")
+	fs.StringVar(&o.input, "input", "", "folder (or glob) of raw tweet JSON files: a path, s3://bucket/prefix or gs://bucket/prefix; or a Kafka topic: kafka://HOST:PORT[,HOST:PORT]/TOPIC (required unless --stages starts from a table)")
 	fs.StringVar(&o.stages, "stages", pipelines.StagesAll, "the stages to run, consecutive ones of "+pipelines.StagesAll+"; stages that do not start at raw:bronze read what was appended to their upstream table since their last run")
 	fs.Int64Var(&o.maxBatchBytes, "max-batch-bytes", 8<<20, "raw input per batch (one Beam job); more input runs as more batches, so memory stays bounded")
 	o.limitFlags(fs, false)
+	o.kafkaFlags(fs)
+}
+
+// kafkaFlags configure a kafka:// --input. The SASL password is read from
+// $MEDALLION_KAFKA_PASSWORD, never a flag (flags show in ps).
+func (o *options) kafkaFlags(fs *flag.FlagSet) {
+	k := &o.kafka
+	fs.StringVar(&k.StartingOffsets, "kafka-starting-offsets", "earliest", "where a topic's partitions start the first time the lake reads it: earliest, latest, or an RFC 3339 time (the first message at or after it)")
+	fs.Int64Var(&k.MaxMessages, "kafka-max-messages", 0, "offsets one batch plans at most, shared between partitions by their backlog (0: no cap)")
+	fs.StringVar(&k.LostOffsets, "kafka-lost-offsets", "fail", "offsets retention deleted before any batch read them: fail (stop, naming them) or quarantine (a quarantine row per partition, then go on)")
+	fs.BoolVar(&k.Source.TLS, "kafka-tls", false, "connect to the brokers with TLS")
+	fs.StringVar(&k.Source.CAFile, "kafka-tls-ca", "", "PEM file of the CA that signs the brokers' certificates (default: the system's roots)")
+	fs.StringVar(&k.Source.CertFile, "kafka-tls-cert", "", "PEM client certificate, when the brokers ask for one")
+	fs.StringVar(&k.Source.KeyFile, "kafka-tls-key", "", "PEM key of --kafka-tls-cert")
+	fs.StringVar(&k.Source.SASLMechanism, "kafka-sasl", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (password from $MEDALLION_KAFKA_PASSWORD)")
+	fs.StringVar(&k.Source.SASLUser, "kafka-user", "", "SASL user name")
 }
 
 // limitFlags are the quarantine limits; a rebuild applies silver's only.
@@ -202,7 +219,15 @@ func (o *options) config(fromTable string) pipelines.Config {
 	return pipelines.Config{Input: o.input, Lake: o.lake, Shards: o.shards, Codec: o.codec,
 		Model: o.model, Registry: o.registry, BatchSize: o.batchSize, Threads: o.threads, Quantized: o.quantized,
 		MaxBatchBytes: o.maxBatchBytes, Monitoring: o.monitoring, Stages: o.stages, FromTable: fromTable,
-		SharedPaths: o.sharedPaths, Limits: o.limits, Env: o.env()}
+		SharedPaths: o.sharedPaths, Limits: o.limits, Env: o.env(), Kafka: o.kafkaOptions()}
+}
+
+// kafkaOptions are the Kafka flags with the SASL password from the
+// environment.
+func (o *options) kafkaOptions() pipelines.KafkaOptions {
+	k := o.kafka
+	k.Source.SASLPassword = os.Getenv("MEDALLION_KAFKA_PASSWORD")
+	return k
 }
 
 func main() {
@@ -445,7 +470,7 @@ func runBatch(ctx context.Context, o *options) error {
 	start := time.Now()
 	env := cfg.Env
 	if st, err := pipelines.ParseStages(cfg.Stages); err == nil && st.First == transforms.RawBronze {
-		if n, err := pipelines.FirstBatchFiles(cfg.Input, cfg.MaxBatchBytes); err == nil {
+		if n, err := firstBatchFiles(cfg); err == nil {
 			var done func()
 			env.Progress, done = progressBar(n)
 			defer done()
@@ -631,6 +656,7 @@ func vacuum(ctx context.Context, o *options) error {
 var settingFlags = map[string]string{
 	"Lake": "lake", "Input": "input", "Codec": "codec", "Shards": "shards", "Stages": "stages", "Quantized": "quantized",
 	"Model": "model", "Registry": "registry", "SharedPaths": "shared-paths", "MicroBatch": "micro-batch", "Verbose": "verbose",
+	"KafkaLostOffsets": "kafka-lost-offsets", "KafkaStartingOffsets": "kafka-starting-offsets", "KafkaMaxMessages": "kafka-max-messages",
 	"Runner": "runner", "EnvironmentType": "environment_type", "Endpoint": "endpoint", "WorkerBinary": "worker_binary",
 }
 
@@ -670,4 +696,13 @@ func fail(err error, verbose bool) int {
 		fmt.Fprintf(os.Stderr, "full error: %+v\n", err)
 	}
 	return code
+}
+
+// firstBatchFiles is what the progress bar counts up to: the first batch's
+// files (a Kafka topic's batches have none).
+func firstBatchFiles(cfg pipelines.Config) (int, error) {
+	if transforms.IsKafka(cfg.Input) {
+		return 0, fmt.Errorf("kafka input: no files to count")
+	}
+	return pipelines.FirstBatchFiles(cfg.Input, cfg.MaxBatchBytes)
 }

@@ -4,16 +4,20 @@
 //	go run ./scripts/gentweets --out DIR --tweets N [--per-file K]
 //	    [--format object|array|ndjson] [--seed S] [--bad FRACTION]
 //	    [--profile short|realistic]
+//	go run ./scripts/gentweets --kafka HOST:PORT/TOPIC [--partitions 3] --tweets N ...
 //
 // Texts carry positive, negative or neutral wording; the given sentiment (only
 // "positive" or "negative", as in the course data) agrees with the wording
 // most of the time, like the course's noisy "unknown model". Every file
 // appears atomically (written under a hidden name, then renamed), so a reader
 // watching the folder never sees half a file. With --truth the intended
-// three-class sentiment of every good record is written to a CSV.
+// three-class sentiment of every good record is written to a CSV. With
+// --kafka each would-be file is a message of the topic instead (created with
+// --partitions when missing).
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -35,18 +39,37 @@ func main() {
 	flag.StringVar(&o.Truth, "truth", "", "also write a CSV of each record's intended sentiment here")
 	flag.StringVar(&o.Profile, "profile", "short", "short (template phrases, ~7 words: fast, for tests) or realistic (shaped like Sentiment140: ~13 words, ~75 characters, SUBTLEX-US word frequencies, nearly all distinct)")
 	flag.StringVar(&o.Vocab, "vocab", gen.DefaultVocab, "--profile realistic: the word list (JSON [{word, count}], most frequent first)")
+	kafka := flag.String("kafka", "", "produce to this Kafka topic (HOST:PORT[,HOST:PORT]/TOPIC), one message per would-be file, instead of writing files")
+	partitions := flag.Int("partitions", 3, "--kafka: partitions of the topic when it has to be created")
 	flag.Parse()
-	if o.Out == "" {
-		fmt.Fprintln(os.Stderr, "gentweets: --out is required")
+	if (o.Out == "") == (*kafka == "") {
+		fmt.Fprintln(os.Stderr, "gentweets: give --out or --kafka")
 		flag.Usage()
 		os.Exit(2)
 	}
-	res, err := gen.Generate(o)
+	var res gen.Result
+	var err error
+	where := o.Out
+	if *kafka != "" {
+		hosts, topic, ok := strings.Cut(*kafka, "/")
+		if !ok || hosts == "" || topic == "" {
+			fmt.Fprintf(os.Stderr, "gentweets: --kafka %q: want HOST:PORT[,HOST:PORT]/TOPIC\n", *kafka)
+			os.Exit(2)
+		}
+		where = "kafka://" + *kafka
+		res, err = gen.Produce(context.Background(), strings.Split(hosts, ","), topic, int32(*partitions), o)
+	} else {
+		res, err = gen.Generate(o)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gentweets: %v\n", err)
 		os.Exit(1)
 	}
-	fmt.Printf("wrote %d records in %d files to %s (%d malformed", res.Records, res.Files, o.Out, res.Malformed)
+	unit := "files"
+	if *kafka != "" {
+		unit = "messages"
+	}
+	fmt.Printf("wrote %d records in %d %s to %s (%d malformed", res.Records, res.Files, unit, where, res.Malformed)
 	if len(res.ByKind) > 0 {
 		kinds := make([]string, 0, len(res.ByKind))
 		for k, n := range res.ByKind {

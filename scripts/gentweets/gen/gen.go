@@ -32,6 +32,9 @@ type Options struct {
 	Profile string
 	// Vocab is the word list of the realistic profile (DefaultVocab when empty).
 	Vocab string
+	// Write, when set, takes each file's name and content instead of a
+	// file in Out (Produce sends them to Kafka as messages).
+	Write func(name string, data []byte) error
 }
 
 // Result counts what was written.
@@ -53,8 +56,14 @@ func Generate(o Options) (Result, error) {
 	if o.Format == "object" && o.PerFile != 1 {
 		return Result{}, fmt.Errorf("--format object holds one record per file: use array or ndjson with --per-file %d", o.PerFile)
 	}
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return Result{}, err
+	write := o.Write
+	if write == nil {
+		if err := os.MkdirAll(o.Out, 0o755); err != nil {
+			return Result{}, err
+		}
+		write = writeAtomic
+	} else if o.Truth != "" {
+		return Result{}, fmt.Errorf("--truth names records by their files: not with --kafka")
 	}
 	g := newGenerator(o.Seed)
 	switch o.Profile {
@@ -107,7 +116,7 @@ func Generate(o Options) (Result, error) {
 			recs = append(recs, rec)
 			res.Records++
 		}
-		if err := writeAtomic(name, layout(o.Format, recs)); err != nil {
+		if err := write(name, layout(o.Format, recs)); err != nil {
 			return res, err
 		}
 		res.Files++
