@@ -90,7 +90,7 @@ func (c *Config) openKafka(ctx context.Context) error {
 		return &Failure{Msg: err.Error()}
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if _, _, err := c.Kafka.Source.Offsets(ctx, cl); err != nil {
 		return &Failure{Msg: err.Error()}

@@ -248,6 +248,9 @@ func runChild() {
 	in, lk := os.Getenv(childEnv+"_INPUT"), os.Getenv(childEnv+"_LAKE")
 	ctx := context.Background()
 	cfg := Config{Input: in, Lake: lk, Shards: 3, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Stages: os.Getenv(childEnv + "_STAGES")}
+	if v := os.Getenv(childEnv + "_KAFKA_MAX"); v != "" { // a Kafka input, in batches of this many offsets
+		fmt.Sscan(v, &cfg.Kafka.MaxMessages)
+	}
 	if engine := os.Getenv(childEnv + "_STREAM"); engine != "" { // several small batches, then stop when idle
 		cfg.MaxBatchBytes = 16 << 10
 		_, _, err := stream(ctx, cfg, prismRunner(ctx), StreamOptions{Trigger: 100 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, Monitor: time.Hour,
