@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
+	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
 	"github.com/tweetsentiment/medallion/transforms"
 )
@@ -126,7 +128,7 @@ func withoutSource(t *testing.T, dir string) []string {
 func sameTablesBut(t *testing.T, what, got, want string) {
 	t.Helper()
 	for _, name := range transforms.TableNames() {
-		g, w := withoutSource(t, filepath.Join(got, name)), withoutSource(t, filepath.Join(want, name))
+		g, w := withoutSource(t, lake.Join(got, name)), withoutSource(t, lake.Join(want, name))
 		if strings.Join(g, "\n") != strings.Join(w, "\n") {
 			var only []string
 			for _, r := range g {
@@ -582,4 +584,44 @@ func TestKafkaSASL(t *testing.T) {
 	if stderr, stdout, code := run("s3cret"); code != 0 || !strings.Contains(stdout, "bronze rows                      1") {
 		t.Errorf("right password: exit %d\n%s%s", code, stderr, stdout)
 	}
+}
+
+// A 3-partition topic on Flink's job server (PROCESS workers, the lake on
+// S3): a batch run (capped: several batches, long ranges cut in pieces)
+// and a stream (a batch job per trigger) give the tables of an in-process
+// file-source run over the same tweets, and more than one worker process
+// read ranges (reference for the runner: Beam's Flink runner).
+func TestKafkaOnFlink(t *testing.T) {
+	needRuntime(t)
+	ctx := context.Background()
+	b := startKafka(t)
+	e := newEngineSetup(t)
+	raw := rawTweets(t, 600, 41)
+	messages := produceDir(t, b.client(t), "tweets", 3, raw)
+	ref := batchLake(t, raw)
+	endpoint, logs := startEngine(t, "flink")
+	rctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
+	defer cancel()
+	model := []string{"--registry", e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}
+
+	lk := "s3://" + e.bucket + "/lake-kafka"
+	out := runMedallion(t, rctx, append(append([]string{"run", "--input", b.input("tweets"), "--lake", lk, "--kafka-max-messages", "300"}, model...), engineFlags(t, endpoint)...)...)
+	sameTablesBut(t, "batch from Kafka on Flink", lk, ref)
+	if !strings.Contains(out, fmt.Sprintf("Kafka offsets read    %12s", group(int64(messages)))) {
+		t.Errorf("run summary does not count %d offsets:\n%s", messages, out)
+	}
+	if m := regexp.MustCompile(`worker processes\s+(\d+)\s+\((\d+) read Kafka ranges.*`).FindStringSubmatch(out); m == nil || atoi(m[2]) < 2 {
+		t.Errorf("the ranges were not read by several workers:\n%s\njob server:\n%s", out, logs.String())
+	} else {
+		t.Logf("batch on Flink: %s", m[0])
+	}
+
+	lk = "s3://" + e.bucket + "/lake-kafka-stream"
+	out = runMedallion(t, rctx, append(append([]string{"stream", "--input", b.input("tweets"), "--lake", lk, "--kafka-max-messages", "300",
+		"--trigger", "1s", "--idle-timeout", "3s", "--monitor", "1h"}, model...), engineFlags(t, endpoint)...)...)
+	if !strings.Contains(out, "a batch job per trigger") || !strings.Contains(out, "no new Kafka message for 3s") {
+		t.Errorf("stream on Flink:\n%s", out)
+	}
+	sameTablesBut(t, "stream from Kafka on Flink", lk, ref)
+	sweepStaged(t, endpoint)
 }

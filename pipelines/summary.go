@@ -552,7 +552,11 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	if len(s.Workers) > 1 {
 		readers, inferrers := s.spread()
-		fmt.Fprintf(w, "  worker processes      %12d   (%d read files, %d ran the model)\n", len(s.Workers), readers, inferrers)
+		unit := "files"
+		if s.PlannedMessages > 0 {
+			unit = "Kafka ranges"
+		}
+		fmt.Fprintf(w, "  worker processes      %12d   (%d read %s, %d ran the model)\n", len(s.Workers), readers, unit, inferrers)
 	}
 	if app := s.table(transforms.ApplicationTable.Name); app.After >= 0 {
 		fmt.Fprintf(w, "  application mentions  %12s\n", n(app.Rows))
