@@ -4,6 +4,7 @@ package pipelines
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -22,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
+	reforacle "github.com/tweetsentiment/medallion/internal/oracle"
 	"github.com/tweetsentiment/medallion/lake"
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
 	"github.com/tweetsentiment/medallion/transforms"
@@ -624,4 +626,36 @@ func TestKafkaOnFlink(t *testing.T) {
 	}
 	sameTablesBut(t, "stream from Kafka on Flink", lk, ref)
 	sweepStaged(t, endpoint)
+}
+
+// Spark Structured Streaming's Kafka source, writing a Delta bronze table
+// with the course notebook's bronze logic (scripts/oracles/spark_kafka_bronze.py),
+// reads the same 3-partition topic as our raw:bronze: Spark, reading both
+// tables, finds the same rows (date, user, text, sentiment, source_file as
+// multisets). Reference: Spark 4.0 with spark-sql-kafka and delta-spark.
+func TestSparkKafkaBronze(t *testing.T) {
+	needRuntime(t)
+	ctx := context.Background()
+	b := startKafka(t)
+	if _, err := gen.Produce(ctx, []string{b.addr}, "tweets", 3, gen.Options{Tweets: 500, PerFile: 1, Format: "object", Seed: 51}); err != nil {
+		t.Fatal(err)
+	}
+	ours := Config{Input: b.input("tweets"), Lake: t.TempDir(), Shards: 2, Codec: "zstd", Stages: "raw:bronze", Kafka: KafkaOptions{MaxMessages: 200}}
+	if _, err := Run(ctx, ours, prismRunner(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out := reforacle.Run(t, "spark_kafka_bronze.py", b.addr, "tweets", filepath.Join(dir, "bronze"), filepath.Join(dir, "checkpoint"),
+		"--compare", ours.table(transforms.BronzeTable.Name))
+	var got struct{ Rows, OnlyOurs, OnlySpark int64 }
+	if err := json.Unmarshal(out, &struct {
+		Rows      *int64 `json:"rows"`
+		OnlyOurs  *int64 `json:"only_ours"`
+		OnlySpark *int64 `json:"only_spark"`
+	}{&got.Rows, &got.OnlyOurs, &got.OnlySpark}); err != nil {
+		t.Fatalf("spark_kafka_bronze.py: %s: %v", out, err)
+	}
+	if got.Rows != 500 || got.OnlyOurs != 0 || got.OnlySpark != 0 {
+		t.Errorf("Spark's bronze has %d rows (want 500); %d rows only in ours, %d only in Spark's", got.Rows, got.OnlyOurs, got.OnlySpark)
+	}
 }

@@ -7,14 +7,14 @@
 #                                 tokenizers, ONNX Runtime, scikit-learn)
 #   .cache/optimum-export         Optimum's ONNX exporter (pinned apart: it needs an
 #                                 older transformers)
-#   .cache/ivy                    delta-spark's jars, from Maven Central
+#   .cache/ivy                    delta-spark's and Spark's Kafka connector's jars, from Maven Central
 #   .cache/bin/staticcheck        static checks (honnef.co/go/tools)
 #   .cache/bin/gotestsum          the Go test runner whose summary counts skips
 #   .cache/bin/prism              Beam's standalone job server (portable-runner tests)
 #   .cache/bin/beam-boot          Beam's Go boot program (PROCESS-environment workers)
 #   .cache/bin/versitygw          an S3-compatible server (Apache-2.0) for the object-store tests
-#   .cache/m2, .cache/runners     Beam's Flink and Spark job servers from Maven Central
-#                                 (scripts/setup-runners.sh; the engine tests run them)
+#   .cache/m2, .cache/runners     Beam's Flink and Spark job servers and Kafka's broker from Maven
+#                                 Central (scripts/setup-runners.sh; the engine and Kafka tests run them)
 #   scripts/duckdb/node_modules   DuckDB, an independent parquet reader
 #   scripts/parity/node_modules   transformers.js, an independent tokenizer/model check
 # and, from Debian's packages, chromium (renders the EDA report and the live page in
@@ -92,6 +92,12 @@ if [ -f scripts/oracles/delta_compat.py ] && [ ! -f "$CACHE/ivy/.warm" ]; then
 	"$venv/bin/python" scripts/oracles/delta_compat.py --warm
 	touch "$CACHE/ivy/.warm"
 fi
-# Beam's Flink and Spark job servers, as class paths from Maven Central.
+# Spark's Kafka connector (the peer of the Kafka source), the same way.
+if [ ! -f "$CACHE/ivy/.warm-kafka" ]; then
+	say "fetching Spark's Kafka connector from Maven Central into $CACHE/ivy"
+	"$venv/bin/python" scripts/oracles/spark_kafka_bronze.py --warm >/dev/null
+	touch "$CACHE/ivy/.warm-kafka"
+fi
+# Beam's Flink and Spark job servers, and Kafka's broker, as class paths from Maven Central.
 ./scripts/setup-runners.sh
 say "done"

@@ -59,8 +59,8 @@ def delta_jars_present():
     return sorted(glob.glob(os.path.join(IVY, "jars", "io.delta_delta-spark_2.13-*.jar")))
 
 
-def spark_session(warm=False):
-    """One local Spark session with delta-spark, jars resolved by Ivy in .cache/ivy."""
+def spark_session(warm=False, packages=()):
+    """One local Spark session with delta-spark (and more Maven packages), jars resolved by Ivy in .cache/ivy."""
     if not warm and not delta_jars_present():
         raise SystemExit(
             f"delta_compat: delta-spark jars are not in the Ivy cache {IVY}/jars; warm it at set-up time "
@@ -87,7 +87,7 @@ def spark_session(warm=False):
                # scratch space under TMPDIR (the Go test points it at its t.TempDir())
                .config("spark.sql.warehouse.dir", os.path.join(tmp, "spark-warehouse"))
                .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={tmp} -Dderby.system.home={tmp} -XX:-UsePerfData"))
-    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    spark = configure_spark_with_delta_pip(builder, extra_packages=list(packages)).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
