@@ -23,6 +23,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tweetsentiment/medallion/scripts/gentweets/gen"
 )
@@ -41,6 +42,8 @@ func main() {
 	flag.StringVar(&o.Vocab, "vocab", gen.DefaultVocab, "--profile realistic: the word list (JSON [{word, count}], most frequent first)")
 	kafka := flag.String("kafka", "", "produce to this Kafka topic (HOST:PORT[,HOST:PORT]/TOPIC), one message per would-be file, instead of writing files")
 	partitions := flag.Int("partitions", 3, "--kafka: partitions of the topic when it has to be created")
+	rate := flag.Float64("rate", 0, "--kafka: messages per second (0: as fast as the broker takes them)")
+	acks := flag.String("acks", "", "--kafka: write each message's partition, offset and acknowledgement time (Unix ms) to this CSV")
 	flag.Parse()
 	if (o.Out == "") == (*kafka == "") {
 		fmt.Fprintln(os.Stderr, "gentweets: give --out or --kafka")
@@ -57,7 +60,18 @@ func main() {
 			os.Exit(2)
 		}
 		where = "kafka://" + *kafka
-		res, err = gen.Produce(context.Background(), strings.Split(hosts, ","), topic, int32(*partitions), o)
+		var acked func(int32, int64, time.Time)
+		if *acks != "" {
+			f, ferr := os.Create(*acks)
+			if ferr != nil {
+				fmt.Fprintf(os.Stderr, "gentweets: %v\n", ferr)
+				os.Exit(1)
+			}
+			defer f.Close()
+			fmt.Fprintln(f, "partition,offset,acked_ms")
+			acked = func(p int32, off int64, at time.Time) { fmt.Fprintf(f, "%d,%d,%d\n", p, off, at.UnixMilli()) }
+		}
+		res, err = gen.ProducePaced(context.Background(), strings.Split(hosts, ","), topic, int32(*partitions), o, *rate, acked)
 	} else {
 		res, err = gen.Generate(o)
 	}

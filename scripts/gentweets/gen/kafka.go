@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,6 +19,13 @@ import (
 // partitions partitions when it does not exist. It returns when every
 // message is acknowledged.
 func Produce(ctx context.Context, brokers []string, topic string, partitions int32, o Options) (Result, error) {
+	return ProducePaced(ctx, brokers, topic, partitions, o, 0, nil)
+}
+
+// ProducePaced is Produce at about rate messages a second (0: as fast as
+// the broker takes them), calling acked with each message's partition,
+// offset and acknowledgement time (for latency measurements).
+func ProducePaced(ctx context.Context, brokers []string, topic string, partitions int32, o Options, rate float64, acked func(partition int32, offset int64, at time.Time)) (Result, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerBatchMaxBytes(4<<20))
 	if err != nil {
 		return Result{}, err
@@ -28,14 +36,24 @@ func Produce(ctx context.Context, brokers []string, topic string, partitions int
 	}
 	var mu sync.Mutex
 	var first error
+	start, sent := time.Now(), 0
 	o.Write = func(name string, data []byte) error {
+		if rate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(sent) / rate * float64(time.Second)))))
+			sent++
+		}
 		mu.Lock()
 		err := first
 		mu.Unlock()
 		if err != nil {
 			return err
 		}
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(filepath.Base(name)), Value: data}, func(_ *kgo.Record, err error) {
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(filepath.Base(name)), Value: data}, func(r *kgo.Record, err error) {
+			if err == nil && acked != nil {
+				mu.Lock()
+				acked(r.Partition, r.Offset, time.Now())
+				mu.Unlock()
+			}
 			if err != nil {
 				mu.Lock()
 				if first == nil {
