@@ -659,3 +659,35 @@ func TestSparkKafkaBronze(t *testing.T) {
 		t.Errorf("Spark's bronze has %d rows (want 500); %d rows only in ours, %d only in Spark's", got.Rows, got.OnlyOurs, got.OnlySpark)
 	}
 }
+
+// A transactional producer's messages: the range a plan takes ends with
+// the transaction's commit marker (an offset that is no message), and the
+// read takes it as read at once instead of waiting for a message that
+// never comes (our own code; the broker writes the markers).
+func TestKafkaTransactions(t *testing.T) {
+	needRuntime(t)
+	ctx := context.Background()
+	b := startKafka(t)
+	cl := b.client(t, kgo.TransactionalID("medallion-test"))
+	if err := gen.CreateTopic(ctx, cl, "tx", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		produce(t, cl, &kgo.Record{Topic: "tx", Value: fmt.Appendf(nil, `{"date":"Mon Apr 06 22:19:45 PDT 2009","user":"u","text":"tx %d @m","sentiment":"positive"}`, i)})
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	lk := t.TempDir()
+	start := time.Now()
+	sum, err := Run(ctx, Config{Input: b.input("tx"), Lake: lk, Codec: "zstd", Stages: "raw:bronze"}, prismRunner(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.PlannedMessages != 6 || sum.RawRecords != 5 || time.Since(start) > 20*time.Second {
+		t.Errorf("planned %d offsets (want 6: 5 messages and the commit marker), read %d records (want 5), in %s", sum.PlannedMessages, sum.RawRecords, time.Since(start))
+	}
+}

@@ -7,14 +7,14 @@
 #    topic, read whole: ours raw:bronze (the peer's work), ours the whole
 #    chain with the demo model, and Spark's availableNow query. Wall time of
 #    each command (JVM and Beam start-up included) and rows per second.
-#  - latency: RATE messages a second for SECONDS seconds into a fresh topic
+#  - latency: RATE messages a second for DURATION seconds into a fresh topic
 #    while a stream runs (trigger TRIGGER), per message from the producer's
 #    acknowledgement to its batch's bronze (and, ours, gold) commit, read
 #    from each side's own offset records and Delta log by scripts/bench_kafka.py.
-#   ./scripts/bench-kafka.sh     # env: REPS=3 BULK=20000 RATE=200 SECONDS=30 TRIGGER=1
+#   ./scripts/bench-kafka.sh     # env: REPS=3 BULK=20000 RATE=200 DURATION=30 TRIGGER=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPS="${REPS:-3}" BULK="${BULK:-20000}" RATE="${RATE:-200}" SECONDS_="${SECONDS:-30}" TRIGGER="${TRIGGER:-1}"
+REPS="${REPS:-3}" BULK="${BULK:-20000}" RATE="${RATE:-200}" DURATION="${DURATION:-30}" TRIGGER="${TRIGGER:-1}"
 OUT="${OUT:-/tmp/bench-kafka}"
 PORT="${PORT:-19192}"
 ./scripts/setup.sh >/dev/null
@@ -28,7 +28,7 @@ trap './scripts/kafka.sh down --port "$PORT" --dir "$OUT/kafka" >/dev/null' EXIT
 ./scripts/kafka.sh up --port "$PORT" --dir "$OUT/kafka" >/dev/null
 broker="127.0.0.1:$PORT"
 echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "# REPS=$REPS BULK=$BULK RATE=$RATE SECONDS=$SECONDS_ TRIGGER=${TRIGGER}s"
+echo "# REPS=$REPS BULK=$BULK RATE=$RATE DURATION=$DURATION TRIGGER=${TRIGGER}s"
 "$bin/gentweets" --kafka "$broker/bulk" --tweets "$BULK" --profile realistic --seed 7 >/dev/null
 
 wall() { local s e; s=$(date +%s.%N); "$@" >"$OUT/last.out" 2>"$OUT/last.err"; e=$(date +%s.%N); awk -v s="$s" -v e="$e" 'BEGIN{printf "%.2f", e-s}'; }
@@ -56,7 +56,7 @@ for rep in $(seq 1 "$REPS"); do
 done
 
 echo "latency rep system messages bronze_p50 bronze_p95 gold_p50 gold_p95"
-n=$(awk -v r="$RATE" -v s="$SECONDS_" 'BEGIN{printf "%d", r*s}')
+n=$(awk -v r="$RATE" -v s="$DURATION" 'BEGIN{printf "%d", r*s}')
 for rep in $(seq 1 "$REPS"); do
 	for sys in ours spark; do
 		topic="lat-$sys-$rep" d="$OUT/$sys-lat-$rep"

@@ -230,12 +230,14 @@ func BronzeKafka(s beam.Scope, ranges beam.PCollection, src KafkaSource, lim Lim
 	return beam.ParDo3(s, &readKafkaFn{Source: src, Limits: lim}, ranges)
 }
 
-// kafkaQuiet is how long a read waits for the rest of a range whose last
-// offsets hold no message (transaction markers, compaction) before it
-// takes the range as read.
-const kafkaQuiet = 3 * time.Second
+// kafkaPoll is how long one poll waits for messages.
+const kafkaPoll = 3 * time.Second
 
-// kafkaStall is how long a read waits for any message before it fails.
+// kafkaStall is how long a read waits for the next message of its range
+// before it fails (the bundle is retried, or the run fails naming the
+// offsets). A range is read when its last offset has come: transaction
+// markers come too (KeepControlRecords), so only offsets compacted away
+// at a range's end could leave it waiting.
 const kafkaStall = 60 * time.Second
 
 type readKafkaFn struct {
@@ -269,6 +271,7 @@ func (f *readKafkaFn) read(ctx context.Context, r KafkaRange, start time.Time, e
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: kgo.NewOffset().At(r.From)}}),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.KeepControlRecords(),
 	)
 	if err != nil {
 		return err
@@ -277,7 +280,7 @@ func (f *readKafkaFn) read(ctx context.Context, r KafkaRange, start time.Time, e
 	next, hwm := r.From, int64(-1)
 	lastProgress := time.Now()
 	for next < r.To {
-		pctx, cancel := context.WithTimeout(ctx, kafkaQuiet)
+		pctx, cancel := context.WithTimeout(ctx, kafkaPoll)
 		fetches := cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
@@ -304,19 +307,17 @@ func (f *readKafkaFn) read(ctx context.Context, r KafkaRange, start time.Time, e
 				}
 				got = true
 				next = m.Offset + 1
+				if m.Attrs.IsControl() {
+					continue // a transaction marker: an offset, not a message
+				}
 				*records += f.message(ctx, m, start, emit, quarantine)
 			}
 		})
 		switch {
 		case got:
 			lastProgress = time.Now()
-		case hwm >= r.To:
-			// The broker holds every planned offset, and none past next
-			// came: the rest are not messages (transaction markers, or
-			// compacted away).
-			return nil
 		case time.Since(lastProgress) > kafkaStall:
-			return fmt.Errorf("kafka %s: no message from offset %d on within %s (the partition ends at %d)", r, next, kafkaStall, hwm)
+			return fmt.Errorf("kafka %s: no message from offset %d on within %s (the partition's high watermark: %d; offsets compacted away at the range's end leave it waiting)", r, next, kafkaStall, hwm)
 		}
 	}
 	return nil
