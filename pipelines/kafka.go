@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -60,6 +61,9 @@ func (c *Config) validateKafka() error {
 		return &Failure{Msg: "{Input}: " + err.Error()}
 	}
 	c.Kafka.Source.Brokers, c.Kafka.Source.Topic = src.Brokers, src.Topic
+	if err := c.Kafka.Source.Load(); err != nil {
+		return &Failure{Msg: err.Error()}
+	}
 	if _, err := c.Kafka.Source.Options(); err != nil {
 		return &Failure{Msg: err.Error()}
 	}
@@ -163,6 +167,7 @@ func (k *kafkaPlanner) next(ctx context.Context) (plan *Plan, redo bool, err err
 	if err != nil {
 		return nil, false, &Failure{Msg: err.Error()}
 	}
+	latest := maps.Clone(end) // the partitions' real ends, before the run's bound
 	if k.bound != nil {
 		for p, e := range k.bound {
 			end[p] = min(end[p], e)
@@ -177,19 +182,26 @@ func (k *kafkaPlanner) next(ctx context.Context) (plan *Plan, redo bool, err err
 	if err != nil {
 		return nil, false, err
 	}
-	ranges, err := k.c.kafkaRanges(src.Topic, first, start, end)
+	for p, f := range first {
+		if f > latest[p] {
+			return nil, false, &Failure{Msg: fmt.Sprintf("kafka topic %s partition %d: the lake's plans read up to offset %d, but the partition ends at %d now: was the topic deleted and made again?", src.Topic, p, f, latest[p]),
+				Hint: "a recreated topic is a new source: ingest it into a new lake, or reset this one (medallion reset)"}
+		}
+	}
+	batch := int64(0)
+	if k.cp.last != nil {
+		batch = k.cp.last.Batch + 1
+	}
+	ranges, err := k.c.kafkaRanges(src.Topic, first, start, end, batch)
 	if err != nil {
 		return nil, false, err
 	}
 	if len(ranges) == 0 {
 		return nil, false, nil
 	}
-	p := &Plan{Kafka: ranges, Created: time.Now().UTC()}
+	p := &Plan{Batch: batch, Kafka: ranges, Created: time.Now().UTC()}
 	if k.c.stages != AllStages {
 		p.Stages = k.c.stages.String()
-	}
-	if k.cp.last != nil {
-		p.Batch = k.cp.last.Batch + 1
 	}
 	if err := k.cp.plans.claim(ctx, p.Batch, p); err != nil {
 		return nil, false, err
@@ -223,7 +235,10 @@ func (k *kafkaPlanner) firstOffsets(ctx context.Context, start, end map[int32]in
 		if o, ok := begun.Offsets[p]; ok {
 			first[p] = o
 		} else {
-			first[p] = start[p] // a partition added after reading began
+			// A partition added after reading began: from its first offset
+			// ever, so messages retention deleted before this run saw the
+			// partition are reported as lost, not skipped.
+			first[p] = 0
 		}
 	}
 	return first, nil
@@ -260,9 +275,14 @@ func (k *kafkaPlanner) startRecord(ctx context.Context, start, end map[int32]int
 		}
 		for p := range end {
 			o, ok := listed.Lookup(topic, p)
-			if !ok || o.Err != nil || o.Offset < 0 {
-				rec.Offsets[p] = end[p]
-			} else {
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("kafka %s: offsets at %s: no answer for partition %d", k.c.Kafka.Source.URL(), so.at.Format(time.RFC3339), p)
+			case o.Err != nil:
+				return nil, fmt.Errorf("kafka %s: offsets at %s: partition %d: %w", k.c.Kafka.Source.URL(), so.at.Format(time.RFC3339), p, o.Err)
+			case o.Offset < 0:
+				rec.Offsets[p] = end[p] // no message at or after the time yet
+			default:
 				rec.Offsets[p] = o.Offset
 			}
 		}
@@ -281,11 +301,14 @@ func (k *kafkaPlanner) startRecord(ctx context.Context, start, end map[int32]int
 	return rec, nil
 }
 
-// kafkaRanges are the ranges of a new plan: each partition from first to
-// its end, MaxMessages shared in proportion to each one's backlog. Offsets
-// retention deleted before any plan read them stop the run, or, with
-// LostOffsets quarantine, become a Lost range.
-func (c Config) kafkaRanges(topic string, first, start, end map[int32]int64) ([]transforms.KafkaRange, error) {
+// kafkaRanges are the ranges of batch's plan: each partition from first to
+// its end, MaxMessages shared in proportion to each one's backlog (rounded
+// down; the offsets left over go one each to the partitions in turn,
+// starting at a partition the batch number picks, so that no partition
+// waits for ever under a small cap). Offsets retention deleted before any
+// plan read them stop the run, or, with LostOffsets quarantine, become a
+// Lost range.
+func (c Config) kafkaRanges(topic string, first, start, end map[int32]int64, batch int64) ([]transforms.KafkaRange, error) {
 	parts := make([]int32, 0, len(end))
 	for p := range end {
 		parts = append(parts, p)
@@ -316,21 +339,27 @@ func (c Config) kafkaRanges(topic string, first, start, end map[int32]int64) ([]
 			Hint: "the messages are gone from the topic: rerun with {KafkaLostOffsets} quarantine to record each lost range as a quarantine row (reason offsets_lost) and go on"}
 	}
 	ranges = append(ranges, lost...)
-	left := c.Kafka.MaxMessages
-	for _, p := range parts {
-		n := backlog[p]
-		if n == 0 {
-			continue
+	take := backlog
+	if c.Kafka.MaxMessages > 0 && total > c.Kafka.MaxMessages {
+		take = map[int32]int64{}
+		left := c.Kafka.MaxMessages
+		for _, p := range parts {
+			share := int64(float64(c.Kafka.MaxMessages) * float64(backlog[p]) / float64(total)) // no overflow; rounded down
+			take[p] = min(share, backlog[p], left)
+			left -= take[p]
 		}
-		if c.Kafka.MaxMessages > 0 {
-			share := (c.Kafka.MaxMessages*n + total - 1) / total // rounded up: every partition with a backlog moves
-			n = min(n, share, left)
-			left -= n
-			if n == 0 {
-				continue
+		for i := 0; left > 0 && i < len(parts)*2; i++ {
+			p := parts[(int(batch%int64(len(parts)))+i)%len(parts)]
+			if take[p] < backlog[p] {
+				take[p]++
+				left--
 			}
 		}
-		ranges = append(ranges, transforms.KafkaRange{Topic: topic, Partition: p, From: first[p], To: first[p] + n})
+	}
+	for _, p := range parts {
+		if n := take[p]; n > 0 {
+			ranges = append(ranges, transforms.KafkaRange{Topic: topic, Partition: p, From: first[p], To: first[p] + n})
+		}
 	}
 	return ranges, nil
 }

@@ -691,3 +691,85 @@ func TestKafkaTransactions(t *testing.T) {
 		t.Errorf("planned %d offsets (want 6: 5 messages and the commit marker), read %d records (want 5), in %s", sum.PlannedMessages, sum.RawRecords, time.Since(start))
 	}
 }
+
+// Where a lake starts reading a topic: an RFC 3339 time and "latest" are
+// resolved once, recorded, and later runs (whatever their flag) go on from
+// the plans; a partition added to the topic later is read from its first
+// offset, and records retention deleted from it before the lake saw it are
+// reported lost, not skipped (our own code; the broker resolves times).
+func TestKafkaStartingOffsets(t *testing.T) {
+	needRuntime(t)
+	ctx := context.Background()
+	b := startKafka(t)
+	cl := b.client(t)
+	if err := gen.CreateTopic(ctx, cl, "start", 1); err != nil {
+		t.Fatal(err)
+	}
+	tweets := func(partition int32, n int) {
+		var recs []*kgo.Record
+		for i := 0; i < n; i++ {
+			recs = append(recs, &kgo.Record{Topic: "start", Partition: partition, Value: fmt.Appendf(nil, `{"date":"Mon Apr 06 22:19:45 PDT 2009","user":"u","text":"s%d @m","sentiment":"negative"}`, i)})
+		}
+		produce(t, b.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), recs...)
+	}
+	tweets(0, 5)
+	at := time.Now().Truncate(time.Second).Add(time.Second)
+	time.Sleep(time.Until(at) + 100*time.Millisecond)
+	tweets(0, 5) // offsets 5–9, after at
+	rows := func(lk string) int { return len(readTable(t, filepath.Join(lk, transforms.BronzeTable.Name))) }
+	run := func(lk, starting, lost string) error {
+		_, err := Run(ctx, Config{Input: b.input("start"), Lake: lk, Codec: "zstd", Stages: "raw:bronze",
+			Kafka: KafkaOptions{StartingOffsets: starting, LostOffsets: lost}}, prismRunner(ctx))
+		return err
+	}
+	record := func(lk string) kafkaStart {
+		var rec kafkaStart
+		if err := kafkaStartLedger(lk, "start").read(ctx, 0, &rec); err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+
+	byTime := t.TempDir()
+	if err := run(byTime, at.UTC().Format(time.RFC3339), ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, rec := rows(byTime), record(byTime); n != 5 || rec.Offsets[0] != 5 || rec.Starting != at.UTC().Format(time.RFC3339) {
+		t.Errorf("starting at %s: %d rows, record %+v; want 5 rows from offset 5", at.UTC().Format(time.RFC3339), n, rec)
+	}
+
+	latest := t.TempDir()
+	if err := run(latest, "latest", ""); err != nil {
+		t.Fatal(err)
+	}
+	tweets(0, 3)
+	if err := run(latest, "earliest", ""); err != nil { // the record decides, not the flag
+		t.Fatal(err)
+	}
+	if n, rec := rows(latest), record(latest); n != 3 || rec.Offsets[0] != 10 {
+		t.Errorf("latest: %d rows, record %+v; want the 3 produced after the first run", n, rec)
+	}
+
+	// A partition added, written to, and its first two records deleted
+	// before the lake saw it.
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreatePartitions(ctx, 1, "start"); err != nil {
+		t.Fatal(err)
+	}
+	tweets(1, 4)
+	var o kadm.Offsets
+	o.Add(kadm.Offset{Topic: "start", Partition: 1, At: 2})
+	if res, err := adm.DeleteRecords(ctx, o); err != nil || res.Error() != nil {
+		t.Fatalf("delete records: %v %v", err, res.Error())
+	}
+	err := run(latest, "", "")
+	if err == nil || !strings.Contains(err.Error(), "partition 1 offsets 0–1 were deleted (retention) before any batch read them") {
+		t.Errorf("a new partition's deleted records: %v", err)
+	}
+	if err := run(latest, "", "quarantine"); err != nil {
+		t.Fatal(err)
+	}
+	if n := rows(latest); n != 5 {
+		t.Errorf("after the new partition: %d rows, want 3 + 2", n)
+	}
+}

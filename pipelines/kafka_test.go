@@ -17,7 +17,7 @@ func TestKafkaRanges(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name              string
-		max               int64
+		max, batch        int64
 		lost              string
 		first, start, end map[int32]int64
 		want              []transforms.KafkaRange
@@ -26,7 +26,13 @@ func TestKafkaRanges(t *testing.T) {
 		{name: "no cap", first: map[int32]int64{0: 0, 1: 5, 2: 9}, start: map[int32]int64{0: 0, 1: 0, 2: 0}, end: map[int32]int64{0: 10, 1: 5, 2: 20},
 			want: []transforms.KafkaRange{r(0, 0, 10), r(2, 9, 20)}},
 		{name: "cap shared by backlog", max: 10, first: map[int32]int64{0: 0, 1: 0}, start: map[int32]int64{0: 0, 1: 0}, end: map[int32]int64{0: 30, 1: 10},
-			want: []transforms.KafkaRange{r(0, 0, 8), r(1, 0, 2)}},
+			want: []transforms.KafkaRange{r(0, 0, 8), r(1, 0, 2)}}, // 7.5 and 2.5: the half left over goes to partition 0's turn
+		{name: "cap below the partitions, batch 0", max: 2, first: map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0}, start: map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0},
+			end: map[int32]int64{0: 10, 1: 10, 2: 10, 3: 10}, want: []transforms.KafkaRange{r(0, 0, 1), r(1, 0, 1)}},
+		{name: "cap below the partitions, batch 2: the others' turn", max: 2, batch: 2, first: map[int32]int64{0: 1, 1: 1, 2: 0, 3: 0}, start: map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0},
+			end: map[int32]int64{0: 10, 1: 10, 2: 10, 3: 10}, want: []transforms.KafkaRange{r(2, 0, 1), r(3, 0, 1)}},
+		{name: "cap × backlog past int64", max: 1 << 33, first: map[int32]int64{0: 0, 1: 0}, start: map[int32]int64{0: 0, 1: 0},
+			end: map[int32]int64{0: 1 << 33, 1: 1 << 33}, want: []transforms.KafkaRange{r(0, 0, 1<<32), r(1, 0, 1<<32)}},
 		{name: "cap over the backlog", max: 100, first: map[int32]int64{0: 3}, start: map[int32]int64{0: 0}, end: map[int32]int64{0: 7},
 			want: []transforms.KafkaRange{r(0, 3, 7)}},
 		{name: "nothing new", first: map[int32]int64{0: 7}, start: map[int32]int64{0: 0}, end: map[int32]int64{0: 7}},
@@ -36,7 +42,7 @@ func TestKafkaRanges(t *testing.T) {
 			want: []transforms.KafkaRange{{Topic: "t", Partition: 0, From: 2, To: 5, Lost: true}, r(0, 5, 9)}},
 	} {
 		cfg := Config{Kafka: KafkaOptions{MaxMessages: c.max, LostOffsets: c.lost}}
-		got, err := cfg.kafkaRanges("t", c.first, c.start, c.end)
+		got, err := cfg.kafkaRanges("t", c.first, c.start, c.end, c.batch)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%s: error %v, want %q", c.name, err, c.err)

@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -46,8 +47,30 @@ type KafkaSource struct {
 	// and KeyFile (PEM) are a client certificate, when the brokers ask.
 	TLS                       bool
 	CAFile, CertFile, KeyFile string
-	SASLMechanism             string // "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
-	SASLUser, SASLPassword    string
+	// CAPEM, CertPEM and KeyPEM are the files' contents, read where the
+	// run starts (Load), so workers elsewhere need no copy of the files.
+	CAPEM, CertPEM, KeyPEM []byte
+	SASLMechanism          string // "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	SASLUser, SASLPassword string
+}
+
+// Load reads the TLS files named into the source, so the settings travel
+// to the workers whole (the key too, as the SASL password does).
+func (k *KafkaSource) Load() error {
+	for _, f := range []struct {
+		path string
+		into *[]byte
+	}{{k.CAFile, &k.CAPEM}, {k.CertFile, &k.CertPEM}, {k.KeyFile, &k.KeyPEM}} {
+		if f.path == "" {
+			continue
+		}
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			return fmt.Errorf("kafka TLS: %w", err)
+		}
+		*f.into = data
+	}
+	return nil
 }
 
 // IsKafka reports whether an --input names a Kafka topic.
@@ -82,20 +105,16 @@ func (k KafkaSource) Options() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(k.Brokers...), kgo.ClientID("medallion")}
 	if k.TLS {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if k.CAFile != "" {
-			pem, err := os.ReadFile(k.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("kafka TLS CA: %w", err)
-			}
+		if len(k.CAPEM) > 0 {
 			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			if !cfg.RootCAs.AppendCertsFromPEM(k.CAPEM) {
 				return nil, fmt.Errorf("kafka TLS CA %s: no PEM certificate in it", k.CAFile)
 			}
 		}
-		if k.CertFile != "" || k.KeyFile != "" {
-			cert, err := tls.LoadX509KeyPair(k.CertFile, k.KeyFile)
+		if len(k.CertPEM) > 0 || len(k.KeyPEM) > 0 {
+			cert, err := tls.X509KeyPair(k.CertPEM, k.KeyPEM)
 			if err != nil {
-				return nil, fmt.Errorf("kafka TLS client certificate: %w", err)
+				return nil, fmt.Errorf("kafka TLS client certificate %s: %w", k.CertFile, err)
 			}
 			cfg.Certificates = []tls.Certificate{cert}
 		}
@@ -302,7 +321,13 @@ func (f *readKafkaFn) read(ctx context.Context, r KafkaRange, start time.Time, e
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			hwm = max(hwm, p.HighWatermark)
 			for _, m := range p.Records {
-				if m.Offset < next || m.Offset >= r.To {
+				if m.Offset >= r.To {
+					// Past the range: the offsets before it that did not
+					// come hold no message (compacted away, or aborted).
+					got, next = true, r.To
+					break
+				}
+				if m.Offset < next {
 					continue
 				}
 				got = true
@@ -316,8 +341,10 @@ func (f *readKafkaFn) read(ctx context.Context, r KafkaRange, start time.Time, e
 		switch {
 		case got:
 			lastProgress = time.Now()
+		case time.Since(lastProgress) > kafkaStall && hwm < 0:
+			return fmt.Errorf("kafka %s: no answer from the brokers (%s) within %s: can this worker reach them?", r, strings.Join(f.Source.Brokers, ","), kafkaStall)
 		case time.Since(lastProgress) > kafkaStall:
-			return fmt.Errorf("kafka %s: no message from offset %d on within %s (the partition's high watermark: %d; offsets compacted away at the range's end leave it waiting)", r, next, kafkaStall, hwm)
+			return fmt.Errorf("kafka %s: no message from offset %d on within %s (the partition's high watermark: %d)", r, next, kafkaStall, hwm)
 		}
 	}
 	return nil
@@ -327,8 +354,8 @@ func (f *readKafkaFn) read(ctx context.Context, r KafkaRange, start time.Time, e
 func (f *readKafkaFn) message(ctx context.Context, m *kgo.Record, now time.Time, emit func(BronzeRow), quarantine func(QuarantineRow)) int64 {
 	cut := &recordCutter{ctx: ctx, src: MessageName(m.Topic, m.Partition, m.Offset), now: now.UnixMicro(), lim: f.Limits, emit: emit, quarantine: quarantine}
 	switch {
-	case len(m.Value) == 0:
-		cut.bad(nil, recordErr(ReasonEmptyMessage, "the message has no value"))
+	case len(bytes.TrimSpace(m.Value)) == 0:
+		cut.bad(m.Value, recordErr(ReasonEmptyMessage, "the message has no value"))
 	case f.Limits.MaxFileBytes > 0 && int64(len(m.Value)) > f.Limits.MaxFileBytes:
 		cut.bad(m.Value, recordErr(ReasonTooLarge, "message is %d bytes, limit %d", len(m.Value), f.Limits.MaxFileBytes))
 	default:
