@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"sort"
 	"strings"
@@ -46,6 +47,10 @@ type KafkaOptions struct {
 	// Piece is the most offsets one read takes: longer ranges are cut, so
 	// several workers read one partition at once (0: DefaultKafkaPiece).
 	Piece int64
+	// Group, when set, is a consumer group the lake's progress is
+	// committed to once a batch is in every table, so that lag tools see
+	// it. It decides nothing: the plans do.
+	Group string
 }
 
 // DefaultKafkaPiece is the offsets one worker reads at a time.
@@ -414,6 +419,30 @@ func checkKafkaPlan(ctx context.Context, src transforms.KafkaSource, p *Plan) er
 		}
 	}
 	return nil
+}
+
+// commitKafkaGroup commits a finished Kafka batch's offsets to the
+// consumer group (--kafka-group), for lag tools. A failure is logged and
+// the run goes on: the lake's plans, not the group, say what was read.
+func (c Config) commitKafkaGroup(ctx context.Context, plan *Plan) {
+	if c.Kafka.Group == "" || len(plan.Kafka) == 0 || !c.kafka() {
+		return
+	}
+	cl, err := c.Kafka.Source.Client()
+	if err == nil {
+		defer cl.Close()
+		var o kadm.Offsets
+		for _, r := range plan.Kafka {
+			o.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.To, LeaderEpoch: -1})
+		}
+		var res kadm.OffsetResponses
+		if res, err = kadm.NewClient(cl).CommitOffsets(ctx, c.Kafka.Group, o); err == nil {
+			err = res.Error()
+		}
+	}
+	if err != nil {
+		slog.Warn("kafka: batch committed to the lake, but not to the consumer group", "group", c.Kafka.Group, "batch", plan.Batch, "err", err)
+	}
 }
 
 // kafkaEnd is the topic's end offsets now: what a run reads up to.

@@ -190,10 +190,20 @@ func TestKafkaSource(t *testing.T) {
 	t.Run("batch", func(t *testing.T) {
 		lk := t.TempDir()
 		cfg := Config{Input: b.input("tweets"), Lake: lk, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1,
-			Kafka: KafkaOptions{MaxMessages: 100, Piece: 20}}
+			Kafka: KafkaOptions{MaxMessages: 100, Piece: 20, Group: "lag-tools"}}
 		sum, err := Run(ctx, cfg, prismRunner(ctx))
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The group holds where the plans end: each partition's end.
+		committed, err := kadm.NewClient(b.client(t)).FetchOffsets(ctx, "lag-tools")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var total int64
+		committed.Each(func(o kadm.OffsetResponse) { total += o.At })
+		if total != int64(messages) {
+			t.Errorf("consumer group lag-tools holds offsets summing to %d, want %d (every partition's end)", total, messages)
 		}
 		if sum.PlannedMessages != int64(messages) || sum.Batch < 2 {
 			t.Errorf("run read %d offsets in batches %d–%d, want %d offsets in several batches", sum.PlannedMessages, sum.FirstBatch, sum.Batch, messages)

@@ -444,6 +444,7 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 		return nil, fmt.Errorf("batch %d: %w", plan.Batch, err)
 	}
 	c.Metrics.batch(ctx, c, sum)
+	c.commitKafkaGroup(ctx, plan)
 	return sum, nil
 }
 

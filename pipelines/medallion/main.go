@@ -139,6 +139,7 @@ func (o *options) kafkaFlags(fs *flag.FlagSet) {
 	fs.StringVar(&k.Source.KeyFile, "kafka-tls-key", "", "PEM key of --kafka-tls-cert")
 	fs.StringVar(&k.Source.SASLMechanism, "kafka-sasl", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (password from $MEDALLION_KAFKA_PASSWORD)")
 	fs.StringVar(&k.Source.SASLUser, "kafka-user", "", "SASL user name")
+	fs.StringVar(&k.Group, "kafka-group", "", "consumer group to commit each finished batch's offsets to, so that lag tools see the lake's progress (it decides nothing: the lake's plans do)")
 }
 
 // limitFlags are the quarantine limits; a rebuild applies silver's only.
