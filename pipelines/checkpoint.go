@@ -278,19 +278,22 @@ func batchLen(files []inputFile, maxBytes int64) int {
 }
 
 // backlog counts what the input holds that the tables do not yet: files no
-// plan claims, and those of the plans after the last committed batch
-// (medallion_pending_inputs).
+// plan claims, and those of the plans after the last committed batch; or,
+// for a Kafka topic, the offsets between each partition's end and the last
+// committed batch's (medallion_pending_inputs).
 type backlog struct {
 	input     string
 	cp        *checkpoint
 	committed int64 // the last batch every table holds
+	kafka     *Config // set for a Kafka input
+	lake      string
 }
 
 // backlog returns what counts the run's pending inputs: nil when it keeps
 // no metrics, reads a table's commits, or cannot read the checkpoint (logged:
 // metrics never make a run fail; the run itself then says what is wrong).
 func (c Config) backlog(ctx context.Context) *backlog {
-	if c.Metrics == nil || c.fromTable() || c.kafka() {
+	if c.Metrics == nil || c.fromTable() {
 		return nil
 	}
 	b, err := c.openBacklog(ctx)
@@ -306,7 +309,10 @@ func (c Config) openBacklog(ctx context.Context) (*backlog, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &backlog{input: c.Input, cp: cp, committed: -1}
+	b := &backlog{input: c.Input, cp: cp, committed: -1, lake: c.Lake}
+	if c.kafka() {
+		b.kafka = &c
+	}
 	if cp.last != nil {
 		b.committed = cp.last.Batch
 		if p, err := cp.unfinished(ctx); err != nil {
@@ -340,6 +346,9 @@ func (b *backlog) count(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		b.cp.add(p)
+	}
+	if b.kafka != nil {
+		return b.countKafka(ctx)
 	}
 	files, err := listInput(b.input, b.cp.isClaimed)
 	if err != nil {

@@ -494,3 +494,50 @@ func (c Config) checkKafkaBatch(ctx context.Context, b *Batch) error {
 		Hint: fmt.Sprintf("the planned messages cannot be read again: run `medallion abandon --lake %s --batch %d` to close the batch (each planned range becomes a quarantine row; nothing committed is lost), then rerun", c.Lake, plan.Batch),
 		Err:  lost}
 }
+
+// countKafka is a Kafka input's backlog: per partition, the offsets from
+// the end of the last batch every table holds (or where the lake's reading
+// of the topic starts) to the partition's end.
+func (b *backlog) countKafka(ctx context.Context) (int, error) {
+	src := b.kafka.Kafka.Source
+	cl, err := src.Client()
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	start, end, err := src.Offsets(ctx, cl)
+	if err != nil {
+		return 0, err
+	}
+	done := map[int32]int64{}
+	for batch := int64(0); batch <= b.committed; batch++ {
+		for _, r := range b.cp.byBatch[batch].kafkaRanges() {
+			if r.Topic == src.Topic {
+				done[r.Partition] = max(done[r.Partition], r.To)
+			}
+		}
+	}
+	begun := new(kafkaStart)
+	if err := kafkaStartLedger(b.lake, src.Topic).read(ctx, 0, begun); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	n := int64(0)
+	for p, e := range end {
+		from, ok := done[p]
+		if !ok {
+			if from, ok = begun.Offsets[p]; !ok {
+				from = start[p]
+			}
+		}
+		n += max(0, e-from)
+	}
+	return int(n), nil
+}
+
+// kafkaRanges are a plan's Kafka ranges (none for a nil plan).
+func (p *Plan) kafkaRanges() []transforms.KafkaRange {
+	if p == nil {
+		return nil
+	}
+	return p.Kafka
+}

@@ -190,7 +190,26 @@ func TestKafkaSource(t *testing.T) {
 	t.Run("batch", func(t *testing.T) {
 		lk := t.TempDir()
 		cfg := Config{Input: b.input("tweets"), Lake: lk, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1,
-			Kafka: KafkaOptions{MaxMessages: 100, Piece: 20, Group: "lag-tools"}}
+			Kafka: KafkaOptions{MaxMessages: 100, Piece: 20, Group: "lag-tools"}, Metrics: NewMetrics()}
+		pending := func() int {
+			t.Helper()
+			c := cfg
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			bl, err := c.openBacklog(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := bl.count(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := pending(); n != messages {
+			t.Errorf("pending inputs before the run: %d, want every offset (%d)", n, messages)
+		}
 		sum, err := Run(ctx, cfg, prismRunner(ctx))
 		if err != nil {
 			t.Fatal(err)
@@ -210,6 +229,9 @@ func TestKafkaSource(t *testing.T) {
 		}
 		sameTablesBut(t, "batch from Kafka", lk, ref)
 		checkTiling(t, lk, messages)
+		if n, live := pending(), cfg.Metrics.Snapshot().Pending; n != 0 || live != 0 {
+			t.Errorf("pending inputs after the run: %d (the run's gauge: %d), want 0", n, live)
+		}
 		again, err := Run(ctx, cfg, prismRunner(ctx))
 		if err != nil || again.Batch >= 0 {
 			t.Errorf("rerun: batch %d %v, want nothing new", again.Batch, err)

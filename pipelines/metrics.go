@@ -81,7 +81,7 @@ func NewMetrics() *Metrics {
 		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "medallion_pending_inputs",
-			Help: "Input files seen and not yet committed: unplanned ones and those of batches in flight.",
+			Help: "Input files (a Kafka input: offsets) seen and not yet committed: unplanned ones and those of batches in flight.",
 		}),
 		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "medallion_model_info",
