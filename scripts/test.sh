@@ -30,7 +30,7 @@ trap 'rm -f "$events"' EXIT
 # Files tests keep (t.ArtifactDir: the live page's screenshot) go to .cache/test-artifacts.
 artifacts="$PWD/.cache/test-artifacts"
 rm -rf "$artifacts" && mkdir -p "$artifacts"
-./.cache/bin/gotestsum --jsonfile "$events" --format pkgname-and-test-fails --format-hide-empty-pkg -- -tags integration -count=1 -timeout 30m -artifacts -outputdir "$artifacts" ./...
+./.cache/bin/gotestsum --jsonfile "$events" --format pkgname-and-test-fails --format-hide-empty-pkg -- -tags integration -count=1 -timeout 45m -artifacts -outputdir "$artifacts" ./...
 # Under CI every test must run: a skip means the set-up missed something.
 skipped=$(grep '"Action":"skip"' "$events" | grep -c '"Test":' || true)
 if [ -n "${CI:-}" ] && [ "$skipped" -gt 0 ]; then
