@@ -284,7 +284,7 @@ func batchLen(files []inputFile, maxBytes int64) int {
 type backlog struct {
 	input     string
 	cp        *checkpoint
-	committed int64 // the last batch every table holds
+	committed int64   // the last batch every table holds
 	kafka     *Config // set for a Kafka input
 	lake      string
 }

@@ -43,21 +43,40 @@ func startKafka(t *testing.T, extra ...string) *broker {
 	t.Helper()
 	cp, _ := filepath.Abs("../.cache/runners/kafka.classpath")
 	needTool(t, "Kafka's broker (scripts/setup-runners.sh)", cp)
-	port := loopbackPort(t)
-	for isListening(port + 1) { // the controller takes the next port
-		port = loopbackPort(t)
+	// A free port may be taken by another process before the broker binds
+	// it (the controller's, the next one, too): then again, on new ports.
+	var failed string
+	for attempt := 0; attempt < 3; attempt++ {
+		port := loopbackPort(t)
+		for isListening(port + 1) { // the controller takes the next port
+			port = loopbackPort(t)
+		}
+		b := &broker{addr: fmt.Sprintf("127.0.0.1:%d", port), dir: t.TempDir(), port: port}
+		b.args = append([]string{"--port", strconv.Itoa(port), "--dir", b.dir}, extra...)
+		out, err := b.run("up")
+		if err == nil {
+			t.Cleanup(func() { b.down(t) })
+			return b
+		}
+		b.run("down")
+		failed = fmt.Sprintf("kafka.sh up: %v\n%s", err, out)
+		if !strings.Contains(out, "Address already in use") && !strings.Contains(out, "is taken") {
+			break
+		}
 	}
-	b := &broker{addr: fmt.Sprintf("127.0.0.1:%d", port), dir: t.TempDir(), port: port}
-	b.args = append([]string{"--port", strconv.Itoa(port), "--dir", b.dir}, extra...)
-	b.up(t)
-	t.Cleanup(func() { b.down(t) })
-	return b
+	t.Fatal(failed)
+	return nil
+}
+
+func (b *broker) run(cmd string) (string, error) {
+	script, _ := filepath.Abs("../scripts/kafka.sh")
+	out, err := exec.Command(script, append([]string{cmd}, b.args...)...).CombinedOutput()
+	return string(out), err
 }
 
 func (b *broker) script(t *testing.T, cmd string) {
 	t.Helper()
-	script, _ := filepath.Abs("../scripts/kafka.sh")
-	if out, err := exec.Command(script, append([]string{cmd}, b.args...)...).CombinedOutput(); err != nil {
+	if out, err := b.run(cmd); err != nil {
 		t.Fatalf("kafka.sh %s: %v\n%s", cmd, err, out)
 	}
 }
