@@ -284,9 +284,8 @@ func batchLen(files []inputFile, maxBytes int64) int {
 type backlog struct {
 	input     string
 	cp        *checkpoint
-	committed int64   // the last batch every table holds
-	kafka     *Config // set for a Kafka input
-	lake      string
+	committed int64                   // the last batch every table holds
+	kafka     *transforms.KafkaSource // set for a Kafka input
 }
 
 // backlog returns what counts the run's pending inputs: nil when it keeps
@@ -309,9 +308,9 @@ func (c Config) openBacklog(ctx context.Context) (*backlog, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &backlog{input: c.Input, cp: cp, committed: -1, lake: c.Lake}
+	b := &backlog{input: c.Input, cp: cp, committed: -1}
 	if c.kafka() {
-		b.kafka = &c
+		b.kafka = &c.Kafka.Source
 	}
 	if cp.last != nil {
 		b.committed = cp.last.Batch

@@ -499,7 +499,7 @@ func (c Config) checkKafkaBatch(ctx context.Context, b *Batch) error {
 // the end of the last batch every table holds (or where the lake's reading
 // of the topic starts) to the partition's end.
 func (b *backlog) countKafka(ctx context.Context) (int, error) {
-	src := b.kafka.Kafka.Source
+	src := *b.kafka
 	cl, err := src.Client()
 	if err != nil {
 		return 0, err
@@ -518,7 +518,7 @@ func (b *backlog) countKafka(ctx context.Context) (int, error) {
 		}
 	}
 	begun := new(kafkaStart)
-	if err := kafkaStartLedger(b.lake, src.Topic).read(ctx, 0, begun); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := kafkaStartLedger(b.cp.lake, src.Topic).read(ctx, 0, begun); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, err
 	}
 	n := int64(0)
