@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -439,6 +440,7 @@ func runPlan(ctx context.Context, c Config, plan *Plan, redo bool, run Runner) (
 		// recorded tallies) does not say how many records it read: they are
 		// what its committed bronze rows and bronze quarantine rows came from.
 		sum.RawRecords = sum.table(transforms.BronzeTable.Name).Rows + sum.BronzeQuarantined
+		sum.Untallied = slices.DeleteFunc(sum.Untallied, func(n string) bool { return n == transforms.TallyRawRecords })
 	}
 	if err := sum.Check(); err != nil {
 		return nil, fmt.Errorf("batch %d: %w", plan.Batch, err)

@@ -103,7 +103,7 @@ func (f *bronzeFn) ProcessElement(ctx context.Context, rf fileio.ReadableFile, e
 		return nil
 	}
 	cut.cut(data)
-	return nil
+	return failFirstAttempt("bronze", src)
 }
 
 // recordCutter cuts one source's bytes (a file, or a Kafka message) into

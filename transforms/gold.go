@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -127,7 +128,7 @@ func (f *inferFn) Setup(ctx context.Context) error {
 	return nil
 }
 
-func (f *inferFn) ProcessElement(ctx context.Context, _ int, rows func(*SilverRow) bool, emit func(GoldRow)) error {
+func (f *inferFn) ProcessElement(ctx context.Context, shard int, rows func(*SilverRow) bool, emit func(GoldRow)) error {
 	start := time.Now()
 	defer func() { goldMicros.Inc(ctx, time.Since(start).Microseconds()) }()
 	batch := f.BatchSize
@@ -184,5 +185,8 @@ func (f *inferFn) ProcessElement(ctx context.Context, _ int, rows func(*SilverRo
 			}
 		}
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	return failFirstAttempt("gold", strconv.Itoa(shard))
 }

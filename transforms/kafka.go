@@ -278,6 +278,9 @@ func (f *readKafkaFn) ProcessElement(ctx context.Context, r KafkaRange, emit fun
 	if err != nil {
 		return err
 	}
+	if err := failFirstAttempt("bronze", MessageName(r.Topic, r.Partition, r.From)); err != nil {
+		return err
+	}
 	workerFiles.Inc(ctx, 1) // a range read: the per-worker spread counts these as a file source's files
 	// Tallied once the whole range is read: a failed read emits no tally,
 	// and its bundle's rows are dropped with it.
