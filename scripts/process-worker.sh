@@ -36,20 +36,26 @@ done
 work="$(mktemp -d "${TMPDIR:-/tmp}/medallion-worker.XXXXXX")"
 pid=
 copy=
+worker=
 
-# findcopy notes the /tmp/binNNN folder whose worker the boot program runs.
+# findcopy notes the worker process the boot program started and the
+# /tmp/binNNN folder of the copy it runs.
 findcopy() {
 	local p exe
 	for p in $(pgrep -P "$pid" 2>/dev/null || true); do
 		exe="$(readlink "/proc/$p/exe" 2>/dev/null)" || continue
-		case "$exe" in /tmp/bin*/worker) copy="${exe%/worker}" && return ;; esac
+		case "$exe" in /tmp/bin*/worker) worker="$p" copy="${exe%/worker}" && return ;; esac
 	done
 }
 
 cleanup() {
+	# Kill first, by the pids already noted: the runner kills this script 2 s
+	# after its TERM, and a clean-up cut short leaves the boot program and
+	# its worker running, orphaned (a second TERM must not cut it either).
+	trap '' TERM INT
 	if [ -n "$pid" ]; then
-		[ -n "$copy" ] || findcopy
-		pkill -KILL -P "$pid" 2>/dev/null || true
+		[ -z "$worker" ] || kill -KILL "$worker" 2>/dev/null || true
+		pkill -KILL -P "$pid" 2>/dev/null || true # a worker not noted yet
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	rm -rf "$work" ${copy:+"$copy"}
@@ -72,7 +78,7 @@ pid=$!
 # worker whose runner died (a TaskManager killed) does not notice and would
 # run on: it ends with its runner.
 while kill -0 "$pid" 2>/dev/null; do
-	[ -n "$copy" ] || findcopy
+	[ -n "$worker" ] || findcopy
 	kill -0 "$PPID" 2>/dev/null || exit 1
 	sleep 0.2 &
 	wait $! || true
