@@ -80,6 +80,7 @@ const (
 	hintSpace    = "free space where the lake is (or move it), then rerun: an unfinished batch is redone, and nothing committed is lost"
 	hintReadOnly = "make the lake writable by this user, then rerun: an unfinished batch is redone, and nothing committed is lost"
 	hintRuntime  = "install ONNX Runtime where the workers run (scripts/setup.sh, or ORT_LIB in their environment), then rerun: an unfinished batch is redone, and nothing committed is lost"
+	hintLost     = "start the cluster's master again (or point {Endpoint} at a job server whose cluster runs), then rerun: the batch is redone, and nothing is committed twice"
 	hintModel    = "restore the model folder or the registry (or choose another with {Model} and {Registry}), then rerun: an unfinished batch is redone, and nothing committed is lost"
 )
 
@@ -92,6 +93,12 @@ func batchFailure(batch int64, err error) *Failure {
 	hint := HintFor(cause)
 	if hint == "" {
 		hint = hintRerun
+	}
+	if strings.Contains(cause, "java.net.ConnectException") {
+		// The job server reached its cluster's master (Flink's JobManager,
+		// a Spark Master) and now cannot: without high availability the
+		// job went with it.
+		cause, hint = "the runner lost the job: the job server cannot reach its cluster ("+cause+")", hintLost
 	}
 	return &Failure{Msg: fmt.Sprintf("batch %d failed: %s", batch, cause), Hint: hint, Err: err}
 }

@@ -356,6 +356,12 @@ func TestRootCause(t *testing.T) {
 	if f.Msg != "batch 3 failed: commit /l/silver: write /l/silver/_delta_log/.tmp-1: no space left on device" || f.Hint != hintSpace || !errors.Is(f, f.Err) {
 		t.Errorf("batchFailure: %q / %q", f.Msg, f.Hint)
 	}
+	// What Beam's Flink job server said when its JobManager was killed
+	// (TestFlinkCluster, killJobManager).
+	f = batchFailure(0, errors.New("job medallion-1 failed:\njava.net.ConnectException: Connection refused"))
+	if f.Msg != "batch 0 failed: the runner lost the job: the job server cannot reach its cluster (java.net.ConnectException: Connection refused)" || f.Hint != hintLost {
+		t.Errorf("batchFailure: %q / %q", f.Msg, f.Hint)
+	}
 }
 
 // Without --verbose, this module's own warnings still reach the user (a

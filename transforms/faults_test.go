@@ -45,6 +45,17 @@ func TestFailFirstAttempt(t *testing.T) {
 		}
 	}
 
+	t.Setenv(FaultEnv, "bronze/20:"+t.TempDir())
+	picked = 0
+	for i := range 400 {
+		if failFirstAttempt("bronze", fmt.Sprintf("k%d", i)) != nil {
+			picked++
+		}
+	}
+	if picked < 8 || picked > 40 {
+		t.Errorf("bronze/20: %d of 400 units failed their first attempt, want about 20", picked)
+	}
+
 	t.Setenv(FaultEnv, "")
 	os.RemoveAll(dir)
 	for i := range 60 {
@@ -52,8 +63,31 @@ func TestFailFirstAttempt(t *testing.T) {
 			t.Fatalf("unset switch: %v", err)
 		}
 	}
-	t.Setenv(FaultEnv, "gold")
-	if err := failFirstAttempt("gold", "1"); err == nil || errors.Is(err, ErrInjected) {
-		t.Errorf("a switch without a folder: %v, want an error naming the form", err)
+	// The kill switch picks the same way; the kill itself is the cluster
+	// tests' (TestFlinkCluster, TestSparkCluster: killGoWorkers).
+	t.Setenv(KillEnv, "bronze/20:"+t.TempDir())
+	killed := 0
+	for i := range 400 {
+		first, err := firstAttempt(KillEnv, "bronze", fmt.Sprintf("k%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := firstAttempt(KillEnv, "bronze", fmt.Sprintf("k%d", i)); again {
+			t.Fatalf("unit k%d picked twice", i)
+		}
+		if first {
+			killed++
+		}
+	}
+	if killed != picked {
+		t.Errorf("the kill switch picked %d units, the fail switch %d of the same keys", killed, picked)
+	}
+	t.Setenv(KillEnv, "")
+
+	for _, bad := range []string{"gold", "gold/x:" + dir, "gold/0:" + dir} {
+		t.Setenv(FaultEnv, bad)
+		if err := failFirstAttempt("gold", "1"); err == nil || errors.Is(err, ErrInjected) {
+			t.Errorf("%s=%s: %v, want an error naming the form", FaultEnv, bad, err)
+		}
 	}
 }
