@@ -4,6 +4,7 @@ package pipelines
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -82,9 +83,19 @@ func removeEntries(t *testing.T, dir string) {
 // executor (sdk_worker_parallelism, a Java pipeline option the command
 // passes with --job-option).
 func engineFlags(t *testing.T, endpoint string) []string {
+	return engineFlagsEnv(t, endpoint, nil)
+}
+
+// engineFlagsEnv is engineFlags with variables set in the workers'
+// environment (the PROCESS environment's "env").
+func engineFlagsEnv(t *testing.T, endpoint string, env map[string]string) []string {
 	script, _ := filepath.Abs("../scripts/process-worker.sh")
+	config, err := json.Marshal(map[string]any{"command": script, "env": env})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return []string{"--runner=universal", "--endpoint=" + endpoint, "--parallelism=2",
-		"--environment_type=PROCESS", `--environment_config={"command":"` + script + `"}`,
+		"--environment_type=PROCESS", "--environment_config=" + string(config),
 		"--worker_binary=" + medallionBin(t), "--job-option", "sdk_worker_parallelism=2",
 		"--inference-threads", "1", "--batch-size", "16"}
 }

@@ -13,7 +13,9 @@ go vet ./...
 go vet -tags integration ./...
 ./.cache/bin/staticcheck -tags integration ./...
 echo "== race detector (the packages with concurrency of their own)"
-go test -count=1 -race -tags integration ./lake/ ./inference/ ./tracking/
+# The tests whose other side is Spark or MLflow (run by the last step) add
+# JVM and Python time, not Go concurrency.
+go test -count=1 -race -tags integration -skip 'TestSparkFeatures|TestMLflowReadsOurFileStore|TestMLflowServerSQLite|TestRegistryOnS3RegisteredByMLflow' ./lake/ ./inference/ ./tracking/
 echo "== fuzzing, briefly (longer runs: docs/RELIABILITY.md)"
 for target in transforms:FuzzSplitAndDecode transforms:FuzzParseTweetDate transforms:FuzzMentionsAndCleanText inference:FuzzEncode; do
 	# The whole output when it fails (a crasher, or the fuzzing engine's own error); its last line otherwise.
