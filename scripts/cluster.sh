@@ -131,9 +131,10 @@ if [ "$engine" = spark ]; then
 		[ -f "$dir/pids" ] || { echo "cluster.sh: no cluster in $dir" >&2; exit 1; }
 		n=1
 		while [ -d "$dir/worker-$n" ]; do n=$((n + 1)); done
-		want=$(($(alive) + 1))
 		worker "$n"
-		wait_for "Worker $n" '[ "$(alive)" -ge "$want" ]'
+		# Its own log, not the Master's count: the Master counts a Worker
+		# just killed as alive until it notices.
+		wait_for "Worker $n" "grep -q 'Successfully registered with master' '$dir/worker-$n/out.log'"
 		echo "Worker $n up (pid $(cat "$dir/worker-$n/pid"))"
 		exit 0
 	fi
