@@ -243,7 +243,8 @@ func (c clusterRun) members(t *testing.T, prefix string) []int {
 			t.Fatal(err)
 		}
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-		if syscall.Kill(pid, 0) == nil {
+		// Live, and still the process of that folder: pids are reused.
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil && cwd == filepath.Dir(f) {
 			pids = append(pids, pid)
 		}
 	}
