@@ -20,18 +20,8 @@ MODEL="${MODEL:-distilbert-size}"
 OUT="${OUT:-/tmp/bench-cluster}"
 PROFILE="${PROFILE:-realistic}"
 read -r -a extra <<<"${EXTRA:---quantized}"
-mkdir -p "$OUT"
-export ORT_LIB="$PWD/.cache/onnxruntime/libonnxruntime.so.1" BEAM_BOOT="$PWD/.cache/bin/beam-boot"
-
-bin="$OUT/medallion"
-CGO_ENABLED=1 go build -o "$bin" ./pipelines/medallion
-input="$OUT/files$TWEETS-$PROFILE"
-[ -d "$input" ] || go run ./scripts/gentweets --out "$input" --tweets "$TWEETS" --seed 100 --profile "$PROFILE" >/dev/null
-case "$MODEL" in
-demo) model="$PWD/testdata/models/tweet-sentiment-demo" ;;
-*) model="$PWD/.cache/bench-models/$MODEL" ;;
-esac
-[ -f "$model/onnx/model.onnx" ] || { echo "no model at $model (run scripts/make-bench-models.sh)" >&2; exit 1; }
+. scripts/bench-lib.sh
+bench_prepare
 
 cluster="$OUT/cluster"
 trap './scripts/cluster.sh flink down --dir "$cluster" >/dev/null 2>&1 || true' EXIT

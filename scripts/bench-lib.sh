@@ -1,4 +1,4 @@
-# Shared by scripts/bench-realistic.sh and scripts/bench-peers.sh (sourced).
+# Shared by the bench-*.sh scripts (sourced).
 
 # summary_texts_seconds FILE: the distinct texts a medallion run inferred and
 # its elapsed seconds, from its run summary: "TEXTS SECONDS".
@@ -23,4 +23,23 @@ from deltalake import DeltaTable
 t = DeltaTable(sys.argv[1]).to_pyarrow_table(columns=["cleaned_text"])
 json.dump(sorted(set(t.column("cleaned_text").to_pylist())), open(sys.argv[2], "w"))
 sys.stdout.flush(); os._exit(0)' "$1/silver" "$2"
+}
+
+# bench_prepare: the runner benchmarks' common set-up, from ROUNDS, TWEETS,
+# MODEL, PROFILE and OUT: the command built into $bin, $input holding TWEETS
+# one-tweet files of PROFILE (generated once per OUT), $model the model's
+# folder (demo: the repository's; otherwise .cache/bench-models/MODEL), and
+# ORT_LIB and BEAM_BOOT exported for the workers a job server starts.
+bench_prepare() {
+	mkdir -p "$OUT"
+	export ORT_LIB="$PWD/.cache/onnxruntime/libonnxruntime.so.1" BEAM_BOOT="$PWD/.cache/bin/beam-boot"
+	bin="$OUT/medallion"
+	CGO_ENABLED=1 go build -o "$bin" ./pipelines/medallion
+	input="$OUT/files$TWEETS-$PROFILE"
+	[ -d "$input" ] || go run ./scripts/gentweets --out "$input" --tweets "$TWEETS" --seed 100 --profile "$PROFILE" >/dev/null
+	case "$MODEL" in
+	demo) model="$PWD/testdata/models/tweet-sentiment-demo" ;;
+	*) model="$PWD/.cache/bench-models/$MODEL" ;;
+	esac
+	[ -f "$model/onnx/model.onnx" ] || { echo "no model at $model (run scripts/make-bench-models.sh)" >&2; exit 1; }
 }

@@ -20,18 +20,8 @@ OUT="${OUT:-/tmp/bench-runners}"
 RUNNERS="${RUNNERS:-prism flink spark}"
 PROFILE="${PROFILE:-short}" # gentweets --profile
 read -r -a extra <<<"${EXTRA:-}"
-mkdir -p "$OUT"
-export ORT_LIB="$PWD/.cache/onnxruntime/libonnxruntime.so.1" BEAM_BOOT="$PWD/.cache/bin/beam-boot"
-
-bin="$OUT/medallion"
-CGO_ENABLED=1 go build -o "$bin" ./pipelines/medallion
-input="$OUT/files$TWEETS-$PROFILE"
-[ -d "$input" ] || go run ./scripts/gentweets --out "$input" --tweets "$TWEETS" --seed 100 --profile "$PROFILE" >/dev/null
-case "$MODEL" in
-demo) model="$PWD/testdata/models/tweet-sentiment-demo" ;;
-*) model="$PWD/.cache/bench-models/$MODEL" ;;
-esac
-[ -f "$model/onnx/model.onnx" ] || { echo "no model at $model (run scripts/make-bench-models.sh)" >&2; exit 1; }
+. scripts/bench-lib.sh
+bench_prepare
 
 # The job servers run for the whole sitting, as a cluster's would; their
 # start-up is not measured, each job's is.
