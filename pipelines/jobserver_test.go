@@ -32,3 +32,25 @@ func TestStreamJobOptions(t *testing.T) {
 		}
 	}
 }
+
+// A job on a Java job server's runner keeps its SDK workers between stages
+// (environment_cache_millis) unless its options say otherwise; other runners
+// get the options as given. Wiring: the option's effect is measured on
+// scripts/cluster.sh's Flink cluster (Env.jobOptions).
+func TestJobOptions(t *testing.T) {
+	for _, tc := range []struct {
+		runner string
+		given  JobOptions
+		want   JobOptions
+	}{
+		{"prism", nil, nil},
+		{"dataflow", JobOptions{"a": "b"}, JobOptions{"a": "b"}},
+		{"universal", nil, JobOptions{"environment_cache_millis": 10000.0}},
+		{"flink", JobOptions{"sdk_worker_parallelism": 1.0}, JobOptions{"environment_cache_millis": 10000.0, "sdk_worker_parallelism": 1.0}},
+		{"spark", JobOptions{"environment_cache_millis": 0.0}, JobOptions{"environment_cache_millis": 0.0}},
+	} {
+		if got := (Env{Runner: tc.runner, JobOptions: tc.given}).jobOptions(); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("--runner=%s, given %v: %v, want %v", tc.runner, tc.given, got, tc.want)
+		}
+	}
+}
