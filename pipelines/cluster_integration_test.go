@@ -25,21 +25,40 @@ import (
 	"github.com/tweetsentiment/medallion/transforms"
 )
 
-// A Flink cluster of separate processes (scripts/cluster.sh: a JobManager,
-// two TaskManagers, Beam's job server submitting to it): a batch run with
-// PROCESS workers the TaskManagers start, input, lake and registry on S3,
-// writes the tables of an in-process run; Flink's REST API shows the job
-// finished on two TaskManagers; gold's first attempts failing
-// (failFirstAttempts) and TaskManagers killed mid-job (killTaskManagers)
-// change nothing; `down` leaves none of the processes, nor a worker.
-// Reference: Flink 1.19's standalone cluster and Beam 2.62's Flink runner.
-func TestFlinkCluster(t *testing.T) {
-	c := upCluster(t, "flink")
+// The Flink and the Spark cluster of separate processes (scripts/cluster.sh),
+// side by side: their jobs mostly wait (on JVMs starting, restarts, workers
+// booting), and they share one S3 server holding the input and registry, and
+// the in-process run every table is compared with.
+func TestClusters(t *testing.T) {
+	in := newClusterInput(t)
+	t.Run("flink", func(t *testing.T) {
+		t.Parallel()
+		flinkCluster(t, upCluster(t, in, "flink"))
+	})
+	t.Run("spark", func(t *testing.T) {
+		t.Parallel()
+		sparkCluster(t, upCluster(t, in, "spark"))
+	})
+}
+
+// flinkCluster: a Flink cluster (a JobManager, two TaskManagers, Beam's job
+// server submitting to it): a batch run with PROCESS workers the TaskManagers
+// start, input, lake and registry on S3, writes the tables of an in-process
+// run; Flink's REST API shows the job finished on two TaskManagers; first
+// attempts failing (failFirstAttempts), Go workers and TaskManagers killed
+// mid-job (killGoWorkers, killTaskManagers), a TaskManager killed under a
+// stream (streamTaskManagerKilled) change nothing; the JobManager killed
+// (killJobManager) fails the batch in one line and a rerun finishes it; `down`
+// leaves none of the processes, nor a worker. Reference: Flink 1.19's
+// standalone cluster and Beam 2.62's Flink runner.
+func flinkCluster(t *testing.T, c clusterRun) {
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	lk := "s3://" + c.e.bucket + "/lake-cluster"
+	lk := c.lake("cluster")
+	start := time.Now()
 	runMedallion(t, rctx, append([]string{"run", "--input", c.e.input, "--lake", lk, "--registry", c.e.registry,
 		"--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}, c.flags(t, nil)...)...)
+	c.span = time.Since(start)
 	sameLakes(t, c.local, lk, true)
 	c.noWorkersLeft(t)
 
@@ -58,16 +77,43 @@ func TestFlinkCluster(t *testing.T) {
 	failFirstAttempts(t, c)
 	killGoWorkers(t, c)
 	killTaskManagers(t, c)
+	streamTaskManagerKilled(t, c)
 	killJobManager(t, c)
 }
 
-// upCluster starts a cluster of scripts/cluster.sh (ENGINE up, two
-// TaskManagers or Workers) with S3 holding the input (300 one-tweet files,
-// 3% bad) and the registry, runs the batch in-process for reference, and
-// stops the cluster when the test ends, checking that none of its
-// processes, nor a worker they started, outlives `down`.
-func upCluster(t *testing.T, engine string) clusterRun {
+// clusterInput is what both clusters read and are compared with: an S3
+// server holding the input (300 one-tweet files, 3% bad) and the registry,
+// and an in-process run's lake and summary over them.
+type clusterInput struct {
+	e        *engineSetup
+	local    string
+	localSum *Summary
+	start    time.Time
+}
+
+func newClusterInput(t *testing.T) *clusterInput {
 	needRuntime(t)
+	in := &clusterInput{e: newEngineSetup(t), local: filepath.Join(t.TempDir(), "in-process"), start: time.Now()}
+	raw := filepath.Join(t.TempDir(), "raw")
+	if _, err := gen.Generate(gen.Options{Out: raw, Tweets: 300, PerFile: 1, Format: "object", Seed: 87, Bad: 0.03}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := lake.CopyDir(ctx, raw, in.e.input); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	in.localSum, err = Run(ctx, Config{Input: in.e.input, Lake: in.local, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()}, prismRunner(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// upCluster starts a cluster of scripts/cluster.sh (ENGINE up, two
+// TaskManagers or Workers) and stops it when the test ends, checking that
+// none of its processes, nor a worker they started, outlives `down`.
+func upCluster(t *testing.T, in *clusterInput, engine string) clusterRun {
 	cp, _ := filepath.Abs("../.cache/runners/" + engine + ".classpath")
 	needTool(t, "Beam's "+engine+" job server (scripts/setup-runners.sh)", cp)
 	boot, _ := filepath.Abs("../.cache/bin/beam-boot")
@@ -76,23 +122,7 @@ func upCluster(t *testing.T, engine string) clusterRun {
 	// ORT_LIB, as docs/RUNNING.md says to export it before up.
 	ort, _ := filepath.Abs("../.cache/onnxruntime/libonnxruntime.so.1")
 	needTool(t, "ONNX Runtime (scripts/setup.sh)", ort)
-	e := newEngineSetup(t)
-	dir := t.TempDir()
-	raw := filepath.Join(dir, "raw")
-	if _, err := gen.Generate(gen.Options{Out: raw, Tweets: 300, PerFile: 1, Format: "object", Seed: 87, Bad: 0.03}); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := lake.CopyDir(ctx, raw, e.input); err != nil {
-		t.Fatal(err)
-	}
-	c := clusterRun{e: e, engine: engine, local: filepath.Join(dir, "in-process"), dir: filepath.Join(dir, "cluster")}
-	var err error
-	c.localSum, err = Run(ctx, Config{Input: e.input, Lake: c.local, Shards: 2, Codec: "zstd", Model: demoModel, BatchSize: 16, Threads: 1, Monitoring: t.TempDir()}, prismRunner(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	c := clusterRun{clusterInput: in, engine: engine, dir: filepath.Join(t.TempDir(), "cluster")}
 	c.script, _ = filepath.Abs("../scripts/cluster.sh")
 	c.jobPort, c.restPort = loopbackPort(t), loopbackPort(t)
 	args := []string{engine, "up", "--dir", c.dir, "--job-port", strconv.Itoa(c.jobPort)}
@@ -119,6 +149,7 @@ func upCluster(t *testing.T, engine string) clusterRun {
 		for _, p := range c.processes() {
 			t.Errorf("a process of the cluster still runs after down, in %s: %s", p.cwd, p.cmdline)
 		}
+		sweepBootCopies(t, c.start)
 	})
 	if out, err := up.CombinedOutput(); err != nil {
 		t.Fatalf("cluster.sh %s up: %v\n%s", engine, err, out)
@@ -137,6 +168,11 @@ func upCluster(t *testing.T, engine string) clusterRun {
 	return c
 }
 
+// lake is a lake of this cluster's on S3.
+func (c clusterRun) lake(name string) string {
+	return fmt.Sprintf("s3://%s/%s/lake-%s", c.e.bucket, c.engine, name)
+}
+
 // flags are the command's flags for a run on the cluster: PROCESS workers
 // with env in their environment, one per TaskManager slot or executor core.
 func (c clusterRun) flags(t *testing.T, env map[string]string) []string {
@@ -146,15 +182,16 @@ func (c clusterRun) flags(t *testing.T, env map[string]string) []string {
 
 // noWorkersLeft checks that a job's Go workers ended with it: a runner that
 // left them would hold a worker per stage and job for as long as the
-// cluster runs.
+// cluster runs. The runner keeps them for 10 s after their last stage
+// (Env.jobOptions' environment_cache_millis).
 func (c clusterRun) noWorkersLeft(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for len(c.goWorkers()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if ws := c.goWorkers(); len(ws) > 0 {
-		t.Errorf("%d Go workers still run 15 s after the job ended: %v", len(ws), ws)
+		t.Errorf("%d Go workers still run 30 s after the job ended: %v", len(ws), ws)
 	}
 }
 
@@ -179,16 +216,16 @@ func (c clusterRun) processes() []clusterProcess {
 	return ps
 }
 
-// clusterRun is a cluster of scripts/cluster.sh and the in-process lake
-// (and summary) its runs are compared with.
+// clusterRun is a cluster of scripts/cluster.sh and the input and
+// in-process run it is compared with.
 type clusterRun struct {
-	e                 *engineSetup
+	*clusterInput
 	engine            string // flink or spark
-	local, dir        string
-	localSum          *Summary
+	dir               string
 	script            string
-	env               []string // the processes' environment (ORT_LIB, BEAM_BOOT, S3)
-	restPort, jobPort int      // Flink's REST port or the Spark Master's UI port; the job server's
+	env               []string      // the processes' environment (ORT_LIB, BEAM_BOOT, S3)
+	restPort, jobPort int           // Flink's REST port or the Spark Master's UI port; the job server's
+	span              time.Duration // an uninterrupted run's, the command's start to end
 }
 
 // flinkJob is a job as Flink's REST API lists it (/jobs/overview).
@@ -252,83 +289,24 @@ func (c clusterRun) members(t *testing.T, prefix string) []int {
 }
 
 // killTaskManagers SIGKILLs one of the cluster's two TaskManagers at a random
-// point of a running batch job and starts another (as a supervisor would:
-// cluster.sh add-taskmanager); Flink restarts the job, the command ends
-// well and the five tables equal the in-process run's, versions included.
-// Each trial counts as landed when Flink recorded the task failure the kill
-// caused and restarted the job. Reference: Flink 1.19's fixed-delay restart
-// strategy through Beam 2.62's Flink runner.
+// point of a batch job, five times, and starts another (as a supervisor
+// would: cluster.sh add-taskmanager); Flink restarts the job. Reference:
+// Flink 1.19's fixed-delay restart strategy through Beam 2.62's Flink runner.
 func killTaskManagers(t *testing.T, c clusterRun) {
-	// The shortest finished job is an uninterrupted run's length.
-	span := time.Hour
-	for _, j := range c.jobs(t) {
-		if j.State == "FINISHED" {
-			span = min(span, time.Duration(j.Duration)*time.Millisecond)
-		}
-	}
-	rng := rand.New(rand.NewPCG(27, 27))
-	const trials = 5
-	landed := 0
-	for trial := range trials {
-		trialStart := time.Now()
-		before := c.jobs(t)
-		lk := fmt.Sprintf("s3://%s/lake-tm-killed-%d", c.e.bucket, trial)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		cmd := exec.CommandContext(ctx, medallionBin(t), append([]string{"run", "--input", c.e.input, "--lake", lk, "--registry", c.e.registry,
-			"--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}, c.flags(t, nil)...)...)
-		cmd.Dir = t.TempDir()
-		var out lockedBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		var job flinkJob
-		for deadline := time.Now().Add(2 * time.Minute); job.ID == ""; time.Sleep(100 * time.Millisecond) {
-			for id, j := range c.jobs(t) {
-				if _, old := before[id]; !old && j.State == "RUNNING" {
-					job = j
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("trial %d: no job ran on the cluster\n%s", trial, out.String())
-			}
-		}
-		wait := time.Duration(rng.Int64N(int64(span * 8 / 10)))
-		time.Sleep(wait)
+	killTrials(t, c, "TaskManager", 5, 27, func(rng *rand.Rand) (string, bool) {
 		tms := c.members(t, "taskmanager-")
 		if len(tms) != 2 {
-			t.Fatalf("trial %d: %d TaskManagers live, want 2", trial, len(tms))
+			t.Fatalf("%d TaskManagers live, want 2", len(tms))
 		}
 		victim := tms[rng.IntN(len(tms))]
-		syscall.Kill(victim, syscall.SIGKILL)
+		err := syscall.Kill(victim, syscall.SIGKILL)
 		add := exec.Command(c.script, "flink", "add-taskmanager", "--dir", c.dir)
 		add.Env = c.env
 		if b, err := add.CombinedOutput(); err != nil {
-			t.Fatalf("trial %d: cluster.sh flink add-taskmanager: %v\n%s", trial, err, b)
+			t.Fatalf("cluster.sh flink add-taskmanager: %v\n%s", err, b)
 		}
-		err := cmd.Wait()
-		cancel()
-		if err != nil {
-			var ex json.RawMessage
-			c.rest(t, "/jobs/"+job.ID+"/exceptions", &ex)
-			t.Fatalf("trial %d (TaskManager %d killed %v after the job started): %v\n%s\nFlink's exceptions: %.6000s", trial, victim, wait.Round(time.Millisecond), err, out.String(), ex)
-		}
-		failures := c.failures(t, job.ID)
-		if failures > 0 {
-			landed++
-		}
-		t.Logf("trial %d: TaskManager %d killed %v into a job of about %v; Flink recorded %d task failures", trial, victim, wait.Round(time.Millisecond), span.Round(time.Second), failures)
-		sameLakes(t, c.local, lk, true)
-		if t.Failed() {
-			t.Fatalf("trial %d: the run's output:\n%s", trial, out.String())
-		}
-		sweepBootCopies(t, trialStart)
-		removeEntries(t, filepath.Join(c.dir, "jobserver", "tmp", "beam-artifact-staging"))
-	}
-	t.Logf("%d trials on the Flink cluster: %d kills landed mid-job (Flink restarted it), 0 rows lost or doubled", trials, landed)
-	if landed < trials/2 {
-		t.Errorf("only %d of %d TaskManager kills landed while the job ran", landed, trials)
-	}
+		return fmt.Sprintf("TaskManager %d", victim), err == nil
+	})
 }
 
 // failFirstAttempts runs the batch with first attempts failing (the
@@ -348,7 +326,7 @@ func failFirstAttempts(t *testing.T, c clusterRun) {
 		before, spec = c.jobs(t), "gold" // each failure restarts the whole job
 	}
 	markers := t.TempDir()
-	lk := "s3://" + c.e.bucket + "/lake-faults"
+	lk := c.lake("faults")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out := runMedallion(t, ctx, append([]string{"run", "--input", c.e.input, "--lake", lk, "--registry", c.e.registry,
@@ -415,21 +393,22 @@ func sameSummaryCounts(t *testing.T, want *Summary, out string) {
 	}
 }
 
-// A Spark standalone cluster of separate processes (scripts/cluster.sh: a
-// Master, two Workers, each starting an executor, Beam's job server
-// submitting to the Master): a batch run with PROCESS workers the executors
-// start, input, lake and registry on S3, writes the tables of an in-process
-// run; first attempts failing (failFirstAttempts), Go workers and Spark
-// Workers killed mid-job (killSparkWorkers) change nothing; `down` leaves
-// none of the processes. Reference: Spark 3.5's standalone cluster and Beam
-// 2.62's Spark runner.
-func TestSparkCluster(t *testing.T) {
-	c := upCluster(t, "spark")
+// sparkCluster: a Spark standalone cluster (a Master, two Workers, each
+// starting an executor, Beam's job server submitting to the Master): a batch
+// run with PROCESS workers the executors start, input, lake and registry on
+// S3, writes the tables of an in-process run; first attempts failing
+// (failFirstAttempts), Go workers and Spark Workers killed mid-job
+// (killGoWorkers, killSparkWorkers) change nothing; `down` leaves none of the
+// processes. Reference: Spark 3.5's standalone cluster and Beam 2.62's Spark
+// runner.
+func sparkCluster(t *testing.T, c clusterRun) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	lk := "s3://" + c.e.bucket + "/lake-cluster"
+	lk := c.lake("cluster")
+	start := time.Now()
 	out := runMedallion(t, ctx, append([]string{"run", "--input", c.e.input, "--lake", lk, "--registry", c.e.registry,
 		"--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}, c.flags(t, nil)...)...)
+	c.span = time.Since(start)
 	sameLakes(t, c.local, lk, true)
 	c.noWorkersLeft(t)
 	var master struct {
@@ -461,7 +440,8 @@ func (c clusterRun) goWorkers() []int {
 }
 
 // killTrials runs the batch trials times on the cluster, each time
-// SIGKILLing a victim at a random point of the job: kill picks it, kills it
+// SIGKILLing a victim at a random point of the job (its workers running,
+// within 60% of an uninterrupted run's length): kill picks it, kills it
 // and says whether it did (a Go worker in the middle of a bundle may not be
 // found when the job is between stages), then replaces what a supervisor
 // would. The command ends well and the five tables equal the in-process
@@ -471,11 +451,11 @@ func (c clusterRun) goWorkers() []int {
 func killTrials(t *testing.T, c clusterRun, what string, trials int, seed uint64, kill func(rng *rand.Rand) (string, bool)) int {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	landed := 0
-	var span time.Duration
 	for trial := range trials {
 		trialStart := time.Now()
 		before, lostBefore := c.failureMarks(t)
-		lk := fmt.Sprintf("s3://%s/lake-%s-killed-%d", c.e.bucket, strings.ReplaceAll(what, " ", "-"), trial)
+		earlier := c.goWorkers()
+		lk := c.lake(fmt.Sprintf("%s-killed-%d", strings.ReplaceAll(what, " ", "-"), trial))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		cmd := exec.CommandContext(ctx, medallionBin(t), append([]string{"run", "--input", c.e.input, "--lake", lk, "--registry", c.e.registry,
 			"--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}, c.flags(t, nil)...)...)
@@ -485,19 +465,14 @@ func killTrials(t *testing.T, c clusterRun, what string, trials int, seed uint64
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// The job runs once its workers do.
-		for deadline := time.Now().Add(2 * time.Minute); len(c.goWorkers()) == 0; time.Sleep(100 * time.Millisecond) {
+		// The job runs once its workers do (those of the previous job may
+		// still run for a few seconds: Env.jobOptions).
+		for deadline := time.Now().Add(2 * time.Minute); !slices.ContainsFunc(c.goWorkers(), func(p int) bool { return !slices.Contains(earlier, p) }); time.Sleep(100 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("trial %d: no worker ran on the cluster\n%s", trial, out.String())
 			}
 		}
-		jobStart := time.Now()
-		wait := time.Duration(0)
-		if span > 0 {
-			wait = time.Duration(rng.Int64N(int64(span * 7 / 10)))
-		} else {
-			wait = time.Duration(rng.Int64N(int64(5 * time.Second)))
-		}
+		wait := time.Duration(rng.Int64N(int64(c.span * 6 / 10)))
 		time.Sleep(wait)
 		victim, killed := kill(rng)
 		err := cmd.Wait()
@@ -508,12 +483,11 @@ func killTrials(t *testing.T, c clusterRun, what string, trials int, seed uint64
 		if !killed {
 			t.Logf("trial %d: %s (%v into the job): no kill", trial, victim, wait.Round(time.Millisecond))
 		}
-		span = max(span, time.Since(jobStart))
 		recorded := c.failuresSince(t, before, lostBefore)
 		if killed && recorded > 0 {
 			landed++
 		}
-		t.Logf("trial %d: %s killed %v into a job of about %v; %s recorded %d failures (tasks or executors lost)", trial, victim, wait.Round(time.Millisecond), span.Round(time.Second), c.engine, recorded)
+		t.Logf("trial %d: %s killed %v into a job of about %v; %s recorded %d failures (tasks or executors lost)", trial, victim, wait.Round(time.Millisecond), c.span.Round(time.Second), c.engine, recorded)
 		sameLakes(t, c.local, lk, true)
 		if t.Failed() {
 			t.Fatalf("trial %d: the run's output:\n%s", trial, out.String())
@@ -566,7 +540,7 @@ func killGoWorkers(t *testing.T, c clusterRun) {
 		}
 		markers := t.TempDir()
 		before, lostBefore := c.failureMarks(t)
-		lk := fmt.Sprintf("s3://%s/lake-worker-killed-%d", c.e.bucket, trial)
+		lk := c.lake(fmt.Sprintf("worker-killed-%d", trial))
 		args := []string{"run", "--input", c.e.input, "--lake", lk, "--registry", c.e.registry,
 			"--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -663,7 +637,7 @@ func killSparkWorkers(t *testing.T, c clusterRun) {
 // and the five tables equal the in-process run's. Reference: Flink 1.19,
 // whose TaskManagers cancel their tasks when the JobManager goes.
 func killJobManager(t *testing.T, c clusterRun) {
-	lk := "s3://" + c.e.bucket + "/lake-jm-killed"
+	lk := c.lake("jm-killed")
 	args := append([]string{"run", "--input", c.e.input, "--lake", lk, "--registry", c.e.registry,
 		"--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}, c.flags(t, nil)...)
 	before := c.jobs(t)
@@ -745,4 +719,130 @@ func killJobManager(t *testing.T, c clusterRun) {
 		t.Errorf("the rerun's summary:\n%s", rerun)
 	}
 	sameLakes(t, c.local, lk, true)
+}
+
+// streamTaskManagerKilled runs a stream on the Flink cluster (three waves of
+// 120 files), SIGKILLs one TaskManager at a random point of the second wave
+// and starts another. Flink restarts the streaming job; the stream carries on,
+// or, when the command fails, a rerun finishes what was planned. Either way
+// the tables equal an in-process batch run's over the same files. Reference:
+// Flink 1.19's restart of a streaming job through Beam 2.62's Flink runner.
+func streamTaskManagerKilled(t *testing.T, c clusterRun) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	input := fmt.Sprintf("s3://%s/%s/stream-in", c.e.bucket, c.engine)
+	lk := c.lake("stream-tm-killed")
+	args := func(idle string) []string {
+		return append([]string{"stream", "--trigger", "1s", "--idle-timeout", idle, "--monitor", "1h", "--input", input, "--lake", lk,
+			"--registry", c.e.registry, "--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()},
+			append(c.flags(t, nil), "--job-option", "checkpointing_interval=1000")...)
+	}
+	var out lockedBuffer
+	cmd := exec.Command(medallionBin(t), args("0")...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	var cmdErr error
+	running := true
+	defer func() {
+		if running {
+			cmd.Process.Kill()
+			<-ended
+		}
+	}()
+	// committed is whether every landed file is planned and the last plan
+	// committed to every table.
+	committed := func() bool {
+		cp, err := openCheckpoint(ctx, lk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, err := listInput(input, cp.isClaimed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) > 0 || cp.last == nil {
+			return false
+		}
+		held, _ := tablesHold(ctx, lk, transforms.TableNames(), AllStages.appID(), cp.last.Batch)
+		return held
+	}
+	waitCommitted := func(what string) {
+		for deadline := time.Now().Add(3 * time.Minute); !committed(); time.Sleep(300 * time.Millisecond) {
+			select {
+			case cmdErr = <-ended:
+				running = false
+				return
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not committed within 3 minutes\n%s", what, out.String())
+			}
+		}
+	}
+	landWave(t, dir, input, 0)
+	waitCommitted("wave 0")
+	if !running {
+		t.Fatalf("the stream ended before its first wave was committed: %v\n%s", cmdErr, out.String())
+	}
+	before := c.jobs(t)
+	landWave(t, dir, input, 1)
+	wait := time.Duration(rand.Int64N(int64(4 * time.Second)))
+	time.Sleep(wait)
+	tms := c.members(t, "taskmanager-")
+	if len(tms) != 2 {
+		t.Fatalf("%d TaskManagers live, want 2", len(tms))
+	}
+	syscall.Kill(tms[0], syscall.SIGKILL)
+	add := exec.Command(c.script, "flink", "add-taskmanager", "--dir", c.dir)
+	add.Env = c.env
+	if b, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("cluster.sh flink add-taskmanager: %v\n%s", err, b)
+	}
+	waitCommitted("wave 1, a TaskManager killed")
+	if running {
+		landWave(t, dir, input, 2)
+		waitCommitted("wave 2")
+	}
+	failures := 0
+	for id := range c.jobs(t) {
+		if _, old := before[id]; !old || before[id].State == "RUNNING" {
+			failures += c.failures(t, id)
+		}
+	}
+	outcome := "the stream carried on"
+	if running {
+		runMedallion(t, ctx, "stop", "--lake", lk)
+		select {
+		case cmdErr = <-ended:
+			running = false
+		case <-time.After(3 * time.Minute):
+			t.Fatalf("the stream did not stop\n%s", out.String())
+		}
+		if cmdErr != nil || !strings.Contains(out.String(), "stream stopped (stop requested)") {
+			t.Fatalf("the stream after its TaskManager was killed: %v\n%s", cmdErr, out.String())
+		}
+	} else {
+		// The command failed: one line says so, and a rerun (idle after 6 s)
+		// finishes the waves.
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "medallion: ") }) {
+			t.Fatalf("the stream ended (%v) without a one-line failure:\n%s", cmdErr, out.String())
+		}
+		landWave(t, dir, input, 2)
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		runMedallion(t, rctx, args("6s")...)
+		outcome = fmt.Sprintf("the command failed (%v); a rerun finished the stream", cmdErr)
+	}
+	t.Logf("stream: TaskManager %d killed %v after wave 1 landed; Flink recorded %d task failures; %s", tms[0], wait.Round(time.Millisecond), failures, outcome)
+	if failures == 0 {
+		t.Errorf("Flink recorded no failure: the kill did not land\n%s", out.String())
+	}
+	sameLakes(t, batchLake(t, input), lk, false)
+	sweepBootCopies(t, c.start)
+	removeEntries(t, filepath.Join(c.dir, "jobserver", "tmp", "beam-artifact-staging"))
 }

@@ -108,16 +108,27 @@ func runJobServer(t *testing.T, cmd *exec.Cmd, port int, what string, wait time.
 
 // sweepBootCopies removes the copies of the worker binary that Beam's Go
 // boot program made in /tmp/binNNN since a job server started (it never
-// removes them: about 200 MB a worker process), once the job server and its
-// workers were stopped.
+// removes them: about 270 MB a worker process), once their workers ended:
+// a copy a live process executes, or one written in the last few seconds
+// (its boot program has yet to run it), belongs to a job still running, as
+// on the other cluster of TestClusters.
 func sweepBootCopies(t *testing.T, since time.Time) {
 	dirs, _ := filepath.Glob("/tmp/bin*")
+	running := map[string]bool{}
+	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
+	for _, e := range exes {
+		if p, err := os.Readlink(e); err == nil {
+			running[p] = true
+		}
+	}
 	for _, d := range dirs {
-		st, err := os.Stat(filepath.Join(d, "worker"))
-		if err == nil && !st.ModTime().Before(since.Add(-time.Second)) {
-			if err := os.RemoveAll(d); err != nil {
-				t.Logf("remove the boot program's copy %s: %v", d, err)
-			}
+		worker := filepath.Join(d, "worker")
+		st, err := os.Stat(worker)
+		if err != nil || st.ModTime().Before(since.Add(-time.Second)) || running[worker] || time.Since(st.ModTime()) < 5*time.Second {
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			t.Logf("remove the boot program's copy %s: %v", d, err)
 		}
 	}
 }
