@@ -564,7 +564,7 @@ func killGoWorkers(t *testing.T, c clusterRun) {
 			}
 			reruns++
 			line := lines[slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "medallion: ") })]
-			outcome = "the command failed (" + line[:min(len(line), 120)] + "…); a rerun finished the batch"
+			outcome = "the command failed (" + line[:min(len(line), 300)] + "…); a rerun finished the batch"
 			rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			out = runMedallion(t, rctx, append(args, c.flags(t, nil)...)...)
 			rcancel()
@@ -829,14 +829,15 @@ func streamTaskManagerKilled(t *testing.T, c clusterRun) {
 		// The command failed: one line says so, and a rerun (idle after 6 s)
 		// finishes the waves.
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "medallion: ") }) {
+		i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "medallion: ") })
+		if i < 0 {
 			t.Fatalf("the stream ended (%v) without a one-line failure:\n%s", cmdErr, out.String())
 		}
 		landWave(t, dir, input, 2)
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		runMedallion(t, rctx, args("6s")...)
-		outcome = fmt.Sprintf("the command failed (%v); a rerun finished the stream", cmdErr)
+		outcome = fmt.Sprintf("the command failed (%.300s); a rerun finished the stream", lines[i])
 	}
 	t.Logf("stream: TaskManager %d killed %v after wave 1 landed; Flink recorded %d task failures; %s", tms[0], wait.Round(time.Millisecond), failures, outcome)
 	if failures == 0 {
