@@ -55,10 +55,8 @@ func flinkCluster(t *testing.T, c clusterRun) {
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	lk := c.lake("cluster")
-	start := time.Now()
 	runMedallion(t, rctx, append([]string{"run", "--input", c.e.input, "--lake", lk, "--registry", c.e.registry,
 		"--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}, c.flags(t, nil)...)...)
-	c.span = time.Since(start)
 	sameLakes(t, c.local, lk, true)
 	c.noWorkersLeft(t)
 
@@ -405,10 +403,8 @@ func sparkCluster(t *testing.T, c clusterRun) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	lk := c.lake("cluster")
-	start := time.Now()
 	out := runMedallion(t, ctx, append([]string{"run", "--input", c.e.input, "--lake", lk, "--registry", c.e.registry,
 		"--model", "models:/tweet-sentiment/Production", "--monitoring", t.TempDir()}, c.flags(t, nil)...)...)
-	c.span = time.Since(start)
 	sameLakes(t, c.local, lk, true)
 	c.noWorkersLeft(t)
 	var master struct {
@@ -439,9 +435,45 @@ func (c clusterRun) goWorkers() []int {
 	return pids
 }
 
+// shortestJob is the shortest job the cluster finished so far, as its
+// engine timed it (Flink's jobs, the Spark Master's completed
+// applications): an uninterrupted run's length.
+func (c clusterRun) shortestJob(t *testing.T) time.Duration {
+	shortest := time.Duration(0)
+	note := func(ms int64) {
+		if d := time.Duration(ms) * time.Millisecond; d > 0 && (shortest == 0 || d < shortest) {
+			shortest = d
+		}
+	}
+	if c.engine == "flink" {
+		for _, j := range c.jobs(t) {
+			if j.State == "FINISHED" {
+				note(j.Duration)
+			}
+		}
+	} else {
+		var master struct {
+			Completed []struct {
+				State    string `json:"state"`
+				Duration int64  `json:"duration"`
+			} `json:"completedapps"`
+		}
+		c.rest(t, "/json/", &master)
+		for _, a := range master.Completed {
+			if a.State == "FINISHED" {
+				note(a.Duration)
+			}
+		}
+	}
+	if shortest == 0 {
+		t.Fatalf("no job finished on the %s cluster yet", c.engine)
+	}
+	return shortest
+}
+
 // killTrials runs the batch trials times on the cluster, each time
 // SIGKILLing a victim at a random point of the job (its workers running,
-// within 60% of an uninterrupted run's length): kill picks it, kills it
+// within 60% of the shortest job's length): kill picks it, kills it
 // and says whether it did (a Go worker in the middle of a bundle may not be
 // found when the job is between stages), then replaces what a supervisor
 // would. The command ends well and the five tables equal the in-process
@@ -472,7 +504,8 @@ func killTrials(t *testing.T, c clusterRun, what string, trials int, seed uint64
 				t.Fatalf("trial %d: no worker ran on the cluster\n%s", trial, out.String())
 			}
 		}
-		wait := time.Duration(rng.Int64N(int64(c.span * 6 / 10)))
+		span := c.shortestJob(t)
+		wait := time.Duration(rng.Int64N(int64(span * 6 / 10)))
 		time.Sleep(wait)
 		victim, killed := kill(rng)
 		err := cmd.Wait()
@@ -487,7 +520,7 @@ func killTrials(t *testing.T, c clusterRun, what string, trials int, seed uint64
 		if killed && recorded > 0 {
 			landed++
 		}
-		t.Logf("trial %d: %s killed %v into a job of about %v; %s recorded %d failures (tasks or executors lost)", trial, victim, wait.Round(time.Millisecond), c.span.Round(time.Second), c.engine, recorded)
+		t.Logf("trial %d: %s killed %v into a job of about %v; %s recorded %d failures (tasks or executors lost)", trial, victim, wait.Round(time.Millisecond), span.Round(time.Second), c.engine, recorded)
 		sameLakes(t, c.local, lk, true)
 		if t.Failed() {
 			t.Fatalf("trial %d: the run's output:\n%s", trial, out.String())
@@ -664,15 +697,9 @@ func killJobManager(t *testing.T, c clusterRun) {
 			t.Fatalf("no job ran on the cluster\n%s", out.String())
 		}
 	}
-	// Within an uninterrupted run's length (the shortest finished job's):
-	// killed later, the job may have committed before the JobManager went.
-	span := time.Hour
-	for _, j := range before {
-		if j.State == "FINISHED" {
-			span = min(span, time.Duration(j.Duration)*time.Millisecond)
-		}
-	}
-	wait := time.Duration(rand.Int64N(int64(span * 7 / 10)))
+	// Within an uninterrupted run's length: killed later, the job may have
+	// committed before the JobManager went.
+	wait := time.Duration(rand.Int64N(int64(c.shortestJob(t) * 7 / 10)))
 	time.Sleep(wait)
 	jm := c.members(t, "jobmanager")
 	if len(jm) != 1 {

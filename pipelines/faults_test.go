@@ -357,7 +357,7 @@ func TestRootCause(t *testing.T) {
 		t.Errorf("batchFailure: %q / %q", f.Msg, f.Hint)
 	}
 	// What Beam's Flink job server said when its JobManager was killed
-	// (TestFlinkCluster, killJobManager).
+	// (TestClusters, killJobManager).
 	f = batchFailure(0, errors.New("job medallion-1 failed:\njava.net.ConnectException: Connection refused"))
 	if f.Msg != "batch 0 failed: the runner lost the job: the job server cannot reach its cluster (java.net.ConnectException: Connection refused)" || f.Hint != hintLost {
 		t.Errorf("batchFailure: %q / %q", f.Msg, f.Hint)

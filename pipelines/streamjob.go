@@ -226,13 +226,20 @@ func (f *watchFn) resume(d time.Duration) sdf.ProcessContinuation {
 	return sdf.ResumeProcessingIn(d)
 }
 
+// aheadOfJob says why the lake's plans can be ahead of a streaming job's
+// source: another stream, or the runner restarting the job from its start
+// (Flink after losing a TaskManager: the restarted source does not resume
+// from the batch it had reached). The job stops rather than plan a batch
+// twice; a new run carries on from the lake's plans.
+const aheadOfJob = "another stream is running on the lake (medallion status), or the runner restarted this job from its start after a failure (rerun the stream: it carries on from the lake's plans)"
+
 // plan returns batch next's plan: one an earlier attempt of this call wrote
 // (a runner retrying the source's bundle), else a new plan of the files no
 // plan holds, nil when there is none. more reports files left beyond it.
 func (f *watchFn) plan(ctx context.Context, w Watch, next int64) (plan *Plan, more bool, err error) {
 	if last := f.cp.last; last != nil && last.Batch >= next {
 		if last.Batch != next {
-			return nil, false, fmt.Errorf("checkpoint %s: batch %d is planned, but this job plans batch %d next: is another stream running on the lake? (medallion status)", w.Lake, last.Batch, next)
+			return nil, false, fmt.Errorf("checkpoint %s: batch %d is planned, but this job plans batch %d next: %s", w.Lake, last.Batch, next, aheadOfJob)
 		}
 		return last, false, nil
 	}
@@ -245,7 +252,7 @@ func (f *watchFn) plan(ctx context.Context, w Watch, next int64) (plan *Plan, mo
 		return nil, false, err
 	}
 	if plan.Batch != next {
-		return nil, false, fmt.Errorf("checkpoint %s: planned batch %d, but this job plans batch %d next: is another stream running on the lake? (medallion status)", w.Lake, plan.Batch, next)
+		return nil, false, fmt.Errorf("checkpoint %s: planned batch %d, but this job plans batch %d next: %s", w.Lake, plan.Batch, next, aheadOfJob)
 	}
 	return plan, len(files) > len(plan.Files), nil
 }

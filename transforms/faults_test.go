@@ -64,7 +64,7 @@ func TestFailFirstAttempt(t *testing.T) {
 		}
 	}
 	// The kill switch picks the same way; the kill itself is the cluster
-	// tests' (TestFlinkCluster, TestSparkCluster: killGoWorkers).
+	// tests' (TestClusters: killGoWorkers).
 	t.Setenv(KillEnv, "bronze/20:"+t.TempDir())
 	killed := 0
 	for i := range 400 {
