@@ -221,9 +221,8 @@ type clusterRun struct {
 	engine            string // flink or spark
 	dir               string
 	script            string
-	env               []string      // the processes' environment (ORT_LIB, BEAM_BOOT, S3)
-	restPort, jobPort int           // Flink's REST port or the Spark Master's UI port; the job server's
-	span              time.Duration // an uninterrupted run's, the command's start to end
+	env               []string // the processes' environment (ORT_LIB, BEAM_BOOT, S3)
+	restPort, jobPort int      // Flink's REST port or the Spark Master's UI port; the job server's
 }
 
 // flinkJob is a job as Flink's REST API lists it (/jobs/overview).
