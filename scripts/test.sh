@@ -9,8 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tree_before=$(git status --porcelain 2>/dev/null || true)
+# step names a step and how long the command has run (docs/TESTING.md's
+# timings are read off these).
+step() { printf '== %s [%dm%02ds]\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 ./scripts/setup-test.sh
-echo "== go vet (both test tiers), staticcheck"
+step "go vet (both test tiers), staticcheck"
 go vet ./...
 go vet -tags integration ./...
 ./.cache/bin/staticcheck -tags integration ./...
@@ -23,15 +26,15 @@ clusters_events=$(mktemp)
 clusters_log=$(mktemp)
 events=$(mktemp)
 trap 'rm -f "$events" "$clusters_events" "$clusters_log"' EXIT
-echo "== the cluster tests start in the background (TestClusters, reported at the end)"
+step "the cluster tests start in the background (TestClusters, reported at the end)"
 ./.cache/bin/gotestsum --jsonfile "$clusters_events" --format standard-verbose -- -tags integration -count=1 -timeout 45m \
 	-run '^TestClusters$' ./pipelines/ >"$clusters_log" 2>&1 &
 clusters=$!
-echo "== race detector (the packages with concurrency of their own)"
+step "race detector (the packages with concurrency of their own)"
 # The tests whose other side is Spark or MLflow (run by the last step) add
 # JVM and Python time, not Go concurrency.
 go test -count=1 -race -tags integration -skip 'TestSparkFeatures|TestMLflowReadsOurFileStore|TestMLflowServerSQLite|TestRegistryOnS3RegisteredByMLflow' ./lake/ ./inference/ ./tracking/ || failed+=("race detector")
-echo "== fuzzing, briefly (longer runs: docs/RELIABILITY.md)"
+step "fuzzing, briefly (longer runs: docs/RELIABILITY.md)"
 for target in transforms:FuzzSplitAndDecode transforms:FuzzParseTweetDate transforms:FuzzMentionsAndCleanText inference:FuzzEncode; do
 	# The whole output when it fails (a crasher, or the fuzzing engine's own error); its last line otherwise.
 	if out=$(go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 10s "./${target%%:*}/" 2>&1); then
@@ -41,17 +44,17 @@ for target in transforms:FuzzSplitAndDecode transforms:FuzzParseTweetDate transf
 		failed+=("fuzzing $target")
 	fi
 done
-echo "== end to end: pipeline, EDA, report in Chromium, metrics against scikit-learn"
+step "end to end: pipeline, EDA, report in Chromium, metrics against scikit-learn"
 ./scripts/check-eda.sh || failed+=("check-eda.sh")
-echo "== re-scoring 100,000 tweets with a new model equals a fresh run (delta-rs)"
+step "re-scoring 100,000 tweets with a new model equals a fresh run (delta-rs)"
 ./scripts/check-rescore.sh || failed+=("check-rescore.sh")
-echo "== go test (both tiers: -tags integration; TestClusters runs in the background)"
+step "go test (both tiers: -tags integration; TestClusters runs in the background)"
 # Files tests keep (t.ArtifactDir: the live page's screenshot) go to .cache/test-artifacts.
 artifacts="$PWD/.cache/test-artifacts"
 rm -rf "$artifacts" && mkdir -p "$artifacts"
 ./.cache/bin/gotestsum --jsonfile "$events" --format pkgname-and-test-fails --format-hide-empty-pkg -- -tags integration -count=1 -timeout 45m \
 	-skip '^TestClusters$' -artifacts -outputdir "$artifacts" ./... || failed+=("go test")
-echo "== the cluster tests (TestClusters)"
+step "the cluster tests (TestClusters)"
 wait "$clusters" || failed+=("TestClusters")
 cat "$clusters_log"
 # Under CI every test must run: a skip means the set-up missed something.
@@ -71,4 +74,4 @@ if [ ${#failed[@]} -gt 0 ]; then
 	printf 'test.sh: failed: %s\n' "$(IFS=,; echo "${failed[*]}" | sed 's/,/, /g')" >&2
 	exit 1
 fi
-echo "test.sh: every step passed"
+echo "test.sh: every step passed [$((SECONDS / 60))m$(printf %02d $((SECONDS % 60)))s]"
