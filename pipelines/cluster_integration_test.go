@@ -779,25 +779,11 @@ func streamTaskManagerKilled(t *testing.T, c clusterRun) {
 			<-ended
 		}
 	}()
-	// committed is whether every landed file is planned and the last plan
-	// committed to every table.
-	committed := func() bool {
-		cp, err := openCheckpoint(ctx, lk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		left, err := listInput(input, cp.isClaimed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(left) > 0 || cp.last == nil {
-			return false
-		}
-		held, _ := tablesHold(ctx, lk, transforms.TableNames(), AllStages.appID(), cp.last.Batch)
-		return held
-	}
 	waitCommitted := func(what string) {
-		for deadline := time.Now().Add(3 * time.Minute); !committed(); time.Sleep(300 * time.Millisecond) {
+		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(300 * time.Millisecond) {
+			if _, done := caughtUp(t, ctx, input, lk); done {
+				return
+			}
 			select {
 			case cmdErr = <-ended:
 				running = false

@@ -290,21 +290,12 @@ func TestStreamOnFlink(t *testing.T) {
 	// --stop ends the stream after the batches it planned: wait until every
 	// landed file is planned and committed (a wave may take two batches).
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(300 * time.Millisecond) {
-		cp, err := openCheckpoint(ctx, lk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		left, err := listInput(e.input, cp.isClaimed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(left) == 0 && cp.last != nil {
-			if held, _ := tablesHold(ctx, lk, transforms.TableNames(), AllStages.appID(), cp.last.Batch); held {
-				break
-			}
+		left, done := caughtUp(t, ctx, e.input, lk)
+		if done {
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d landed files not planned, or the last batch not committed\njob server:\n%s", len(left), logs.String())
+			t.Fatalf("%d landed files not planned, or the last batch not committed\njob server:\n%s", left, logs.String())
 		}
 	}
 	runMedallion(t, ctx, "stop", "--lake", lk)
@@ -542,6 +533,26 @@ func jobsDone(t *testing.T, endpoint string) bool {
 		}
 	}
 	return true
+}
+
+// caughtUp reports how many files landed in input that no plan on lk holds,
+// and whether a stream has caught up: none left, and the last plan committed
+// to every table.
+func caughtUp(t *testing.T, ctx context.Context, input, lk string) (left int, done bool) {
+	t.Helper()
+	cp, err := openCheckpoint(ctx, lk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := listInput(input, cp.isClaimed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) > 0 || cp.last == nil {
+		return len(files), false
+	}
+	held, _ := tablesHold(ctx, lk, transforms.TableNames(), AllStages.appID(), cp.last.Batch)
+	return 0, held
 }
 
 func atoi(s string) int {
